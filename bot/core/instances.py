@@ -102,7 +102,13 @@ class BackupRecord(BaseModel):
     error_code: str | None = None
 
     _coerce = field_validator(
-        "instance_id", "backup_name", "remark", "backup_type", "backup_format", "progress", "error_code",
+        "instance_id",
+        "backup_name",
+        "remark",
+        "backup_type",
+        "backup_format",
+        "progress",
+        "error_code",
         mode="before",
     )(_none_unless_str)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from bot.core.audit import AuditEntry
 from bot.core.instances import BackupFormat, BackupPage, Instance, InstancePage
+from bot.core.replies import Notice, Reply
+from bot.core.requests import BackupRequest, RequestEvent, RequestState
 
 
 class DcsApi(Protocol):
@@ -30,3 +33,70 @@ class DcsApi(Protocol):
         limit: int = 10,
         offset: int = 0,
     ) -> BackupPage: ...
+
+
+class RequestStore(Protocol):
+    """Durable backup requests. ``transition`` is atomic: of concurrent callers, exactly one wins."""
+
+    async def add(self, request: BackupRequest) -> None: ...
+
+    async def get(self, request_id: str) -> BackupRequest | None: ...
+
+    async def transition(
+        self,
+        request_id: str,
+        event: RequestEvent,
+        *,
+        now: datetime,
+        unexpired: bool = False,
+        **changes: object,
+    ) -> BackupRequest | None:
+        """Applies ``event`` if the request is in a state that allows it (and, with ``unexpired``, has not
+        expired at ``now``); returns the updated request, or None when this caller did not win."""
+        ...
+
+    async def update(self, request_id: str, **changes: object) -> None: ...
+
+    async def in_states(self, *states: RequestState) -> list[BackupRequest]: ...
+
+    async def by_backup_id(self, backup_id: str) -> BackupRequest | None: ...
+
+
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEntry) -> None: ...
+
+
+class GroupDirectory(Protocol):
+    """Slack user-group membership."""
+
+    async def members(self, group_ids: frozenset[str]) -> dict[str, frozenset[str]]:
+        """Members of each group; raises :class:`GroupLookupError` when Slack cannot tell."""
+        ...
+
+
+class GroupLookupError(Exception):
+    """User-group membership could not be read (e.g. ``plan_upgrade_required``)."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class Notifier(Protocol):
+    """Delivers the bot's words: replies to one person, notices to a channel."""
+
+    async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
+        """Answers through a ``response_url``; False when Slack did not take it."""
+        ...
+
+    async def announce(
+        self,
+        channel_id: str,
+        notice: Notice,
+        *,
+        thread_ts: str | None = None,
+        fallback_response_url: str | None = None,
+    ) -> str | None:
+        """Posts to a channel (falling back to the ``response_url`` when the bot may not post there);
+        returns the message ``ts`` when a channel message was created."""
+        ...

@@ -139,7 +139,10 @@ def verify(
 ) -> bool:
     """Server-side check: recompute the signature from the request as received."""
     by_name = {name.lower(): value for name, value in headers.items()}
-    if any(name not in by_name for name in parsed.signed_headers) or "x-sdk-date" not in parsed.signed_headers:
+    if (
+        any(name not in by_name for name in parsed.signed_headers)
+        or "x-sdk-date" not in parsed.signed_headers
+    ):
         return False
     query = canonical_query(_split_query(raw_query))
     request = canonical_request(method, path, query, by_name, parsed.signed_headers, body)

@@ -1,0 +1,189 @@
+"""``dcs-bot``: serve, demo, console, emulator, check-policy, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+from bot.config import ConfigError, database_path, load_settings
+from bot.core.audit import AuditRecord
+from bot.core.policy import PolicyError
+from bot.logs import configure_logging
+from bot.policy_file import PolicyHolder, read_policy
+from bot.store.audit import SqliteAuditLog
+from bot.store.database import open_database
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_STARTUP = 2
+
+
+def _fail(message: str) -> int:
+    print(f"dcs-bot: {message}", file=sys.stderr)
+    return EXIT_STARTUP
+
+
+def serve() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        return _fail(str(error))
+    configure_logging(settings.bot_log_format, settings.secrets())
+    try:
+        policy = PolicyHolder(settings.bot_policy)
+    except PolicyError as error:
+        return _fail(f"BOT_POLICY: {error}")
+    from bot.server import create_app  # imported late: start-up errors above need none of it
+
+    app = create_app(settings, policy)
+
+    async def reload_on_sighup(app: web.Application) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, policy.reload)
+
+    app.on_startup.append(reload_on_sighup)
+    try:
+        web.run_app(app, port=settings.port, print=None, handle_signals=True)
+    except OSError as error:
+        return _fail(f"PORT: cannot listen on {settings.port} ({error.strerror or error})")
+    return EXIT_OK
+
+
+def check_policy(path: Path) -> int:
+    try:
+        policy = read_policy(path)
+    except PolicyError as error:
+        print(f"{error.source}: {len(error.problems)} problem(s)")
+        for problem in error.problems:
+            print(f"  - {problem}")
+        return EXIT_INVALID
+    print(
+        f"{path}: ok — {len(policy.admins)} admin(s), {len(policy.rules)} rule(s), "
+        f"{len(policy.watch)} watch(es)"
+    )
+    return EXIT_OK
+
+
+_AUDIT_COLUMNS = ("seq", "at", "kind", "user", "channel", "instance", "backup_id", "rule", "outcome")
+
+
+def _audit_row(record: AuditRecord) -> dict[str, object]:
+    entry = record.entry
+    return {
+        "seq": record.seq,
+        "at": record.at.isoformat(timespec="seconds"),
+        "kind": str(entry.kind),
+        "user": entry.user_id,
+        "channel": entry.channel_id,
+        "request_id": entry.request_id,
+        "instance_id": entry.instance_id,
+        "instance": entry.instance_name,
+        "backup_id": entry.backup_id,
+        "rule": entry.rule,
+        "outcome": entry.outcome,
+        "detail": entry.detail,
+    }
+
+
+def print_audit(records: Sequence[AuditRecord], output_format: str, out: TextIO) -> None:
+    rows = [_audit_row(record) for record in records]
+    if output_format == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        return
+    cells = [[("" if row[c] is None else str(row[c])) for c in _AUDIT_COLUMNS] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(_AUDIT_COLUMNS)]
+    out.write("  ".join(c.ljust(w) for c, w in zip(_AUDIT_COLUMNS, widths, strict=True)).rstrip() + "\n")
+    for r in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+
+
+async def _read_audit(database: Path, since: datetime | None) -> list[AuditRecord]:
+    connection = await open_database(database)
+    try:
+        return await SqliteAuditLog(connection, lambda: datetime.now(UTC)).records(since)
+    finally:
+        await connection.close()
+
+
+def audit(output_format: str, since: str | None) -> int:
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            return _fail(
+                f"--since: {since!r} is not an ISO date or time (e.g. 2026-11-26 or 2026-11-26T10:00)"
+            )
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+    database = database_path()
+    if not database.exists():
+        return _fail(f"BOT_DATABASE: {database} does not exist (has the bot run here yet?)")
+    records = asyncio.run(_read_audit(database, start))
+    print_audit(records, output_format, sys.stdout)
+    return EXIT_OK
+
+
+def emulator(port: int) -> int:
+    from bot.emulator.dcs import ConnectionInfo, serve
+
+    def show(info: ConnectionInfo) -> None:
+        print(f"DCS emulator listening on {info.endpoint} (Ctrl-C stops it). Point a bot at it with:")
+        for name, value in info.env().items():
+            print(f"  {name}={value}")
+        print("Use either DCS_ACCESS_KEY/DCS_SECRET_KEY or the DCS_IAM_* settings.", flush=True)
+
+    try:
+        asyncio.run(serve(port=port, on_ready=show))
+    except KeyboardInterrupt:
+        pass
+    except OSError as error:
+        return _fail(f"--port: cannot listen on {port} ({error.strerror or error})")
+    return EXIT_OK
+
+
+def not_yet(name: str) -> int:
+    print(f"dcs-bot {name}: not available yet")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dcs-bot", description="Back up DCS (managed Redis) from Slack.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser(
+        "serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN is set, else HTTP on PORT)"
+    )
+    commands.add_parser("demo", help="play a scripted conversation against local stand-ins")
+    commands.add_parser("console", help="type slash commands against local stand-ins")
+    emulator_parser = commands.add_parser("emulator", help="run the DCS emulator alone")
+    emulator_parser.add_argument("--port", type=int, default=8099)
+    check = commands.add_parser("check-policy", help="validate a policy file")
+    check.add_argument("file", type=Path)
+    audit_parser = commands.add_parser("audit", help="print the audit trail")
+    audit_parser.add_argument("--format", choices=("table", "jsonl"), default="table")
+    audit_parser.add_argument("--since", help="only records at or after this ISO date/time (UTC if no zone)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    match args.command:
+        case "serve":
+            return serve()
+        case "check-policy":
+            return check_policy(args.file)
+        case "audit":
+            return audit(args.format, args.since)
+        case "emulator":
+            return emulator(args.port)
+        case _:
+            return not_yet(args.command)

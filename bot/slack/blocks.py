@@ -1,0 +1,505 @@
+"""Block Kit messages for the core's replies and notices — pure functions, no I/O.
+
+Every piece of text that a person typed (remarks, commands, names echoed back) goes through
+:func:`escape`, so nothing a user writes can become ``<!channel>``, ``<!here>`` or a user mention.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.core.command import is_instance_id
+from bot.core.explain import record_error_meaning
+from bot.core.instances import BackupRecord, Instance
+from bot.core.policy import ACTION_VERBS, ADMIN_RULE, Decision, Permission
+from bot.core.replies import (
+    ApprovalRequested,
+    BackupFinished,
+    BackupList,
+    BackupNotStarted,
+    BackupStarted,
+    BackupStatus,
+    CardClosed,
+    ClickRefused,
+    CloudUnavailable,
+    Confirmation,
+    DryRun,
+    Help,
+    InstanceAmbiguous,
+    InstanceNotFound,
+    InternalError,
+    NotBackupable,
+    Notice,
+    OutcomeUnknown,
+    Refusal,
+    Reply,
+    TrackingAbandoned,
+    Usage,
+)
+from bot.core.requests import BackupRequest
+
+Block = dict[str, Any]
+
+CONFIRM_ACTION = "backup_confirm"
+CANCEL_ACTION = "backup_cancel"
+APPROVE_ACTION = "backup_approve"
+REJECT_ACTION = "backup_reject"
+
+_SECTION_TEXT_LIMIT = 3000
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+def escape(text: str) -> str:
+    """Slack's own escaping for message text: only ``&``, ``<`` and ``>`` are control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_REFERENCE = re.compile(r"&lt;([#@][CGDUW][A-Z0-9]+|!subteam\^S[A-Z0-9]+)&gt;")
+
+
+def escape_keeping_references(text: str) -> str:
+    """For the bot's own sentences: escape everything, then let channel, user and user-group
+    references (never ``<!channel>``/``<!here>``) through again."""
+    return _REFERENCE.sub(r"<\1>", escape(text))
+
+
+def user(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def principal(principal_id: str) -> str:
+    return f"<!subteam^{principal_id}>" if principal_id.startswith("S") else user(principal_id)
+
+
+def code(text: str) -> str:
+    # Backticks cannot be escaped inside Slack code spans; swapping them keeps the span intact.
+    return "`" + escape(text).replace("`", "ˋ") + "`"
+
+
+def section(text: str) -> Block:
+    if len(text) > _SECTION_TEXT_LIMIT:
+        text = text[: _SECTION_TEXT_LIMIT - 1] + "…"
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def fields(*pairs: tuple[str, str]) -> Block:
+    return {
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": f"*{label}*\n{value}"} for label, value in pairs[:10]],
+    }
+
+
+def context(*texts: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts[:10]]}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": text[:150], "emoji": True}}
+
+
+def button(label: str, action_id: str, value: str, style: str | None = None) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    return element
+
+
+def actions(block_id: str, *buttons: Block) -> Block:
+    return {"type": "actions", "block_id": block_id, "elements": list(buttons)}
+
+
+def simple(text: str) -> Message:
+    return Message(text=text, blocks=[section(text)])
+
+
+# --- formatting helpers ------------------------------------------------------------------------------
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "unknown size"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+def slack_date(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    stamp = int(moment.timestamp())
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def instance_label(name: str, instance_id: str) -> str:
+    return f"*{escape(name)}* ({code(instance_id)})"
+
+
+def _fmt(request: BackupRequest) -> str:
+    return request.backup_format.upper()
+
+
+# --- replies -------------------------------------------------------------------------------------------
+
+_USAGE = (
+    '`/dcs-backup <instance> [aof|rdb] ["remark"] [--dry-run]` back up (asks you to confirm)\n'
+    "`/dcs-backup list <instance>` recent backups of an instance\n"
+    "`/dcs-backup status <backup_id>` a backup started through this bot\n"
+    "`/dcs-backup help` this help"
+)
+
+
+def render_reply(reply: Reply) -> Message:
+    match reply:
+        case Usage(message):
+            return Message(text=escape(message), blocks=[section(escape(message))])
+        case Help():
+            return _help(reply)
+        case Refusal(decision, instance):
+            what = f" {instance_label(instance.name, instance.instance_id)}" if instance else ""
+            verb = ACTION_VERBS[decision.action]
+            text = f":no_entry: You may not {verb}{what}. {escape_keeping_references(decision.reason)}"
+            return Message(text=text, blocks=[section(text), context("Ask a bot admin if you need this.")])
+        case InstanceNotFound(query, suggestions):
+            how = "with ID" if is_instance_id(query) else "named"
+            text = f":mag: I could not find a DCS instance {how} *{escape(query)}*."
+            if suggestions:
+                text += " Did you mean " + ", ".join(f"*{escape(s)}*" for s in suggestions) + "?"
+            return simple(text)
+        case InstanceAmbiguous(query, candidates):
+            lines = "\n".join(
+                f"• {instance_label(i.name, i.instance_id)} — {escape(i.status)}" for i in candidates
+            )
+            text = (
+                f"Several instances are named *{escape(query)}*. Please use the instance ID instead:\n{lines}"
+            )
+            return simple(text)
+        case NotBackupable(instance, reason):
+            target = instance_label(instance.name, instance.instance_id)
+            text = f":warning: {target} cannot be backed up. {escape(reason)}"
+            return simple(text)
+        case CloudUnavailable(detail):
+            text = (
+                f":cloud: I could not get an answer from DCS ({escape(detail)}). "
+                "Nothing was changed; please try again in a minute."
+            )
+            return simple(text)
+        case DryRun():
+            return _dry_run(reply)
+        case Confirmation():
+            return _confirmation(reply)
+        case CardClosed():
+            return _card_closed(reply)
+        case ClickRefused(message):
+            return simple(escape_keeping_references(message))
+        case BackupList():
+            return _backup_list(reply)
+        case BackupStatus():
+            return _backup_status(reply)
+        case InternalError(reference):
+            text = (
+                ":warning: Sorry, something went wrong on the bot's side and I stopped. "
+                f"(reference `{escape(reference)}` for the bot's operators)"
+            )
+            return simple(text)
+
+
+def _permission_line(permission: Permission) -> str:
+    verbs = ", ".join(str(action) for action in permission.actions)
+    instances = ", ".join(code(p) for p in permission.instances)
+    where = (
+        "in any channel"
+        if permission.channels is None
+        else "in " + ", ".join(f"<#{c}>" for c in permission.channels)
+    )
+    approval = ", with a second person's approval" if permission.approval == "peer" else ""
+    rule = "you are a bot admin" if permission.rule == ADMIN_RULE else f"rule {code(permission.rule)}"
+    return f"• {verbs} on {instances} {where}{approval} ({rule})"
+
+
+def _help(reply: Help) -> Message:
+    blocks: list[Block] = [header("DCS backup bot"), section(_USAGE)]
+    if reply.permissions:
+        lines = "\n".join(_permission_line(p) for p in reply.permissions)
+        blocks.append(section(f"*What you may do*\n{lines}"))
+    else:
+        blocks.append(section("*What you may do*\nNothing yet — ask a bot admin to add you to the policy."))
+    notes = [
+        f"Without a format the bot makes a {reply.default_format.upper()} backup. "
+        "Remarks: up to 128 characters, in quotes or as the rest of the line. "
+        "An instance named list, status or help must be given by its ID."
+    ]
+    if reply.groups_unknown:
+        notes.append(
+            f"Your user-group membership could not be read ({escape(reply.groups_unknown)}), "
+            "so rules granted through groups do not apply right now."
+        )
+    blocks.append(context(*notes))
+    return Message(text="DCS backup bot: usage and your permissions", blocks=blocks)
+
+
+def _decision_text(decision: Decision) -> str:
+    if not decision.allowed:
+        return f":no_entry: denied — {escape_keeping_references(decision.reason)}"
+    approval = ""
+    if decision.approval == "peer":
+        approvers = ", ".join(principal(p) for p in decision.approvers)
+        approval = f"; needs approval by one of {approvers} after you confirm"
+    return f":white_check_mark: allowed by rule {code(decision.rule or '')}{approval}"
+
+
+def _dry_run(reply: DryRun) -> Message:
+    call = reply.call
+    body = ", ".join(f'"{k}": "{v}"' for k, v in call.body.items())
+    blocks = [
+        section(
+            ":test_tube: *Dry run* — nothing was sent to DCS.\n"
+            f"*Instance* {instance_label(reply.instance.name, reply.instance.instance_id)}"
+        ),
+        section(f"*Policy decision* {_decision_text(reply.decision)}"),
+        section(
+            "*The call that would be made*\n"
+            f"```{escape(call.method)} {escape(call.path)}\n{{{escape(body)}}}```"
+        ),
+    ]
+    if reply.blockers:
+        blocks.append(section(":warning: " + " ".join(escape(b) for b in reply.blockers)))
+    return Message(text=f"Dry run for {escape(reply.instance.name)}: nothing was sent.", blocks=blocks)
+
+
+def _instance_type(instance: Instance) -> str:
+    version = f" · Redis {instance.engine_version}" if instance.engine_version else ""
+    return escape(instance.type_label) + escape(version)
+
+
+def _confirmation(reply: Confirmation) -> Message:
+    request, instance = reply.request, reply.instance
+    ttl = human_duration((request.expires_at - request.created_at).total_seconds())
+    approval = ""
+    if request.approval == "peer":
+        approval = (
+            " After you confirm, one of "
+            + ", ".join(principal(p) for p in request.approvers)
+            + " must approve."
+        )
+    blocks = [
+        section(f"Back up {instance_label(instance.name, instance.instance_id)}?{approval}"),
+        fields(
+            ("Type", _instance_type(instance)),
+            ("Status", escape(instance.status)),
+            ("Format", _fmt(request)),
+            ("Remark", escape(request.remark)),
+        ),
+        actions(
+            "backup_request",
+            button("Confirm", CONFIRM_ACTION, request.request_id, style="primary"),
+            button("Cancel", CANCEL_ACTION, request.request_id),
+        ),
+        context(f"Allowed by rule {code(request.rule)} · expires in {ttl} · only you can confirm"),
+    ]
+    return Message(text=f"Back up {escape(instance.name)}? Confirm or cancel.", blocks=blocks)
+
+
+def _card_closed(reply: CardClosed) -> Message:
+    request, by = reply.request, user(reply.by_user)
+    target = instance_label(request.instance_name, request.instance_id)
+    match reply.outcome:
+        case "confirmed":
+            text = f":white_check_mark: Confirmed by {by}. Starting the {_fmt(request)} backup of {target}…"
+        case "cancelled":
+            text = f"Cancelled by {by}. Nothing was backed up."
+        case "expired":
+            text = (
+                f":hourglass: This request for {target} expired. "
+                "Nothing was backed up; run the command again."
+            )
+        case "revoked":
+            reason = escape_keeping_references(reply.reason or "")
+            text = f":no_entry: Not started: you may no longer back up {target}. {reason}"
+        case "awaiting_approval":
+            approvers = ", ".join(principal(p) for p in request.approvers)
+            text = (
+                f":hourglass_flowing_sand: Confirmed by {by}. "
+                f"Waiting for approval by one of {approvers} in the channel."
+            )
+        case "approved":
+            text = (
+                f":white_check_mark: Approved by {by} (requested by {user(request.requester_id)}). "
+                f"Starting the {_fmt(request)} backup of {target}…"
+            )
+        case "rejected":
+            text = (
+                f":no_entry_sign: Rejected by {by} (requested by {user(request.requester_id)}). "
+                "Nothing was backed up."
+            )
+    return simple(text)
+
+
+def _record_fields(record: BackupRecord) -> list[tuple[str, str]]:
+    kind = f"{escape(record.backup_type or '?')} · {escape((record.backup_format or '?').upper())}"
+    status = escape(record.status)
+    if record.status == "backuping" and record.progress:
+        status += f" ({escape(record.progress)} %)"
+    if record.status == "failed":
+        status += f" — {code(record.error_code or '?')} {escape(record_error_meaning(record.error_code))}"
+    return [
+        ("Backup", code(record.backup_id)),
+        ("Type", kind),
+        ("Status", status),
+        ("Size", human_size(record.size) if record.size else "—"),
+        ("Created", slack_date(record.created_at)),
+        ("Remark", escape(record.remark or "—")),
+    ]
+
+
+def _backup_list(reply: BackupList) -> Message:
+    target = instance_label(reply.instance.name, reply.instance.instance_id)
+    if not reply.records:
+        return simple(f"{target} has no backups yet.")
+    blocks: list[Block] = [
+        section(f"Recent backups of {target} (newest first, {len(reply.records)} of {reply.total}):")
+    ]
+    for record in reply.records:
+        blocks.append({"type": "divider"})
+        blocks.append(fields(*_record_fields(record)))
+    return Message(text=f"Recent backups of {escape(reply.instance.name)}", blocks=blocks[:50])
+
+
+def _backup_status(reply: BackupStatus) -> Message:
+    request = reply.request
+    target = instance_label(request.instance_name, request.instance_id)
+    intro = f"Backup of {target} requested by {user(request.requester_id)}."
+    if reply.record is None:
+        return simple(f"{intro} DCS shows no record of `{escape(request.backup_id or '?')}` (any more).")
+    return Message(text=intro, blocks=[section(intro), fields(*_record_fields(reply.record))])
+
+
+# --- notices ------------------------------------------------------------------------------------------
+
+
+def render_notice(notice: Notice) -> Message:
+    match notice:
+        case BackupStarted(request):
+            return _started(request)
+        case BackupNotStarted(request, failure):
+            target = instance_label(request.instance_name, request.instance_id)
+            code_text = code(failure.error_code) if failure.error_code else f"HTTP {failure.status}"
+            text = (
+                f":x: The {_fmt(request)} backup of {target} requested by {user(request.requester_id)} "
+                f"was *not* started. DCS answered {code_text}: {escape(failure.error_msg)}"
+            )
+            extra = [escape(failure.hint)]
+            if failure.request_id:
+                extra.append(f"DCS request ID {code(failure.request_id)}")
+            return Message(text=text, blocks=[section(text), context(*extra)])
+        case BackupFinished():
+            return _finished(notice)
+        case TrackingAbandoned(request, followed):
+            text = (
+                f":hourglass: Backup {code(request.backup_id or '?')} is still running after "
+                f"{human_duration(followed)}; I stopped following it. "
+                f"Check later with `/dcs-backup status {escape(request.backup_id or '')}`."
+            )
+            return simple(text)
+        case ApprovalRequested(request):
+            return _approval_request(request)
+        case OutcomeUnknown(request):
+            target = instance_label(request.instance_name, request.instance_id)
+            text = (
+                f":warning: The bot restarted while submitting the {_fmt(request)} backup of {target} "
+                f"requested by {user(request.requester_id)}, and DCS shows no backup from it. "
+                f"It was *not* retried. Check `/dcs-backup list {escape(request.instance_name)}` and run the "
+                "command again if you still need it."
+            )
+            return simple(text)
+
+
+def _who(request: BackupRequest) -> str:
+    who = user(request.requester_id)
+    if request.approved_by:
+        who += f" (approved by {user(request.approved_by)})"
+    return who
+
+
+def _started(request: BackupRequest) -> Message:
+    target = instance_label(request.instance_name, request.instance_id)
+    text = (
+        f":floppy_disk: {_who(request)} started an {_fmt(request)} backup of {target}. "
+        f"backup_id {code(request.backup_id or '?')}"
+    )
+    return Message(
+        text=text,
+        blocks=[
+            section(text),
+            context(f"Remark: {escape(request.remark)}", "I will post the outcome in this thread."),
+        ],
+    )
+
+
+def _finished(notice: BackupFinished) -> Message:
+    request, record = notice.request, notice.record
+    took = f" in {human_duration(notice.duration_seconds)}" if notice.duration_seconds is not None else ""
+    if record.status == "succeed":
+        text = (
+            f":white_check_mark: Backup {code(record.backup_id)} of *{escape(request.instance_name)}* "
+            f"succeeded{took}: {human_size(record.size)}."
+        )
+    elif record.status == "failed":
+        text = (
+            f":x: Backup {code(record.backup_id)} of *{escape(request.instance_name)}* failed{took}: "
+            f"{code(record.error_code or '?')} — {escape(record_error_meaning(record.error_code))}."
+        )
+    else:
+        name = escape(request.instance_name)
+        text = f"Backup {code(record.backup_id)} of *{name}* ended as {escape(record.status)}."
+    return simple(text)
+
+
+def _approval_request(request: BackupRequest) -> Message:
+    target = instance_label(request.instance_name, request.instance_id)
+    approvers = ", ".join(principal(p) for p in request.approvers)
+    text = (
+        f":raised_hand: {user(request.requester_id)} asks to back up {target} ({_fmt(request)}). "
+        f"Approvers: {approvers}."
+    )
+    return Message(
+        text=text,
+        blocks=[
+            section(text),
+            context(
+                f"Remark: {escape(request.remark)}", f"Rule {code(request.rule)} requires a second person."
+            ),
+            actions(
+                "backup_approval",
+                button("Approve", APPROVE_ACTION, request.request_id, style="primary"),
+                button("Reject", REJECT_ACTION, request.request_id, style="danger"),
+            ),
+        ],
+    )

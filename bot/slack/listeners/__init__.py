@@ -1,0 +1,13 @@
+"""Bolt listeners, registered through one function."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack.listeners import actions, commands
+from bot.slack.listeners.runner import Runner
+
+
+def register_listeners(app: AsyncApp, runner: Runner) -> None:
+    commands.register(app, runner)
+    actions.register(app, runner)

@@ -1,0 +1,49 @@
+"""``/dcs-backup``: parse, ack at once (usage errors right in the ack), do the rest in the background."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.core.command import UsageError, parse_command
+from bot.core.replies import Usage
+from bot.core.service import Invocation
+from bot.slack.blocks import render_reply
+from bot.slack.listeners.runner import RESTARTING, Runner
+
+COMMAND = "/dcs-backup"
+
+
+def register(app: AsyncApp, runner: Runner) -> None:
+    async def on_backup_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await handle_command(ack, body, runner)
+
+    app.command(COMMAND)(on_backup_command)
+
+
+def invocation_from(body: dict[str, Any]) -> Invocation:
+    user_id = str(body.get("user_id", ""))
+    return Invocation(
+        user_id=user_id,
+        user_name=str(body.get("user_name") or user_id),
+        channel_id=str(body.get("channel_id", "")),
+        response_url=str(body.get("response_url", "")),
+        text=str(body.get("text", "")),
+    )
+
+
+async def handle_command(ack: AsyncAck, body: dict[str, Any], runner: Runner) -> None:
+    if not runner.accepting:
+        await ack(text=RESTARTING)
+        return
+    invocation = invocation_from(body)
+    parsed = parse_command(invocation.text)
+    if isinstance(parsed, UsageError):
+        message = render_reply(Usage(parsed.message))
+        await ack(text=message.text, blocks=message.blocks)
+        runner.usage_error(parsed, invocation)
+        return
+    # Nothing but the ack happens before Slack's 3-second deadline; the cloud is asked afterwards.
+    await ack()
+    runner.command(parsed, invocation)

@@ -1,0 +1,89 @@
+"""Delivers rendered messages: ``response_url`` for one person, ``chat.postMessage`` for a channel."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.core.replies import Notice, Reply
+from bot.slack.blocks import Message, render_notice, render_reply
+
+log = logging.getLogger(__name__)
+
+# chat.postMessage errors after which the response_url (which works in any conversation the command
+# came from) is the only way left to reach the channel.
+_CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
+
+
+class SlackNotifier:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        session: aiohttp.ClientSession,
+        retry_handlers: list[AsyncRetryHandler],
+    ) -> None:
+        self._client = client
+        self._session = session
+        self._retry_handlers = retry_handlers
+
+    async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
+        return await self._respond(response_url, render_reply(reply), replace_original=replace_original)
+
+    async def announce(
+        self,
+        channel_id: str,
+        notice: Notice,
+        *,
+        thread_ts: str | None = None,
+        fallback_response_url: str | None = None,
+    ) -> str | None:
+        message = render_notice(notice)
+        try:
+            response = await self._client.chat_postMessage(
+                channel=channel_id,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as error:
+            reason = error.response.get("error", "unknown_error")
+            if reason in _CANNOT_POST and fallback_response_url:
+                log.info(
+                    "chat.postMessage to %s failed (%s); answering through the response_url",
+                    channel_id,
+                    reason,
+                )
+                await self._respond(fallback_response_url, message, in_channel=True)
+                return None
+            log.error("could not post to %s: %s", channel_id, reason)
+            return None
+        ts = response.get("ts")
+        return ts if isinstance(ts, str) else None
+
+    async def _respond(
+        self, response_url: str, message: Message, *, replace_original: bool = False, in_channel: bool = False
+    ) -> bool:
+        webhook = AsyncWebhookClient(
+            url=response_url, session=self._session, retry_handlers=list(self._retry_handlers)
+        )
+        try:
+            response = await webhook.send(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="in_channel" if in_channel else "ephemeral",
+                replace_original=replace_original,
+            )
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.error("response_url unreachable: %s", type(error).__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("response_url answered HTTP %s: %s", response.status_code, response.body[:200])
+            return False
+        return True

@@ -1,0 +1,1 @@
+"""SQLite persistence (aiosqlite, WAL): backup requests, the audit trail and tracking state."""

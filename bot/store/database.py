@@ -1,0 +1,109 @@
+"""Opening the database and migrating its schema on start-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosqlite
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+# Each entry moves the schema one version up; never edit an entry once released, append a new one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE requests (
+        request_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        requester_id TEXT NOT NULL,
+        requester_name TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        instance_id TEXT NOT NULL,
+        instance_name TEXT NOT NULL,
+        backup_format TEXT NOT NULL,
+        remark TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        approval TEXT NOT NULL,
+        approvers TEXT NOT NULL,
+        response_url TEXT,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        updated_at TEXT,
+        confirmed_by TEXT,
+        approved_by TEXT,
+        submitted_at TEXT,
+        backup_id TEXT,
+        error_code TEXT,
+        error_msg TEXT,
+        message_ts TEXT,
+        approval_message_ts TEXT
+    );
+    CREATE INDEX requests_by_state ON requests (state);
+    CREATE INDEX requests_by_backup ON requests (backup_id);
+
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        user_id TEXT,
+        channel_id TEXT,
+        request_id TEXT,
+        instance_id TEXT,
+        instance_name TEXT,
+        backup_id TEXT,
+        rule TEXT,
+        outcome TEXT,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (at);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    """,
+]
+
+
+def to_db_time(moment: datetime) -> str:
+    # One fixed UTC format, so that text comparison in SQL orders times correctly.
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def from_db_time(text: str) -> datetime:
+    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def maybe_time(text: str | None) -> datetime | None:
+    return None if text is None else from_db_time(text)
+
+
+async def open_database(path: Path | str) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        connection.row_factory = aiosqlite.Row
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        await connection.execute("PRAGMA busy_timeout=5000")
+        await migrate(connection)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
+async def schema_version(connection: aiosqlite.Connection) -> int:
+    async with connection.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def migrate(connection: aiosqlite.Connection) -> None:
+    version = await schema_version(connection)
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database schema is version {version}, newer than this bot knows ({len(MIGRATIONS)})"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        await connection.executescript(
+            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+        )

@@ -1,0 +1,112 @@
+"""Backup requests in SQLite, with atomic state transitions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.core.instances import BackupFormat
+from bot.core.requests import BackupRequest, RequestEvent, RequestState, next_state, sources_of
+from bot.store.database import from_db_time, maybe_time, to_db_time
+
+_COLUMNS = [f.name for f in fields(BackupRequest)]
+_TIME_COLUMNS = {"created_at", "expires_at", "updated_at", "submitted_at"}
+
+
+def _to_row(request: BackupRequest) -> dict[str, Any]:
+    return {name: _encode(name, getattr(request, name)) for name in _COLUMNS}
+
+
+def _encode(name: str, value: object) -> object:
+    if name in _TIME_COLUMNS and isinstance(value, datetime):
+        return to_db_time(value)
+    if name == "approvers":
+        return json.dumps(list(value))  # type: ignore[call-overload]
+    return value
+
+
+def _from_row(row: aiosqlite.Row) -> BackupRequest:
+    data: dict[str, Any] = {name: row[name] for name in _COLUMNS}
+    data["created_at"] = from_db_time(data["created_at"])
+    data["expires_at"] = from_db_time(data["expires_at"])
+    data["updated_at"] = maybe_time(data["updated_at"])
+    data["submitted_at"] = maybe_time(data["submitted_at"])
+    data["approvers"] = tuple(json.loads(data["approvers"]))
+    data["state"] = RequestState(data["state"])
+    data["backup_format"] = BackupFormat(data["backup_format"])
+    return BackupRequest(**data)
+
+
+class SqliteRequestStore:
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+
+    async def add(self, request: BackupRequest) -> None:
+        row = _to_row(request)
+        names = ", ".join(row)
+        marks = ", ".join(f":{name}" for name in row)
+        await self._db.execute(f"INSERT INTO requests ({names}) VALUES ({marks})", row)
+
+    async def get(self, request_id: str) -> BackupRequest | None:
+        async with self._db.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _from_row(row)
+
+    async def transition(
+        self,
+        request_id: str,
+        event: RequestEvent,
+        *,
+        now: datetime,
+        unexpired: bool = False,
+        **changes: object,
+    ) -> BackupRequest | None:
+        sources = sorted(sources_of(event))
+        targets = {next_state(source, event) for source in sources}
+        if len(targets) != 1:
+            raise ValueError(f"event {event} leads to several states: {targets}")
+        values = {name: _encode(name, value) for name, value in changes.items() if name in _COLUMNS}
+        if len(values) != len(changes):
+            raise ValueError(f"unknown request fields: {set(changes) - set(values)}")
+        values |= {"state": targets.pop(), "updated_at": to_db_time(now)}
+        assignments = ", ".join(f"{name} = :{name}" for name in values)
+        placeholders = ", ".join(f":source{index}" for index in range(len(sources)))
+        condition = f"request_id = :request_id AND state IN ({placeholders})"
+        if unexpired:
+            condition += " AND expires_at > :now"
+        parameters = values | {f"source{index}": str(s) for index, s in enumerate(sources)}
+        parameters |= {"request_id": request_id, "now": to_db_time(now)}
+        # A single conditional UPDATE … RETURNING is the atomic compare-and-set: of several concurrent
+        # clicks exactly one sees a row come back.
+        async with self._db.execute(
+            f"UPDATE requests SET {assignments} WHERE {condition} RETURNING *", parameters
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _from_row(row)
+
+    async def update(self, request_id: str, **changes: object) -> None:
+        values = {name: _encode(name, value) for name, value in changes.items() if name in _COLUMNS}
+        if len(values) != len(changes) or "state" in values:
+            raise ValueError("update() sets plain fields; states change through transition()")
+        assignments = ", ".join(f"{name} = :{name}" for name in values)
+        await self._db.execute(
+            f"UPDATE requests SET {assignments} WHERE request_id = :request_id",
+            values | {"request_id": request_id},
+        )
+
+    async def in_states(self, *states: RequestState) -> list[BackupRequest]:
+        marks = ", ".join("?" for _ in states)
+        async with self._db.execute(
+            f"SELECT * FROM requests WHERE state IN ({marks}) ORDER BY created_at", [str(s) for s in states]
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_from_row(row) for row in rows]
+
+    async def by_backup_id(self, backup_id: str) -> BackupRequest | None:
+        async with self._db.execute("SELECT * FROM requests WHERE backup_id = ?", (backup_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _from_row(row)

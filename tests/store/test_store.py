@@ -1,0 +1,142 @@
+"""The SQLite store: schema migration, atomic transitions under concurrency, the append-only audit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.core.audit import AuditEntry, AuditKind
+from bot.core.instances import BackupFormat
+from bot.core.requests import BackupRequest, RequestEvent, RequestState
+from bot.store.audit import SqliteAuditLog
+from bot.store.database import MIGRATIONS, open_database, schema_version
+from bot.store.requests import SqliteRequestStore
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def make_request(request_id: str = "r1", ttl: float = 300) -> BackupRequest:
+    return BackupRequest(
+        request_id=request_id,
+        requester_id="UALICE1",
+        requester_name="alice",
+        channel_id="COPS1",
+        instance_id="11111111-2222-3333-4444-555555555555",
+        instance_name="redis-prod",
+        backup_format=BackupFormat.AOF,
+        remark="before the migration",
+        rule="sre-prod",
+        created_at=NOW,
+        expires_at=NOW + timedelta(seconds=ttl),
+        response_url="http://127.0.0.1/response/x",
+        approvers=("ULEAD1",),
+    )
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    connection = await open_database(tmp_path / "bot.sqlite3")
+    yield connection
+    await connection.close()
+
+
+async def test_schema_is_migrated_once(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    first = await open_database(path)
+    assert await schema_version(first) == len(MIGRATIONS)
+    await first.close()
+    second = await open_database(path)  # re-opening an up-to-date database changes nothing
+    assert await schema_version(second) == len(MIGRATIONS)
+    async with second.execute("PRAGMA journal_mode") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    assert row[0] == "wal"
+    await second.close()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer"):
+        await open_database(path)
+
+
+async def test_request_round_trip(database: aiosqlite.Connection) -> None:
+    store = SqliteRequestStore(database)
+    request = make_request()
+    await store.add(request)
+    assert await store.get("r1") == request
+    assert await store.get("missing") is None
+
+
+async def test_concurrent_confirms_have_exactly_one_winner(database: aiosqlite.Connection) -> None:
+    store = SqliteRequestStore(database)
+    await store.add(make_request())
+    results = await asyncio.gather(
+        *(
+            store.transition("r1", RequestEvent.CONFIRM, now=NOW, unexpired=True, confirmed_by=f"U{i}X")
+            for i in range(20)
+        )
+    )
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1
+    assert winners[0].state == RequestState.SUBMITTING
+    stored = await store.get("r1")
+    assert stored is not None
+    assert stored.confirmed_by == winners[0].confirmed_by
+
+
+async def test_expired_requests_cannot_be_confirmed(database: aiosqlite.Connection) -> None:
+    store = SqliteRequestStore(database)
+    await store.add(make_request(ttl=1))
+    later = NOW + timedelta(seconds=2)
+    assert await store.transition("r1", RequestEvent.CONFIRM, now=later, unexpired=True) is None
+    expired = await store.transition("r1", RequestEvent.EXPIRE, now=later)
+    assert expired is not None
+    assert expired.state == RequestState.EXPIRED
+
+
+async def test_transitions_follow_the_state_machine(database: aiosqlite.Connection) -> None:
+    store = SqliteRequestStore(database)
+    await store.add(make_request())
+    assert await store.transition("r1", RequestEvent.ACCEPTED, now=NOW, backup_id="b") is None
+    assert await store.transition("r1", RequestEvent.CANCEL, now=NOW) is not None
+    assert await store.transition("r1", RequestEvent.CONFIRM, now=NOW) is None
+    with pytest.raises(ValueError, match="unknown request fields"):
+        await store.transition("r1", RequestEvent.EXPIRE, now=NOW, colour="red")
+
+
+async def test_update_and_queries(database: aiosqlite.Connection) -> None:
+    store = SqliteRequestStore(database)
+    await store.add(make_request("r1"))
+    await store.add(make_request("r2"))
+    await store.transition("r2", RequestEvent.CONFIRM, now=NOW)
+    await store.transition("r2", RequestEvent.ACCEPTED, now=NOW, backup_id="b-2")
+    await store.update("r2", message_ts="1.2")
+    assert [r.request_id for r in await store.in_states(RequestState.PENDING)] == ["r1"]
+    found = await store.by_backup_id("b-2")
+    assert found is not None
+    assert found.message_ts == "1.2"
+    with pytest.raises(ValueError, match="transition"):
+        await store.update("r1", state="submitted")
+
+
+async def test_audit_is_append_only(database: aiosqlite.Connection) -> None:
+    audit = SqliteAuditLog(database, lambda: NOW)
+    await audit.record(AuditEntry(AuditKind.COMMAND, user_id="UALICE1", detail={"text": "redis-prod aof"}))
+    await audit.record(AuditEntry(AuditKind.API_RESULT, backup_id="b-1", outcome="accepted"))
+    records = await audit.records()
+    assert [r.entry.kind for r in records] == [AuditKind.COMMAND, AuditKind.API_RESULT]
+    assert records[0].entry.detail == {"text": "redis-prod aof"}
+    assert await audit.records(since=NOW + timedelta(seconds=1)) == []
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await database.execute("UPDATE audit SET kind = 'x'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await database.execute("DELETE FROM audit")

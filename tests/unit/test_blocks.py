@@ -1,0 +1,230 @@
+"""Rendering: user text is always escaped, and every message is valid Block Kit (checked by slack_sdk)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+
+from bot.core.instances import BackupFormat, BackupRecord, Instance
+from bot.core.policy import Action, Decision, InstanceRef, Permission
+from bot.core.replies import (
+    ApiFailure,
+    ApprovalRequested,
+    BackupFinished,
+    BackupList,
+    BackupNotStarted,
+    BackupStarted,
+    BackupStatus,
+    CardClosed,
+    ClickRefused,
+    CloudUnavailable,
+    Confirmation,
+    DryRun,
+    Help,
+    InstanceAmbiguous,
+    InstanceNotFound,
+    InternalError,
+    NotBackupable,
+    Notice,
+    OutcomeUnknown,
+    PlannedCall,
+    Refusal,
+    Reply,
+    TrackingAbandoned,
+    Usage,
+)
+from bot.core.requests import BackupRequest
+from bot.slack.blocks import (
+    CANCEL_ACTION,
+    CONFIRM_ACTION,
+    Message,
+    escape,
+    escape_keeping_references,
+    human_duration,
+    human_size,
+    render_notice,
+    render_reply,
+)
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+EVIL = "<!channel> <!here> <@U0BOSS> &amp; `code` *bold*"
+
+INSTANCE = Instance(
+    instance_id="11111111-2222-3333-4444-555555555555",
+    name="redis-prod",
+    status="RUNNING",
+    cache_mode="ha",
+    engine_version="6.0",
+)
+REQUEST = BackupRequest(
+    request_id="req-123",
+    requester_id="UALICE1",
+    requester_name="alice",
+    channel_id="COPS1",
+    instance_id=INSTANCE.instance_id,
+    instance_name=INSTANCE.name,
+    backup_format=BackupFormat.AOF,
+    remark=EVIL,
+    rule="sre-prod",
+    created_at=NOW,
+    expires_at=NOW + timedelta(minutes=5),
+    backup_id="b-1",
+    approvers=("SLEADS1", "ULEAD1"),
+    approval="peer",
+)
+RECORD = BackupRecord(
+    backup_id="b-1",
+    status="failed",
+    error_code="dcs.08.0002",
+    remark=EVIL,
+    size=1536,
+    created_at=NOW,
+    backup_type="manual",
+    backup_format="aof",
+)
+ALLOWED = Decision(True, Action.BACKUP, "Rule 'sre-prod' allows it.", rule="sre-prod")
+
+REPLIES: list[Reply] = [
+    Usage(f"'{EVIL}' is not a backup format."),
+    Help(
+        "UALICE1",
+        (Permission("sre-prod", (Action.BACKUP,), ("redis-*",), ("COPS1",), "peer"),),
+        BackupFormat.RDB,
+    ),
+    Help("UEVE1", (), BackupFormat.AOF, groups_unknown="plan_upgrade_required"),
+    Refusal(
+        Decision(False, Action.BACKUP, "You may back up only in <#COPS1>."), InstanceRef("i", "redis-prod")
+    ),
+    InstanceNotFound(EVIL, ("redis-prod",)),
+    InstanceAmbiguous("redis-prod", (INSTANCE, INSTANCE)),
+    NotBackupable(INSTANCE, "Single-node instances cannot be backed up."),
+    CloudUnavailable(EVIL),
+    DryRun(
+        INSTANCE,
+        ALLOWED,
+        PlannedCall("POST", "/v2/{project_id}/instances/x/backups", {"remark": EVIL}),
+        ("x",),
+    ),
+    Confirmation(REQUEST, INSTANCE, ALLOWED),
+    *(
+        CardClosed(REQUEST, outcome, "UBOB1", reason="r")
+        for outcome in (
+            "confirmed",
+            "cancelled",
+            "expired",
+            "revoked",
+            "awaiting_approval",
+            "approved",
+            "rejected",
+        )
+    ),
+    ClickRefused("Only <@UALICE1> can confirm this."),
+    BackupList(INSTANCE, (RECORD, RECORD.model_copy(update={"status": "backuping", "progress": "50.00"})), 2),
+    BackupList(INSTANCE, (), 0),
+    BackupStatus(REQUEST, RECORD),
+    BackupStatus(REQUEST, None),
+    InternalError("abcd1234"),
+]
+
+NOTICES: list[Notice] = [
+    BackupStarted(REQUEST),
+    BackupNotStarted(REQUEST, ApiFailure(400, "DCS.4096", EVIL, "Try later.", "req-id")),
+    BackupFinished(REQUEST, RECORD, 75.0),
+    BackupFinished(REQUEST, RECORD.model_copy(update={"status": "succeed", "error_code": None}), 3600.0),
+    TrackingAbandoned(REQUEST, 7200.0),
+    ApprovalRequested(REQUEST),
+    OutcomeUnknown(REQUEST),
+]
+
+
+def _all_text(message: Message) -> str:
+    return message.text + repr(message.blocks)
+
+
+def _assert_valid(message: Message) -> None:
+    assert message.text
+    assert len(message.blocks) <= 50
+    for block in message.blocks:
+        parsed = Block.parse(block)
+        assert parsed is not None
+        parsed.validate_json()
+
+
+@pytest.mark.parametrize("reply", REPLIES, ids=lambda r: type(r).__name__)
+def test_replies_are_valid_block_kit_and_never_mention(reply: Reply) -> None:
+    message = render_reply(reply)
+    _assert_valid(message)
+    text = _all_text(message)
+    assert "<!channel>" not in text
+    assert "<!here>" not in text
+    assert "<@U0BOSS>" not in text
+
+
+@pytest.mark.parametrize("notice", NOTICES, ids=lambda n: type(n).__name__)
+def test_notices_are_valid_block_kit_and_never_mention(notice: Notice) -> None:
+    message = render_notice(notice)
+    _assert_valid(message)
+    text = _all_text(message)
+    assert "<!channel>" not in text
+    assert "<!here>" not in text
+    assert "<@U0BOSS>" not in text
+
+
+def test_confirmation_card_has_the_two_buttons_with_the_request_id() -> None:
+    message = render_reply(Confirmation(REQUEST, INSTANCE, ALLOWED))
+    actions = next(b for b in message.blocks if b["type"] == "actions")["elements"]
+    assert [(a["action_id"], a["value"]) for a in actions] == [
+        (CONFIRM_ACTION, "req-123"),
+        (CANCEL_ACTION, "req-123"),
+    ]
+    text = _all_text(message)
+    for expected in ("redis-prod", INSTANCE.instance_id, "master/standby", "RUNNING", "AOF"):
+        assert expected in text
+
+
+def test_failure_notice_carries_code_message_and_hint() -> None:
+    text = _all_text(render_notice(NOTICES[1]))
+    assert "DCS.4096" in text
+    assert "Try later." in text
+    assert "&lt;!channel&gt;" in text
+
+
+def test_record_failure_is_explained() -> None:
+    assert "timed out" in _all_text(render_notice(NOTICES[2]))
+
+
+@given(st.text())
+def test_escaped_text_has_no_control_characters(text: str) -> None:
+    escaped = escape(text)
+    assert "<" not in escaped
+    assert ">" not in escaped
+    assert escaped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == text
+
+
+@given(st.text())
+def test_references_survive_but_broadcasts_do_not(text: str) -> None:
+    rendered = escape_keeping_references(text + " <#C0OPS> <@U0X> <!channel> <!here> <!subteam^S0X>")
+    assert "<#C0OPS>" in rendered
+    assert "<@U0X>" in rendered
+    assert "<!subteam^S0X>" in rendered
+    assert "<!channel>" not in rendered
+    assert "<!here>" not in rendered
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [(None, "unknown size"), (0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (5 * 1024**3, "5.0 GiB")],
+)
+def test_human_size(size: int | None, text: str) -> None:
+    assert human_size(size) == text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0 s"), (59.6, "1 min"), (300, "5 min"), (75, "1 min 15 s"), (7260, "2 h 1 min")]
+)
+def test_human_duration(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text

@@ -1,0 +1,237 @@
+"""Policy file validation and decisions: deny by default, first matching rule decides, reasons say why."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.core.policy import (
+    ADMIN_RULE,
+    Action,
+    Actor,
+    InstanceRef,
+    Policy,
+    PolicyError,
+    decide,
+    instance_matches,
+    may_act_somewhere,
+    may_approve,
+    parse_policy,
+    permissions_of,
+)
+
+PROD_ID = "8a2f0c4e-1111-2222-3333-444455556666"
+
+POLICY = f"""
+admins = ["UADMIN1"]
+
+[[rules]]
+name = "sre-prod"
+users = ["UALICE1"]
+groups = ["SSRE1"]
+channels = ["COPS1"]
+instances = ["redis-prod-*", "{PROD_ID.upper()}"]
+actions = ["backup", "list"]
+
+[[rules]]
+name = "staging"
+users = ["UBOB1"]
+instances = ["redis-staging"]
+actions = ["backup", "list", "status"]
+approval = "peer"
+approvers = ["SLEADS1", "ULEAD1"]
+
+[[watch]]
+instances = ["redis-prod-*"]
+channel = "CALERTS1"
+events = ["failed", "succeed"]
+stale_after_hours = 26
+"""
+
+PROD = InstanceRef("11111111-2222-3333-4444-555555555555", "redis-prod-eu")
+PROD_BY_ID = InstanceRef(PROD_ID, "renamed")
+STAGING = InstanceRef("22222222-2222-3333-4444-555555555555", "redis-staging")
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return parse_policy(POLICY)
+
+
+def test_example_file_parses(policy: Policy) -> None:
+    assert [rule.name for rule in policy.rules] == ["sre-prod", "staging"]
+    assert policy.rules[0].instances[1] == PROD_ID  # IDs are normalised to lower case
+    assert policy.watch[0].stale_after_hours == 26
+    assert policy.referenced_groups() == {"SSRE1", "SLEADS1"}
+
+
+def test_admin_may_do_everything(policy: Policy) -> None:
+    decision = decide(policy, Actor("UADMIN1", "CANY1"), Action.BACKUP, STAGING)
+    assert decision.allowed
+    assert decision.rule == ADMIN_RULE
+
+
+def test_rule_allows_by_user_channel_instance_and_action(policy: Policy) -> None:
+    decision = decide(policy, Actor("UALICE1", "COPS1"), Action.BACKUP, PROD)
+    assert decision.allowed
+    assert decision.rule == "sre-prod"
+    assert decision.approval == "self"
+
+
+def test_instance_id_pattern_matches_case_insensitively(policy: Policy) -> None:
+    assert decide(policy, Actor("UALICE1", "COPS1"), Action.LIST, PROD_BY_ID).allowed
+
+
+def test_group_membership_grants(policy: Policy) -> None:
+    actor = Actor("UCAROL1", "COPS1", groups=frozenset({"SSRE1"}))
+    assert decide(policy, actor, Action.BACKUP, PROD).allowed
+
+
+def test_unknown_person_is_denied_by_default(policy: Policy) -> None:
+    decision = decide(policy, Actor("UEVE1", "COPS1"), Action.BACKUP, PROD)
+    assert not decision.allowed
+    assert "No rule" in decision.reason
+    assert not may_act_somewhere(policy, Actor("UEVE1", "COPS1"), Action.BACKUP)
+
+
+def test_wrong_action_is_explained(policy: Policy) -> None:
+    decision = decide(policy, Actor("UALICE1", "COPS1"), Action.STATUS, PROD)
+    assert not decision.allowed
+    assert "'sre-prod'" in decision.reason
+    assert "see the status of" in decision.reason
+
+
+def test_wrong_channel_names_the_allowed_channels(policy: Policy) -> None:
+    decision = decide(policy, Actor("UALICE1", "CRANDOM1"), Action.BACKUP, PROD)
+    assert not decision.allowed
+    assert "<#COPS1>" in decision.reason
+    assert not may_act_somewhere(policy, Actor("UALICE1", "CRANDOM1"), Action.BACKUP)
+
+
+def test_wrong_instance_names_the_patterns(policy: Policy) -> None:
+    decision = decide(policy, Actor("UALICE1", "COPS1"), Action.BACKUP, STAGING)
+    assert not decision.allowed
+    assert "redis-prod-*" in decision.reason
+    assert "redis-staging" in decision.reason
+    assert may_act_somewhere(policy, Actor("UALICE1", "COPS1"), Action.BACKUP)
+
+
+def test_peer_rule_carries_its_approvers(policy: Policy) -> None:
+    decision = decide(policy, Actor("UBOB1", "CANY1"), Action.BACKUP, STAGING)
+    assert decision.allowed
+    assert decision.approval == "peer"
+    assert decision.approvers == ("SLEADS1", "ULEAD1")
+
+
+def test_unreadable_groups_grant_nothing_and_say_why(policy: Policy) -> None:
+    actor = Actor("UCAROL1", "COPS1", groups_unknown="plan_upgrade_required")
+    decision = decide(policy, actor, Action.BACKUP, PROD)
+    assert not decision.allowed
+    assert "plan_upgrade_required" in decision.reason
+
+
+def test_first_matching_rule_decides() -> None:
+    policy = parse_policy(
+        """
+        [[rules]]
+        name = "careful"
+        users = ["UALICE1"]
+        instances = ["redis-prod-*"]
+        actions = ["backup"]
+        approval = "peer"
+        approvers = ["ULEAD1"]
+
+        [[rules]]
+        name = "loose"
+        users = ["UALICE1"]
+        instances = ["*"]
+        actions = ["backup"]
+        """
+    )
+    assert decide(policy, Actor("UALICE1", "C1X"), Action.BACKUP, PROD).rule == "careful"
+    assert decide(policy, Actor("UALICE1", "C1X"), Action.BACKUP, STAGING).rule == "loose"
+
+
+def test_permissions_for_help(policy: Policy) -> None:
+    assert [p.rule for p in permissions_of(policy, Actor("UBOB1", "C1X"))] == ["staging"]
+    assert permissions_of(policy, Actor("UADMIN1", "C1X"))[0].rule == ADMIN_RULE
+    assert permissions_of(policy, Actor("UEVE1", "C1X")) == []
+
+
+def test_approvers_by_user_or_group() -> None:
+    assert may_approve(("ULEAD1",), "ULEAD1", frozenset())
+    assert may_approve(("SLEADS1",), "UX1", frozenset({"SLEADS1"}))
+    assert not may_approve(("SLEADS1",), "UX1", frozenset())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['*']\nactions=['delete']",
+            "unknown action 'delete'",
+        ),
+        (
+            "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['*']\nactions=['list']\ncolour='red'",
+            "colour: unknown key",
+        ),
+        ("admins=['alice']", "admins[0]: 'alice' is not a Slack user ID"),
+        ("[[rules]]\nname='a'\nusers=['U1A']\ninstances=['8a2f…']\nactions=['list']", "instances[0]"),
+        (
+            "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['8a2f0c4e-11']\nactions=['list']",
+            "not a complete UUID",
+        ),
+        (
+            "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['redis-[prod']\nactions=['list']",
+            "not an instance name glob",
+        ),
+        ("[[rules]]\nname='a'\ninstances=['*']\nactions=['list']", "needs users or groups"),
+        (
+            "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['*']\nactions=['list']\napproval='peer'",
+            "needs approvers",
+        ),
+        (
+            "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['*']\nactions=['list']\napproval='boss'",
+            "'boss' is not allowed",
+        ),
+        (
+            "[[rules]]\nname='a'\nusers=['U1A']\nchannels=['#ops']\ninstances=['*']\nactions=['list']",
+            "channel ID",
+        ),
+        ("[[rules]]\nname='a'\nusers=['U1A']\ninstances=['*']", "actions: required key is missing"),
+        ("[[watch]]\ninstances=['*']\nchannel='C1A'\nevents=['exploded']", "events[0]"),
+        ("rules = [", "not valid TOML"),
+    ],
+)
+def test_mistakes_are_named(text: str, expected: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "p.toml")
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_every_mistake_is_listed_with_its_rule_name() -> None:
+    text = """
+    [[rules]]
+    name = "sre-prod"
+    users = ["nobody"]
+    instances = ["*"]
+    actions = ["backup", "nuke"]
+    """
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "p.toml")
+    problems = caught.value.problems
+    assert len(problems) == 2
+    assert all(problem.startswith("rules[0] ('sre-prod')") for problem in problems)
+    assert str(caught.value).startswith("p.toml: ")
+
+
+def test_duplicate_rule_names_are_refused() -> None:
+    rule = "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['*']\nactions=['list']\n"
+    with pytest.raises(PolicyError, match="used twice"):
+        parse_policy(rule + rule)
+
+
+@given(st.from_regex(r"[a-z][a-z0-9-]{3,20}", fullmatch=True))
+def test_star_matches_every_name(name: str) -> None:
+    assert instance_matches(["*"], InstanceRef(PROD_ID, name))
