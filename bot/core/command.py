@@ -29,7 +29,8 @@ Decisions where the spec is silent:
   Inside, everything is kept verbatim (newlines, mentions, ``&``, ``=``…). At most 128 code points.
 - ``--dry-run`` (also ``—dry-run``/``–dry-run``, which clients make of ``--``; any case) is a word of its
   own, allowed between the instance, the format and the remark, after a quoted remark, and at the end of an
-  unquoted remark (where it is removed from the remark). Elsewhere in an unquoted remark it is remark text.
+  unquoted remark (where it is removed from the remark). Elsewhere in an unquoted remark it is an error: read
+  as remark text it would turn an intended dry run into a real request.
   Repeating it is harmless. Before the instance, or with ``list``/``status``, it is an error.
 - Any other word starting with ``--``/``—``/``–`` and a letter, where an instance, the format or the start
   of an unquoted remark is expected, is an unknown option (a remark starting with it must be quoted).
@@ -376,6 +377,12 @@ def _parse_backup(text: str, words: list[_Word]) -> BackupCommand | UsageError:
         return _unknown_option(rest[0].text, BACKUP_USAGE, may_be_remark=True)
 
     remark_words, trailing_dry_run = _drop_trailing_flags(rest)
+    if any(_is_dry_run_flag(word.text) for word in remark_words):
+        # Reading it as remark text would turn an intended dry run into a real backup request.
+        return _usage_error(
+            f"{_DRY_RUN} goes at the end of the command. To use those words in a remark, put the remark "
+            f'in quotes: /dcs-backup {instance} {backup_format} "…" {_DRY_RUN}'
+        )
     remark = _checked_remark(_span(text, remark_words))
     if isinstance(remark, UsageError):
         return remark
@@ -515,5 +522,7 @@ def _has_closer_before_blank(remark: str, closers: frozenset[str]) -> bool:
 def _can_stand_unquoted(remark: str) -> bool:
     words = _words(remark)
     return not (
-        _opens_quote(words[0].text) or _is_option_like(words[0].text) or _is_dry_run_flag(words[-1].text)
+        _opens_quote(words[0].text)
+        or _is_option_like(words[0].text)
+        or any(_is_dry_run_flag(word.text) for word in words)
     )

@@ -86,7 +86,7 @@ ACCEPTED: list[tuple[str, Command]] = [
     ("redis-prod\u00a0aof\u00a0nbsp\u00a0remark", backup(backup_format=AOF, remark="nbsp\u00a0remark")),
     ('redis-prod aof he said "hi"', backup(backup_format=AOF, remark='he said "hi"')),
     ("redis-prod aof don’t worry", backup(backup_format=AOF, remark="don’t worry")),
-    ("redis-prod aof test --dry-run mode", backup(backup_format=AOF, remark="test --dry-run mode")),
+    ('redis-prod aof "test --dry-run mode"', backup(backup_format=AOF, remark="test --dry-run mode")),
     ("redis-prod aof — quick one", backup(backup_format=AOF, remark="— quick one")),
     ("redis-prod aof rdb", backup(backup_format=AOF, remark="rdb")),
     # Slack escaping
@@ -155,6 +155,7 @@ REJECTED: list[tuple[str, tuple[str, ...]]] = [
     ("redis-prod —force", ('"—force" is not an option',)),
     ("redis-prod aof --force", ('"--force" is not an option', "quotes")),
     ("--dry-run redis-prod", ("after the instance",)),
+    ("redis-prod aof test --dry-run mode", ("goes at the end", "in quotes")),
     ("--help", ('"--help" is not an option',)),
     ("list redis-prod --dry-run", ("only works for backups", "list")),
     (f"status {ID} —dry-run", ("only works for backups", "status")),
