@@ -224,7 +224,8 @@ def test_human_size(size: int | None, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(0, "0 s"), (59.6, "1 min"), (300, "5 min"), (75, "1 min 15 s"), (7260, "2 h 1 min")]
+    ("seconds", "text"),
+    [(0, "0 s"), (59.6, "1 min"), (300, "5 min"), (75, "1 min 15 s"), (7260, "2 h 1 min")],
 )
 def test_human_duration(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
