@@ -1,9 +1,10 @@
 """A local stand-in for Slack, playing both sides.
 
-Towards the bot it is Slack's Web API (``/api/{method}``) and response_urls (``/response/{token}``), served
-by an aiohttp application. Towards the user it is the Slack client: it sends signed slash commands and
-button clicks to the bot. In between it keeps a timeline of what people see, for assertions and for the
-demo transcript.
+Towards the bot it is Slack's Web API (``/api/{method}``), response_urls (``/response/{token}``) and, with
+an app-level token, Socket Mode (``apps.connections.open`` and the WebSocket links), served by an aiohttp
+application. Towards the user it is the Slack client: it sends slash commands and button clicks to the
+bot, signed over HTTP or as envelopes over Socket Mode. In between it keeps a timeline of what people see,
+for assertions and for the demo transcript.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from bot.emulator.slack_payloads import (
 )
 from bot.emulator.slack_render import Directory, render_transcript
 from bot.emulator.slack_response_urls import Origin, ResponsePost, ResponseUrl, ResponseUrls
+from bot.emulator.slack_socket import SOCKET_PATH, SocketConnection, SocketModeDelivery, SocketModeServer
 from bot.emulator.slack_timeline import (
     SLACKBOT_USER_ID,
     Button,
@@ -125,6 +127,7 @@ class SlackStandIn:
         *,
         signing_secret: str,
         bot_token: str,
+        app_token: str | None = None,
         team_id: str = "T0DEMO",
         team_domain: str = "demo",
         team_name: str = "Demo Workspace",
@@ -137,10 +140,12 @@ class SlackStandIn:
         ack_timeout: float | None = SLACK_ACK_TIMEOUT,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """``clock`` drives message timestamps and response_url expiry (request signatures always use real
-        time, because the bot checks them against its own clock)."""
+        """``app_token`` (``xapp-…``) enables Socket Mode. ``clock`` drives message timestamps, response_url
+        expiry and Socket Mode records (request signatures always use real time, because the bot checks
+        them against its own clock)."""
         self.signing_secret = signing_secret
         self.bot_token = bot_token
+        self.app_token = app_token
         self.ack_timeout = ack_timeout
         self._context = AppContext(
             team_id=team_id, team_domain=team_domain, api_app_id=app_id, verification_token=verification_token
@@ -157,7 +162,14 @@ class SlackStandIn:
         )
         self._changes = _ChangeSignal()
         self._timeline = Timeline(clock=clock, on_change=self._changes.notify)
-        self._webapi = WebApi(self._workspace, self._timeline, bot_token=bot_token)
+        self._socket = SocketModeServer(app_id=app_id, clock=clock, on_change=self._changes.notify)
+        self._webapi = WebApi(
+            self._workspace,
+            self._timeline,
+            bot_token=bot_token,
+            app_token=app_token,
+            open_socket=self._open_socket_url,
+        )
         self._response_urls = ResponseUrls(self._timeline, bot_user_id=bot_user_id, clock=clock)
         self._calls: list[ApiCall] = []
         self._response_posts: list[ResponsePost] = []
@@ -169,12 +181,15 @@ class SlackStandIn:
     # ---- serving ---------------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
-        """The aiohttp application serving the Web API and response_urls (one per stand-in)."""
+        """The aiohttp application serving the Web API, response_urls and Socket Mode (one per stand-in)."""
         if self._app is None:
             app = web.Application()
             app[SLACK_STANDIN] = self
             app.router.add_route("*", "/api/{method}", self._handle_api)
             app.router.add_post("/response/{token}", self._handle_response_url)
+            app.router.add_get(SOCKET_PATH, self._socket.handle_websocket)
+            # Open WebSocket handlers would otherwise hold up the server's shutdown.
+            app.on_shutdown.append(self._socket.shutdown)
             self._app = app
         return self._app
 
@@ -216,8 +231,9 @@ class SlackStandIn:
         except _BadRequestBodyError:
             reply: ApiReply = error("invalid_json")
         else:
-            token = _bearer(request.headers) or str(params.get("token") or "") or None
-            reply = self._webapi.handle(method, params, token=token)
+            bearer = _bearer(request.headers)
+            token = bearer or str(params.get("token") or "") or None
+            reply = self._webapi.handle(method, params, token=token, token_in_header=bearer is not None)
         self._calls.append(
             ApiCall(
                 method=method,
@@ -229,6 +245,9 @@ class SlackStandIn:
         )
         self._changes.notify()
         return web.json_response(reply.body, status=reply.status, headers=dict(reply.headers))
+
+    def _open_socket_url(self) -> str:
+        return self._socket.issue_url(self.base_url)
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
         raw = await request.text()
@@ -316,7 +335,8 @@ class SlackStandIn:
             seen = ", ".join(c.method for c in self._calls) or "none"
             raise TimeoutError(
                 f"Slack stand-in: gave up after {timeout}s waiting for {what or 'a condition'}; "
-                f"API calls so far: {seen}; response_url posts: {len(self._response_posts)}"
+                f"API calls so far: {seen}; response_url posts: {len(self._response_posts)}; "
+                f"Socket Mode links: {len(self._socket.live)} live of {len(self._socket.connections)}"
             )
 
     async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[ApiCall]:
@@ -348,6 +368,39 @@ class SlackStandIn:
 
         await self.wait_until(match, timeout=timeout, what="a matching message")
         return found[0]
+
+    # ---- Socket Mode -----------------------------------------------------------------------------------
+
+    @property
+    def socket(self) -> SocketModeServer:
+        """Socket Mode state (links, envelopes) and hooks (drop, stall, refuse_connections)."""
+        return self._socket
+
+    def socket_delivery(self) -> SocketModeDelivery:
+        """A delivery target for ``send_command``/``click``: envelopes over the bot's Socket Mode link."""
+        return SocketModeDelivery(self._socket, ack_timeout=self.ack_timeout)
+
+    async def wait_for_socket(
+        self,
+        *,
+        count: int = 1,
+        newer_than: SocketConnection | None = None,
+        timeout: float = 5.0,
+    ) -> SocketConnection:
+        """Waits until ``count`` links are live (got ``hello``, not closed) and returns the newest.
+
+        ``newer_than`` only counts links opened after that one, e.g. to wait for a reconnect.
+        """
+
+        def ready() -> list[SocketConnection]:
+            floor = 0 if newer_than is None else newer_than.number
+            return [c for c in self._socket.live if c.number > floor]
+
+        wanted = f"{count} live Socket Mode link(s)" + (
+            "" if newer_than is None else f" opened after link {newer_than.number}"
+        )
+        await self.wait_until(lambda: len(ready()) >= count, timeout=timeout, what=wanted)
+        return ready()[-1]
 
     # ---- what people see -------------------------------------------------------------------------------
 

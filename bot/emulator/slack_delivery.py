@@ -1,4 +1,4 @@
-"""How a Slack payload reaches the app. HTTP today; a Socket Mode delivery can implement the same protocol."""
+"""How a Slack payload reaches the app: over HTTP here; ``slack_socket`` adds Socket Mode."""
 
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ from typing import Any
 
 from bot.emulator.slack_timeline import Content, JsonDict, Message, Timeline
 
+#: Methods that take the app-level token (``xapp-…``) instead of the bot token.
+APP_LEVEL_METHODS = frozenset({"apps.connections.open"})
+
 
 @dataclass
 class Channel:
@@ -139,12 +142,26 @@ class _InvalidBlocksError(Exception):
 class WebApi:
     """Answers ``/api/{method}`` calls the way Slack would for this workspace."""
 
-    def __init__(self, workspace: Workspace, timeline: Timeline, *, bot_token: str) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        timeline: Timeline,
+        *,
+        bot_token: str,
+        app_token: str | None = None,
+        open_socket: Callable[[], str] | None = None,
+    ) -> None:
+        """``app_token`` turns Socket Mode on: apps.connections.open answers with ``open_socket()``."""
         self._ws = workspace
         self._timeline = timeline
         self._bot_token = bot_token
+        if app_token is not None and open_socket is None:
+            raise ValueError("an app_token needs open_socket to issue Socket Mode URLs")
+        self._app_token = app_token
+        self._open_socket = open_socket
         self.scripted = ScriptedReplies()
         self._methods: dict[str, Callable[[JsonDict], ApiReply]] = {
+            "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -156,11 +173,18 @@ class WebApi:
             "usergroups.users.list": self._usergroups_users_list,
         }
 
-    def handle(self, method: str, params: JsonDict, *, token: str | None) -> ApiReply:
+    def handle(
+        self, method: str, params: JsonDict, *, token: str | None, token_in_header: bool = True
+    ) -> ApiReply:
+        app_level = method in APP_LEVEL_METHODS
+        if app_level and not token_in_header:
+            # Slack documents that apps.connections.open errors when the token comes as a POST parameter.
+            token = None
         if not token:
             return error("not_authed")
-        if token != self._bot_token:
-            return error("invalid_auth")
+        if token != (self._app_token if app_level else self._bot_token):
+            known = token in (self._bot_token, self._app_token)
+            return error("not_allowed_token_type" if known else "invalid_auth")
         scripted = self.scripted.pop(method)
         if scripted is not None:
             return scripted
@@ -188,6 +212,10 @@ class WebApi:
         if message.thread_ts is not None:
             body["thread_ts"] = message.thread_ts
         return body
+
+    def _apps_connections_open(self, params: JsonDict) -> ApiReply:
+        assert self._open_socket is not None  # checked in __init__ whenever an app token can match
+        return ok(url=self._open_socket())
 
     def _auth_test(self, params: JsonDict) -> ApiReply:
         return ok(
