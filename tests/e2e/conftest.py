@@ -3,20 +3,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.typedefs import Handler
 
 from bot.config import Settings, load_settings
+from bot.core.requests import BackupRequest, RequestState
 from bot.emulator.dcs import DcsEmulator, EmulatedInstance
 from bot.emulator.slack import CommandResult, SlackStandIn
+from bot.emulator.slack_delivery import Inbound, PayloadKind
+from bot.emulator.slack_payloads import AppContext, Person, Place, slash_command_form
 from bot.emulator.slack_timeline import Message
 from bot.logs import configure_logging
 from bot.policy_file import PolicyHolder
@@ -59,6 +65,39 @@ approvers = ["{LEAD}", "SLEADS1"]
 """
 
 
+class DcsGate:
+    """Holds every request to the DCS emulator at the door while closed (it starts closed), noting each
+    one that arrives as ``"METHOD /path"``.
+
+    The emulator logs a call only once it has answered, so while the gate holds a call it is missing from
+    ``dcs.calls`` and present in ``arrived``.
+    """
+
+    def __init__(self) -> None:
+        self.arrived: list[str] = []
+        self._opened = asyncio.Event()
+        self._changed = asyncio.Condition()
+
+    def open(self) -> None:
+        self._opened.set()
+
+    def close(self) -> None:
+        self._opened.clear()
+
+    async def held(self, fragment: str, timeout: float = 5.0) -> None:
+        """Returns once a request whose ``"METHOD /path"`` contains ``fragment`` has arrived."""
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: any(fragment in seen for seen in self.arrived))
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        async with self._changed:
+            self.arrived.append(f"{request.method} {request.path}")
+            self._changed.notify_all()
+        await self._opened.wait()
+        return await handler(request)
+
+
 @dataclass
 class World:
     slack: SlackStandIn
@@ -69,13 +108,16 @@ class World:
     prod: EmulatedInstance
     staging: EmulatedInstance
     single: EmulatedInstance
+    acks: list[CommandResult] = field(default_factory=list)
 
     @property
     def bot(self) -> Bot:
         return self.app[BOT]
 
     async def command(self, text: str, *, user: str = ALICE, channel: str = OPS) -> CommandResult:
-        return await self.slack.send_command(self.bot_url, user_id=user, text=text, channel_id=channel)
+        result = await self.slack.send_command(self.bot_url, user_id=user, text=text, channel_id=channel)
+        self.acks.append(result)
+        return result
 
     async def reply_to(self, user: str, count: int = 1, timeout: float = 5.0) -> Message:
         """The ``count``-th ephemeral message ``user`` sees (the ack counts when it had text)."""
@@ -107,6 +149,34 @@ class World:
 
     def backups_created(self) -> int:
         return len(self.dcs.calls_to("create_backup"))
+
+    async def requests(self) -> list[BackupRequest]:
+        """Every backup request the bot's database holds, in any state."""
+        return await self.bot.requests.in_states(*RequestState)
+
+    def raw_command(self, text: str, *, user: str = ALICE, channel: str = OPS) -> str:
+        """The form body Slack POSTs for ``/dcs-backup text``, with ``text`` exactly as given (not escaped),
+        for sending with hand-made headers."""
+        form = slash_command_form(
+            AppContext(
+                team_id="T0DEMO", team_domain="demo", api_app_id="A0DCSBACKUP", verification_token="x"
+            ),
+            user=Person(id=user, name=user.lower()),
+            channel=Place(id=channel, name=channel.lower()),
+            command="/dcs-backup",
+            text=text,
+            response_url=self.slack.issue_response_url(channel_id=channel, user_id=user),
+            trigger_id="1.2.3",
+        )
+        return Inbound(PayloadKind.SLASH_COMMANDS, form).http_body()
+
+    def sent_by_bot(self) -> str:
+        """Everything the bot sent towards Slack, raw: Web API parameters, response_url bodies and the acks
+        of commands sent through :meth:`command`."""
+        parts = [json.dumps(call.params, ensure_ascii=False) for call in self.slack.calls()]
+        parts += [post.raw for post in self.slack.response_posts()]
+        parts += [ack.body for ack in self.acks]
+        return "\n".join(parts)
 
 
 WorldFactory = Callable[..., Awaitable[World]]
@@ -145,7 +215,11 @@ async def world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
         servers.append(server)
         return server
 
-    async def start(policy: str = DEFAULT_POLICY, **overrides: Any) -> World:
+    gates: list[DcsGate] = []
+
+    async def start(
+        policy: str = DEFAULT_POLICY, *, dcs_gate: DcsGate | None = None, **overrides: Any
+    ) -> World:
         log = io.StringIO()
         configure_logging("text", SECRETS, stream=log, level=logging.DEBUG)
         slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
@@ -169,7 +243,11 @@ async def world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
         prod = dcs.add_instance("redis-prod", cache_mode="ha")
         staging = dcs.add_instance("redis-staging", cache_mode="cluster")
         single = dcs.add_instance("cache-single", cache_mode="single")
-        dcs_server = await serve(dcs.app())
+        dcs_app = dcs.app()
+        if dcs_gate is not None:
+            gates.append(dcs_gate)
+            dcs_app.middlewares.insert(0, dcs_gate.middleware)
+        dcs_server = await serve(dcs_app)
 
         settings = bot_settings(
             Path(overrides.pop("tmp_path", tmp_path)),
@@ -192,6 +270,9 @@ async def world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
         )
 
     yield start
+    # A test that fails with its gate closed must not leave the bot's shutdown waiting on DCS.
+    for gate in gates:
+        gate.open()
     for server in reversed(servers):
         await server.close()
     logging.getLogger().handlers.clear()
