@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -99,4 +101,39 @@ class Notifier(Protocol):
     ) -> str | None:
         """Posts to a channel (falling back to the ``response_url`` when the bot may not post there);
         returns the message ``ts`` when a channel message was created."""
+        ...
+
+
+@dataclass(frozen=True)
+class WatchState:
+    watching_since: datetime
+    stale_since: datetime | None
+
+
+class WatchStore(Protocol):
+    """What the watch remembers across restarts, per channel and instance."""
+
+    async def state(self, channel_id: str, instance_id: str, instance_name: str, now: datetime) -> WatchState:
+        """The watch's state; the first call for a pair records ``now`` as the moment watching began."""
+        ...
+
+    async def seen(self, channel_id: str, backup_ids: Iterable[str]) -> set[str]: ...
+
+    async def remember(
+        self,
+        channel_id: str,
+        backup_id: str,
+        instance_id: str,
+        status: str,
+        *,
+        announced: bool,
+        now: datetime,
+    ) -> bool:
+        """Records a final backup once; True only for the caller that recorded it (who then announces)."""
+        ...
+
+    async def set_stale(
+        self, channel_id: str, instance_id: str, *, since: datetime | None, expected: datetime | None
+    ) -> bool:
+        """Compare-and-set of ``stale_since``; True when this caller changed it."""
         ...

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from bot.core.instances import BackupFormat, BackupRecord, Instance
@@ -191,6 +192,39 @@ class OutcomeUnknown:
     request: BackupRequest
 
 
+@dataclass(frozen=True)
+class WatchedBackupEnded:
+    """A backup of a watched instance (automatic, or manual from anywhere) reached a final status."""
+
+    instance_name: str
+    record: BackupRecord
+    duration_seconds: float | None = None
+    requester_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupsStale:
+    instance_name: str
+    instance_id: str
+    window_hours: float
+    last_success: datetime | None
+
+
+@dataclass(frozen=True)
+class BackupsRecovered:
+    instance_name: str
+    instance_id: str
+    last_success: datetime
+
+
 Notice = (
-    BackupStarted | BackupNotStarted | BackupFinished | TrackingAbandoned | ApprovalRequested | OutcomeUnknown
+    BackupStarted
+    | BackupNotStarted
+    | BackupFinished
+    | TrackingAbandoned
+    | ApprovalRequested
+    | OutcomeUnknown
+    | WatchedBackupEnded
+    | BackupsStale
+    | BackupsRecovered
 )

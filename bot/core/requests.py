@@ -7,6 +7,7 @@
        ├──cancel──▶ cancelled              └──reject──▶ rejected / expire──▶ expired
        └──expire──▶ expired     submitting ──refused──▶ api_failed
                                 submitting ──(crash, no record found)──▶ unknown
+    submitted ──final status seen──▶ finished      submitted ──followed too long──▶ abandoned
 
 A request is submitted to DCS at most once: only the transition into ``submitting`` may call the API,
 and it is taken atomically by the store.
@@ -32,6 +33,8 @@ class RequestState(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    FINISHED = "finished"
+    ABANDONED = "abandoned"
 
 
 class RequestEvent(StrEnum):
@@ -44,6 +47,8 @@ class RequestEvent(StrEnum):
     ACCEPTED = "accepted"
     REFUSED = "refused"
     LOST = "lost"
+    FINISH = "finish"
+    ABANDON = "abandon"
 
 
 _S = RequestState
@@ -61,6 +66,8 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
     (_S.SUBMITTING, _E.ACCEPTED): _S.SUBMITTED,
     (_S.SUBMITTING, _E.REFUSED): _S.API_FAILED,
     (_S.SUBMITTING, _E.LOST): _S.UNKNOWN,
+    (_S.SUBMITTED, _E.FINISH): _S.FINISHED,
+    (_S.SUBMITTED, _E.ABANDON): _S.ABANDONED,
 }
 
 FINAL_STATES = frozenset(state for state in RequestState if not any(src == state for src, _ in TRANSITIONS))
@@ -107,6 +114,8 @@ class BackupRequest:
     message_ts: str | None = None
     approval_message_ts: str | None = None
     updated_at: datetime | None = field(default=None)
+    backup_status: str | None = None
+    finished_at: datetime | None = None
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at

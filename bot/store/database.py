@@ -61,6 +61,29 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
     """,
+    """
+    ALTER TABLE requests ADD COLUMN backup_status TEXT;
+    ALTER TABLE requests ADD COLUMN finished_at TEXT;
+
+    CREATE TABLE watch_state (
+        channel_id TEXT NOT NULL,
+        instance_id TEXT NOT NULL,
+        instance_name TEXT NOT NULL,
+        watching_since TEXT NOT NULL,
+        stale_since TEXT,
+        PRIMARY KEY (channel_id, instance_id)
+    );
+
+    CREATE TABLE watch_seen (
+        channel_id TEXT NOT NULL,
+        backup_id TEXT NOT NULL,
+        instance_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        announced INTEGER NOT NULL,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (channel_id, backup_id)
+    );
+    """,
 ]
 
 

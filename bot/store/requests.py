@@ -14,7 +14,7 @@ from bot.core.requests import BackupRequest, RequestEvent, RequestState, next_st
 from bot.store.database import from_db_time, maybe_time, to_db_time
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
-_TIME_COLUMNS = {"created_at", "expires_at", "updated_at", "submitted_at"}
+_TIME_COLUMNS = {"created_at", "expires_at", "updated_at", "submitted_at", "finished_at"}
 
 
 def _to_row(request: BackupRequest) -> dict[str, Any]:
@@ -35,6 +35,7 @@ def _from_row(row: aiosqlite.Row) -> BackupRequest:
     data["expires_at"] = from_db_time(data["expires_at"])
     data["updated_at"] = maybe_time(data["updated_at"])
     data["submitted_at"] = maybe_time(data["submitted_at"])
+    data["finished_at"] = maybe_time(data["finished_at"])
     data["approvers"] = tuple(json.loads(data["approvers"]))
     data["state"] = RequestState(data["state"])
     data["backup_format"] = BackupFormat(data["backup_format"])

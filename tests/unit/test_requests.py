@@ -25,7 +25,8 @@ def test_only_confirm_and_approve_lead_to_submission() -> None:
 
 def test_final_states() -> None:
     assert FINAL_STATES == {
-        RequestState.SUBMITTED,
+        RequestState.FINISHED,
+        RequestState.ABANDONED,
         RequestState.API_FAILED,
         RequestState.CANCELLED,
         RequestState.EXPIRED,

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): measured, reported, never asserted as timings in the test suite."""

@@ -1,0 +1,3 @@
+from benchmarks.polling import main
+
+raise SystemExit(main())

@@ -1,0 +1,315 @@
+"""Follows every backup started through the bot to its end, and watches the backup estate.
+
+One poll cycle lists the backup records of each instance that has followed or watched backups — one
+call per instance, however many backups — concurrently with a bound. Everything it must remember lives
+in the database, so a restarted bot carries on where the old one stopped and announces each outcome once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.core.audit import AuditEntry, AuditKind
+from bot.core.errors import DcsApiError, DcsError
+from bot.core.instances import BackupRecord, Instance
+from bot.core.policy import Policy
+from bot.core.ports import AuditLog, Clock, DcsApi, Notifier, RequestStore, WatchStore
+from bot.core.replies import (
+    BackupFinished,
+    BackupsRecovered,
+    BackupsStale,
+    TrackingAbandoned,
+    WatchedBackupEnded,
+)
+from bot.core.requests import BackupRequest, RequestEvent, RequestState
+from bot.core.tracking import (
+    Ended,
+    GiveUp,
+    Recovered,
+    StaleAlert,
+    StillRunning,
+    WatchTarget,
+    duration_of,
+    judge,
+    staleness_change,
+    watch_targets,
+    watched_outcomes,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    interval: float
+    give_up_after: timedelta = timedelta(hours=2)
+    concurrency: int = 8
+    instance_refresh: timedelta = timedelta(minutes=5)
+    max_backoff: float = 300.0
+    # DCS keeps only the 24 newest records of an instance, so one page shows all of them.
+    page_size: int = 50
+
+
+@dataclass
+class CycleReport:
+    polled: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    notices: int = 0
+
+
+@dataclass
+class _Backoff:
+    until: datetime
+    failures: int
+
+
+OutcomeObserver = Callable[[str], None]
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        dcs: DcsApi,
+        requests: RequestStore,
+        watch: WatchStore,
+        notifier: Notifier,
+        audit: AuditLog,
+        policy: Callable[[], Policy],
+        clock: Clock,
+        options: TrackerOptions,
+        on_outcome: OutcomeObserver | None = None,
+    ) -> None:
+        self._dcs = dcs
+        self._requests = requests
+        self._watch = watch
+        self._notifier = notifier
+        self._audit = audit
+        self._policy = policy
+        self._clock = clock
+        self._options = options
+        self._on_outcome = on_outcome
+        self._backoff: dict[str, _Backoff] = {}
+        self._instances: list[Instance] | None = None
+        self._instances_at: datetime | None = None
+        self._reported_unknown: set[tuple[str, str]] = set()
+        self.last_cycle_at: datetime | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.cycle()
+            except Exception:
+                log.exception("tracking cycle failed; trying again next interval")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._options.interval)
+
+    async def cycle(self) -> CycleReport:
+        now = self._clock.now()
+        report = CycleReport()
+        followed = await self._requests.in_states(RequestState.SUBMITTED)
+        targets = await self._targets(now)
+        wanted = sorted({r.instance_id for r in followed} | {t.instance_id for t in targets})
+        due = [instance_id for instance_id in wanted if self._is_due(instance_id, now)]
+        pages = await self._fetch(due, now)
+        report.polled = due
+        report.failed = [instance_id for instance_id in due if pages.get(instance_id) is None]
+        for request in followed:
+            records = pages.get(request.instance_id) or []
+            record = next((r for r in records if r.backup_id == request.backup_id), None)
+            report.notices += await self._follow(request, record, now)
+        for target in targets:
+            page = pages.get(target.instance_id)
+            if page is not None:
+                report.notices += await self._watch_target(target, page, now)
+        self.last_cycle_at = now
+        return report
+
+    # --- polling --------------------------------------------------------------------------------------
+
+    def _is_due(self, instance_id: str, now: datetime) -> bool:
+        backoff = self._backoff.get(instance_id)
+        return backoff is None or now >= backoff.until
+
+    async def _fetch(
+        self, instance_ids: Sequence[str], now: datetime
+    ) -> dict[str, list[BackupRecord] | None]:
+        limit = asyncio.Semaphore(self._options.concurrency)
+
+        async def one(instance_id: str) -> list[BackupRecord] | None:
+            async with limit:
+                return await self._list(instance_id, now)
+
+        results = await asyncio.gather(*(one(instance_id) for instance_id in instance_ids))
+        return dict(zip(instance_ids, results, strict=True))
+
+    async def _list(self, instance_id: str, now: datetime) -> list[BackupRecord] | None:
+        try:
+            page = await self._dcs.list_backups(instance_id, limit=self._options.page_size)
+        except DcsError as error:
+            self._back_off(instance_id, now, error)
+            return None
+        self._backoff.pop(instance_id, None)
+        return list(page.records)
+
+    def _back_off(self, instance_id: str, now: datetime, error: DcsError) -> None:
+        failures = self._backoff[instance_id].failures + 1 if instance_id in self._backoff else 1
+        delay = min(self._options.max_backoff, self._options.interval * 2 ** (failures - 1))
+        if isinstance(error, DcsApiError) and error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        self._backoff[instance_id] = _Backoff(now + timedelta(seconds=delay), failures)
+        log.warning("listing backups of %s failed (%s); next try in %.1f s", instance_id, error, delay)
+
+    # --- backups started through the bot --------------------------------------------------------------
+
+    async def _follow(self, request: BackupRequest, record: BackupRecord | None, now: datetime) -> int:
+        verdict = judge(request, record, now, self._options.give_up_after)
+        match verdict:
+            case StillRunning(status):
+                if verdict.status_is_unknown and status is not None:
+                    self._log_unknown(request, status)
+                if status is not None and status != request.backup_status:
+                    await self._requests.update(request.request_id, backup_status=status)
+                return 0
+            case Ended(final, duration):
+                finished = await self._requests.transition(
+                    request.request_id,
+                    RequestEvent.FINISH,
+                    now=now,
+                    backup_status=final.status,
+                    finished_at=now,
+                )
+                if finished is None:
+                    return 0
+                await self._record_outcome(finished, final.status, {"duration_seconds": duration})
+                if self._on_outcome is not None:
+                    self._on_outcome(final.status)
+                await self._tell_thread(finished, BackupFinished(finished, final, duration))
+                return 1
+            case GiveUp(followed):
+                abandoned = await self._requests.transition(request.request_id, RequestEvent.ABANDON, now=now)
+                if abandoned is None:
+                    return 0
+                await self._record_outcome(abandoned, "abandoned", {"followed_seconds": followed})
+                await self._tell_thread(abandoned, TrackingAbandoned(abandoned, followed))
+                return 1
+
+    async def _tell_thread(self, request: BackupRequest, notice: BackupFinished | TrackingAbandoned) -> None:
+        # Without a channel message (the bot could not post there) the response_url is the only way back.
+        fallback = request.response_url if request.message_ts is None else None
+        await self._notifier.announce(
+            request.channel_id, notice, thread_ts=request.message_ts, fallback_response_url=fallback
+        )
+
+    async def _record_outcome(self, request: BackupRequest, outcome: str, detail: dict[str, object]) -> None:
+        await self._audit.record(
+            AuditEntry(
+                AuditKind.OUTCOME,
+                user_id=request.requester_id,
+                channel_id=request.channel_id,
+                request_id=request.request_id,
+                instance_id=request.instance_id,
+                instance_name=request.instance_name,
+                backup_id=request.backup_id,
+                rule=request.rule,
+                outcome=outcome,
+                detail=detail,
+            )
+        )
+
+    def _log_unknown(self, request: BackupRequest, status: str) -> None:
+        key = (request.backup_id or "", status)
+        if key not in self._reported_unknown:
+            self._reported_unknown.add(key)
+            log.warning(
+                "backup %s has the undocumented status %r; still following it", request.backup_id, status
+            )
+
+    # --- the watched estate ---------------------------------------------------------------------------
+
+    async def _targets(self, now: datetime) -> list[WatchTarget]:
+        watches = self._policy().watch
+        if not watches:
+            return []
+        stale = self._instances_at is None or now - self._instances_at >= self._options.instance_refresh
+        if self._instances is None or stale:
+            try:
+                self._instances = await self._all_instances()
+                self._instances_at = now
+            except DcsError as error:
+                log.warning("could not refresh the watched instances (%s); using the last known list", error)
+        return watch_targets(watches, self._instances or [])
+
+    async def _all_instances(self) -> list[Instance]:
+        instances: list[Instance] = []
+        while True:
+            page = await self._dcs.list_instances(limit=1000, offset=len(instances))
+            instances += page.instances
+            if not page.instances or len(instances) >= page.total:
+                return instances
+
+    async def _watch_target(self, target: WatchTarget, records: list[BackupRecord], now: datetime) -> int:
+        state = await self._watch.state(target.channel_id, target.instance_id, target.instance_name, now)
+        finals = [r.backup_id for r in records if r.is_final]
+        seen = await self._watch.seen(target.channel_id, finals)
+        notices = 0
+        for outcome in watched_outcomes(target, records, state.watching_since, seen):
+            record, announce = outcome.record, outcome.announce
+            requester = None
+            if announce:
+                request = await self._requests.by_backup_id(record.backup_id)
+                requester = request.requester_id if request else None
+                # Its own thread already carries the outcome in that channel.
+                announce = request is None or request.channel_id != target.channel_id
+            claimed = await self._watch.remember(
+                target.channel_id,
+                record.backup_id,
+                target.instance_id,
+                record.status,
+                announced=announce,
+                now=now,
+            )
+            if claimed and announce:
+                notice = WatchedBackupEnded(target.instance_name, record, duration_of(record), requester)
+                await self._notifier.announce(target.channel_id, notice)
+                await self._audit_watch(target, record.status, record.backup_id)
+                notices += 1
+        return notices + await self._check_staleness(target, records, now, state.stale_since)
+
+    async def _check_staleness(
+        self, target: WatchTarget, records: list[BackupRecord], now: datetime, stale_since: datetime | None
+    ) -> int:
+        change = staleness_change(target, records, now, stale_since)
+        if isinstance(change, StaleAlert):
+            if await self._watch.set_stale(target.channel_id, target.instance_id, since=now, expected=None):
+                hours = (target.stale_after or timedelta()).total_seconds() / 3600
+                notice = BackupsStale(target.instance_name, target.instance_id, hours, change.last_success)
+                await self._notifier.announce(target.channel_id, notice)
+                await self._audit_watch(target, "stale", None)
+                return 1
+        elif isinstance(change, Recovered) and await self._watch.set_stale(
+            target.channel_id, target.instance_id, since=None, expected=stale_since
+        ):
+            notice_back = BackupsRecovered(target.instance_name, target.instance_id, change.last_success)
+            await self._notifier.announce(target.channel_id, notice_back)
+            await self._audit_watch(target, "recovered", None)
+            return 1
+        return 0
+
+    async def _audit_watch(self, target: WatchTarget, outcome: str, backup_id: str | None) -> None:
+        await self._audit.record(
+            AuditEntry(
+                AuditKind.NOTICE,
+                channel_id=target.channel_id,
+                instance_id=target.instance_id,
+                instance_name=target.instance_name,
+                backup_id=backup_id,
+                outcome=outcome,
+                detail={"watch": True},
+            )
+        )
