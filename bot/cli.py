@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,10 +19,13 @@ from aiohttp import web
 from bot.config import ConfigError, database_path, load_settings
 from bot.core.audit import AuditRecord
 from bot.core.policy import PolicyError
+from bot.emulator.dcs import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
 from bot.logs import configure_logging
 from bot.policy_file import PolicyHolder, read_policy
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
+
+log = logging.getLogger("bot")
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -42,19 +47,52 @@ def serve() -> int:
         policy = PolicyHolder(settings.bot_policy)
     except PolicyError as error:
         return _fail(f"BOT_POLICY: {error}")
+    problem = asyncio.run(_database_problem(settings.bot_database))
+    if problem is not None:
+        return _fail(f"BOT_DATABASE: {settings.bot_database}: {problem}")
     from bot.server import create_app  # imported late: start-up errors above need none of it
 
     app = create_app(settings, policy)
 
-    async def reload_on_sighup(app: web.Application) -> None:
+    async def announce_and_reload_on_sighup(app: web.Application) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, policy.reload)
+        mode = (
+            "Socket Mode"
+            if settings.socket_mode
+            else f"HTTP mode, POST /slack/events on port {settings.port}"
+        )
+        auth = "AK/SK signing" if settings.dcs_access_key else "IAM password token"
+        if settings.dcs_access_key and settings.dcs_username:
+            log.warning("both AK/SK and IAM password settings are present; using AK/SK")
+        log.info(
+            "dcs-bot starting: %s; DCS %s (project %s, %s); policy %s (%d rules); database %s",
+            mode,
+            settings.dcs_endpoint,
+            settings.dcs_project_id,
+            auth,
+            settings.bot_policy,
+            len(policy().rules),
+            settings.bot_database,
+        )
 
-    app.on_startup.append(reload_on_sighup)
+    app.on_startup.append(announce_and_reload_on_sighup)
     try:
         web.run_app(app, port=settings.port, print=None, handle_signals=True)
+    except ConfigError as error:
+        return _fail(str(error))
     except OSError as error:
         return _fail(f"PORT: cannot listen on {settings.port} ({error.strerror or error})")
     return EXIT_OK
+
+
+async def _database_problem(path: Path) -> str | None:
+    """Why the database cannot be used, in one line, or None."""
+    try:
+        connection = await open_database(path)
+    except (OSError, sqlite3.Error, RuntimeError) as error:
+        return str(error) or type(error).__name__
+    await connection.close()
+    return None
 
 
 def check_policy(path: Path) -> int:
@@ -151,11 +189,6 @@ def emulator(port: int) -> int:
     return EXIT_OK
 
 
-def not_yet(name: str) -> int:
-    print(f"dcs-bot {name}: not available yet")
-    return EXIT_OK
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcs-bot", description="Back up DCS (managed Redis) from Slack.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -165,7 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="play a scripted conversation against local stand-ins")
     commands.add_parser("console", help="type slash commands against local stand-ins")
     emulator_parser = commands.add_parser("emulator", help="run the DCS emulator alone")
-    emulator_parser.add_argument("--port", type=int, default=8099)
+    emulator_parser.add_argument(
+        "--port", type=int, default=DEFAULT_EMULATOR_PORT, help="default %(default)s"
+    )
     check = commands.add_parser("check-policy", help="validate a policy file")
     check.add_argument("file", type=Path)
     audit_parser = commands.add_parser("audit", help="print the audit trail")
@@ -185,5 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return audit(args.format, args.since)
         case "emulator":
             return emulator(args.port)
+        case "demo":
+            from bot.demo import demo
+
+            return demo()
         case _:
-            return not_yet(args.command)
+            from bot.demo import console
+
+            return console()

@@ -73,4 +73,5 @@ def configure_logging(
     # aiohttp's access log names every request; keep it, but not the slack_sdk debug chatter.
     logging.getLogger("slack_sdk").setLevel(logging.WARNING)
     logging.getLogger("slack_bolt").setLevel(logging.WARNING)
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     return handler

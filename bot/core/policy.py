@@ -178,7 +178,12 @@ def parse_policy(text: str, source: str = "policy") -> Policy:
 
 def _describe(error: ValidationError, data: object) -> list[str]:
     problems = []
-    for detail in error.errors(include_url=False):
+    details = error.errors(include_url=False)
+    for detail in details:
+        if detail["type"] == "too_short" and any(
+            other["loc"][: len(detail["loc"])] == detail["loc"] and other is not detail for other in details
+        ):
+            continue  # the list is only empty because its items were refused, and those are reported
         where = _location(detail["loc"], data)
         message = detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "extra_forbidden":

@@ -6,6 +6,7 @@ Everything here talks to the outside world only through the protocols of :mod:`b
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,6 +51,7 @@ from bot.core.replies import (
     InstanceAmbiguous,
     InstanceNotFound,
     NotBackupable,
+    OutcomeUnknown,
     PlannedCall,
     Refusal,
     Reply,
@@ -57,9 +59,23 @@ from bot.core.replies import (
 )
 from bot.core.requests import BackupRequest, RequestEvent, RequestState, expiry, new_request_id
 
+log = logging.getLogger(__name__)
+
 # How far back to look for a backup record that a submission may have created before a crash or timeout.
 _SUBMISSION_SKEW = timedelta(minutes=2)
 _LIST_LIMIT = 10
+# States a request reaches only through a confirmation (and, under a peer rule, an approval).
+_STARTED_STATES = frozenset(
+    {
+        RequestState.SUBMITTING,
+        RequestState.SUBMITTED,
+        RequestState.API_FAILED,
+        RequestState.UNKNOWN,
+        RequestState.FINISHED,
+        RequestState.ABANDONED,
+    }
+)
+_PAST_TENSE = {"confirm": "confirmed", "cancel": "cancelled", "approve": "approved", "reject": "rejected"}
 
 
 @dataclass(frozen=True)
@@ -484,14 +500,19 @@ class BackupService:
         """Another click (or the clock) changed the request first; say what it is now."""
         current = await self._requests.get(click.request_id)
         state = current.state if current else None
-        if state in (RequestState.SUBMITTING, RequestState.SUBMITTED, RequestState.API_FAILED):
-            message = "This backup request was already confirmed; it runs only once."
+        if state in _STARTED_STATES:
+            done = "approved" if current is not None and current.approved_by else "confirmed"
+            message = f"This backup request was already {done}; it runs only once."
+        elif state == RequestState.AWAITING_APPROVAL:
+            message = "This backup request was already confirmed and is waiting for approval."
         elif state == RequestState.CANCELLED:
             message = "This backup request was already cancelled."
+        elif state == RequestState.REJECTED:
+            message = "This backup request was already rejected."
         elif state == RequestState.EXPIRED or (current is not None and current.is_expired(self._clock.now())):
             message = "This confirmation has expired. Run the command again to start over."
         else:
-            message = f"This backup request can no longer be {verb}ed."
+            message = f"This backup request can no longer be {_PAST_TENSE[verb]}."
         await self._refuse_click(click, message, current)
 
     # --- submission -------------------------------------------------------------------------------------
@@ -519,7 +540,10 @@ class BackupService:
             return
         except DcsError as error:
             # The call may or may not have reached DCS; look before concluding anything.
-            record = await self._find_submission(request)
+            try:
+                record = await self._find_submission(request)
+            except DcsError:
+                record = None
             if record is None:
                 await self._refused(request, DcsApiError(0, None, _describe(error)))
                 return
@@ -527,19 +551,22 @@ class BackupService:
         await self._accepted(request, backup_id)
 
     async def _accepted(self, request: BackupRequest, backup_id: str) -> None:
-        submitted = await self._requests.transition(
-            request.request_id, RequestEvent.ACCEPTED, now=self._clock.now(), backup_id=backup_id
-        )
-        if submitted is None:
-            return
+        started = request.with_state(request.state, backup_id=backup_id)
         await self._audit.record(
-            _about(submitted, AuditKind.API_RESULT, submitted.confirmed_by, outcome="accepted")
+            _about(started, AuditKind.API_RESULT, started.confirmed_by, outcome="accepted")
         )
+        # Announce before the request becomes "submitted": the tracker follows only submitted requests, and
+        # must find the channel message's ts to answer in its thread.
         ts = await self._notifier.announce(
-            submitted.channel_id, BackupStarted(submitted), fallback_response_url=submitted.response_url
+            started.channel_id, BackupStarted(started), fallback_response_url=started.response_url
         )
-        if ts is not None:
-            await self._requests.update(submitted.request_id, message_ts=ts)
+        await self._requests.transition(
+            request.request_id,
+            RequestEvent.ACCEPTED,
+            now=self._clock.now(),
+            backup_id=backup_id,
+            message_ts=ts,
+        )
 
     async def _refused(self, request: BackupRequest, error: DcsApiError) -> None:
         failed = await self._requests.transition(
@@ -577,19 +604,48 @@ class BackupService:
         )
 
     async def _find_submission(self, request: BackupRequest) -> BackupRecord | None:
-        """A manual backup with this request's remark, created since it was submitted, if DCS shows one."""
+        """A manual backup with this request's remark, created since it was submitted and not claimed by
+        another request, if DCS shows one. Raises :class:`DcsError` when DCS cannot tell."""
         if request.submitted_at is None:
             return None
-        try:
-            page = await self._dcs.list_backups(
-                request.instance_id, begin_time=request.submitted_at - _SUBMISSION_SKEW, limit=_LIST_LIMIT
-            )
-        except DcsError:
-            return None
+        page = await self._dcs.list_backups(
+            request.instance_id, begin_time=request.submitted_at - _SUBMISSION_SKEW, limit=_LIST_LIMIT
+        )
         matches = [
             r for r in page.records if r.remark == request.remark and r.backup_type in (None, "manual")
         ]
-        return min(matches, key=_created) if matches else None
+        for record in sorted(matches, key=_created):
+            if await self._requests.by_backup_id(record.backup_id) is None:
+                return record
+        return None
+
+    async def recover(self, request: BackupRequest) -> bool:
+        """Settles a request that a crash left between confirmation and DCS's answer, without ever
+        submitting it again: adopt the backup DCS shows for it, or say plainly that none exists.
+        Returns False when DCS could not be asked (try again later)."""
+        try:
+            record = await self._find_submission(request)
+        except DcsError as error:
+            log.warning("cannot settle interrupted request %s yet: %s", request.request_id, error)
+            return False
+        await self._audit.record(
+            _about(
+                request,
+                AuditKind.RECOVERY,
+                None,
+                outcome="adopted" if record else "lost",
+                detail={"backup_id": record.backup_id if record else None},
+            )
+        )
+        if record is not None:
+            await self._accepted(request, record.backup_id)
+            return True
+        lost = await self._requests.transition(request.request_id, RequestEvent.LOST, now=self._clock.now())
+        if lost is not None:
+            await self._notifier.announce(
+                lost.channel_id, OutcomeUnknown(lost), fallback_response_url=lost.response_url
+            )
+        return True
 
     async def _find_record(self, request: BackupRequest) -> BackupRecord | None:
         if request.backup_id is None or request.submitted_at is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from urllib.parse import parse_qsl
 
-import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
@@ -32,10 +31,6 @@ def retry_handlers() -> list[AsyncRetryHandler]:
         AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         AsyncServerErrorRetryHandler(max_retry_count=1),
     ]
-
-
-def web_client(token: str, base_url: str, session: aiohttp.ClientSession) -> AsyncWebClient:
-    return AsyncWebClient(token=token, base_url=base_url, session=session, retry_handlers=retry_handlers())
 
 
 def bolt_app(client: AsyncWebClient, signing_secret: str | None, runner: Runner) -> AsyncApp:

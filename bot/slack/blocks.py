@@ -20,6 +20,8 @@ from bot.core.replies import (
     BackupFinished,
     BackupList,
     BackupNotStarted,
+    BackupsRecovered,
+    BackupsStale,
     BackupStarted,
     BackupStatus,
     CardClosed,
@@ -38,6 +40,7 @@ from bot.core.replies import (
     Reply,
     TrackingAbandoned,
     Usage,
+    WatchedBackupEnded,
 )
 from bot.core.requests import BackupRequest
 
@@ -183,7 +186,7 @@ def render_reply(reply: Reply) -> Message:
         case Help():
             return _help(reply)
         case Refusal(decision, instance):
-            what = f" {instance_label(instance.name, instance.instance_id)}" if instance else ""
+            what = f" {instance_label(instance.name, instance.instance_id)}" if instance else " instances"
             verb = ACTION_VERBS[decision.action]
             text = f":no_entry: You may not {verb}{what}. {escape_keeping_references(decision.reason)}"
             return Message(text=text, blocks=[section(text), context("Ask a bot admin if you need this.")])
@@ -245,14 +248,15 @@ def _permission_line(permission: Permission) -> str:
 
 
 def _help(reply: Help) -> Message:
-    blocks: list[Block] = [header("DCS backup bot"), section(_USAGE)]
+    # Slack reads "<…>" as a link or mention even inside code spans, so the placeholders need escaping.
+    blocks: list[Block] = [header("DCS backup bot"), section(escape(_USAGE))]
     if reply.permissions:
         lines = "\n".join(_permission_line(p) for p in reply.permissions)
         blocks.append(section(f"*What you may do*\n{lines}"))
     else:
         blocks.append(section("*What you may do*\nNothing yet — ask a bot admin to add you to the policy."))
     notes = [
-        f"Without a format the bot makes a {reply.default_format.upper()} backup. "
+        f"Without a format the bot makes an {reply.default_format.upper()} backup. "
         "Remarks: up to 128 characters, in quotes or as the rest of the line. "
         "An instance named list, status or help must be given by its ID."
     ]
@@ -430,6 +434,23 @@ def render_notice(notice: Notice) -> Message:
             return simple(text)
         case ApprovalRequested(request):
             return _approval_request(request)
+        case WatchedBackupEnded():
+            return _watched(notice)
+        case BackupsStale(name, instance_id, hours, latest):
+            since = f"the last one ended {slack_date(latest)}" if latest else "none is on record"
+            text = (
+                f":rotating_light: {instance_label(name, instance_id)} has had no successful backup in the "
+                f"last {hours:g} h ({since})."
+            )
+            return Message(
+                text=text, blocks=[section(text), context("I will say so here when one succeeds again.")]
+            )
+        case BackupsRecovered(name, instance_id, latest):
+            text = (
+                f":white_check_mark: {instance_label(name, instance_id)} has a fresh successful backup again "
+                f"({slack_date(latest)})."
+            )
+            return simple(text)
         case OutcomeUnknown(request):
             target = instance_label(request.instance_name, request.instance_id)
             text = (
@@ -479,6 +500,23 @@ def _finished(notice: BackupFinished) -> Message:
     else:
         name = escape(request.instance_name)
         text = f"Backup {code(record.backup_id)} of *{name}* ended as {escape(record.status)}."
+    return simple(text)
+
+
+def _watched(notice: WatchedBackupEnded) -> Message:
+    record = notice.record
+    kind = "Automatic" if record.backup_type == "auto" else "Manual"
+    by = f" (started through the bot by {user(notice.requester_id)})" if notice.requester_id else ""
+    took = f" in {human_duration(notice.duration_seconds)}" if notice.duration_seconds is not None else ""
+    name = escape(notice.instance_name)
+    subject = f"{kind} backup {code(record.backup_id)} of *{name}*{by}"
+    if record.status == "succeed":
+        text = f":white_check_mark: {subject} succeeded{took}: {human_size(record.size)}."
+    elif record.status == "failed":
+        meaning = escape(record_error_meaning(record.error_code))
+        text = f":x: {subject} failed{took}: {code(record.error_code or '?')} — {meaning}."
+    else:
+        text = f"{subject} ended as {escape(record.status)}."
     return simple(text)
 
 

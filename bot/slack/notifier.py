@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -26,10 +27,13 @@ class SlackNotifier:
         client: AsyncWebClient,
         session: aiohttp.ClientSession,
         retry_handlers: list[AsyncRetryHandler],
+        on_error: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``on_error(method, error)`` hears of every Slack API error (for metrics)."""
         self._client = client
         self._session = session
         self._retry_handlers = retry_handlers
+        self._on_error = on_error
 
     async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
         return await self._respond(response_url, render_reply(reply), replace_original=replace_original)
@@ -53,7 +57,9 @@ class SlackNotifier:
                 unfurl_media=False,
             )
         except SlackApiError as error:
-            reason = error.response.get("error", "unknown_error")
+            reason = str(error.response.get("error", "unknown_error"))
+            if self._on_error is not None:
+                self._on_error("chat.postMessage", reason)
             if reason in _CANNOT_POST and fallback_response_url:
                 log.info(
                     "chat.postMessage to %s failed (%s); answering through the response_url",

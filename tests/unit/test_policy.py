@@ -226,6 +226,13 @@ def test_every_mistake_is_listed_with_its_rule_name() -> None:
     assert str(caught.value).startswith("p.toml: ")
 
 
+def test_a_refused_item_is_reported_once() -> None:
+    text = "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['8a2f…']\nactions=['list']"
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text)
+    assert len(caught.value.problems) == 1
+
+
 def test_duplicate_rule_names_are_refused() -> None:
     rule = "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['*']\nactions=['list']\n"
     with pytest.raises(PolicyError, match="used twice"):
