@@ -101,6 +101,7 @@ class Click:
 
 @dataclass(frozen=True)
 class ServiceOptions:
+    project_id: str
     confirm_ttl: float
     approval_ttl: float
     default_format: BackupFormat
@@ -200,7 +201,7 @@ class BackupService:
         if command.dry_run:
             call = PlannedCall(
                 "POST",
-                f"/v2/{{project_id}}/instances/{instance.instance_id}/backups",
+                f"/v2/{self._options.project_id}/instances/{instance.instance_id}/backups",
                 {"remark": remark, "backup_format": str(backup_format)},
             )
             await self._audit.record(
@@ -734,7 +735,9 @@ def _describe(error: DcsError) -> str:
     if isinstance(error, DcsApiError):
         code = f" {error.error_code}" if error.error_code else ""
         return f"DCS answered HTTP {error.status}{code}: {error.error_msg}"
-    return str(error) or "DCS could not be reached"
+    # The transport detail (host, port, exception) is for the log, not for the channel.
+    log.warning("DCS unreachable: %s", error)
+    return "DCS could not be reached or did not answer in time"
 
 
 def _about(

@@ -6,6 +6,7 @@ Every piece of text that a person typed (remarks, commands, names echoed back) g
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -281,17 +282,15 @@ def _decision_text(decision: Decision) -> str:
 
 def _dry_run(reply: DryRun) -> Message:
     call = reply.call
-    body = ", ".join(f'"{k}": "{v}"' for k, v in call.body.items())
+    # Backticks cannot be escaped inside a Slack code block; swapping them keeps the block intact.
+    body = escape(json.dumps(call.body, ensure_ascii=False)).replace("`", "ˋ")
     blocks = [
         section(
             ":test_tube: *Dry run* — nothing was sent to DCS.\n"
             f"*Instance* {instance_label(reply.instance.name, reply.instance.instance_id)}"
         ),
         section(f"*Policy decision* {_decision_text(reply.decision)}"),
-        section(
-            "*The call that would be made*\n"
-            f"```{escape(call.method)} {escape(call.path)}\n{{{escape(body)}}}```"
-        ),
+        section(f"*The call that would be made*\n```{escape(call.method)} {escape(call.path)}\n{body}```"),
     ]
     if reply.blockers:
         blocks.append(section(":warning: " + " ".join(escape(b) for b in reply.blockers)))

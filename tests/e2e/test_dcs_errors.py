@@ -89,7 +89,8 @@ async def test_dcs_unreachable_while_resolving_is_a_polite_try_again(world_facto
 
     reply = await cloud_trouble_reply(world)
 
-    assert "unreachable" in reply.text
+    assert "could not be reached" in reply.text
+    assert str(closed_port) not in reply.text, "the transport detail belongs in the log, not in Slack"
 
 
 async def test_dcs_unavailable_while_resolving_is_a_polite_try_again(world: World) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.audit import AuditKind
-from tests.e2e.conftest import ALICE, BOB, OPS, World
+from tests.e2e.conftest import ALICE, BOB, OPS, PROJECT_ID, World
 
 
 async def dry_run(world: World, text: str, *, user: str = ALICE) -> str:
@@ -33,7 +33,7 @@ async def test_dry_run_shows_the_decision_and_the_exact_call(world: World, text:
 
     assert "Dry run" in shown and "nothing was sent to DCS" in shown
     assert "allowed by rule `sre-prod`" in shown
-    assert f"POST /v2/{{project_id}}/instances/{world.prod.instance_id}/backups" in shown
+    assert f"POST /v2/{PROJECT_ID}/instances/{world.prod.instance_id}/backups" in shown
     assert '"remark": "before the migration"' in shown
     assert '"backup_format": "aof"' in shown
     audit = [r.entry.kind for r in await world.bot.audit.records()]
