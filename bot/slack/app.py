@@ -34,13 +34,21 @@ def retry_handlers() -> list[AsyncRetryHandler]:
 
 
 def bolt_app(client: AsyncWebClient, signing_secret: str | None, runner: Runner) -> AsyncApp:
-    app = AsyncApp(
-        client=client,
-        # Socket Mode has no signatures to check; Bolt still insists on a non-empty secret in HTTP mode.
-        signing_secret=signing_secret or "unused-in-socket-mode",
-        request_verification_enabled=signing_secret is not None,
-        logger=logging.getLogger("slack_bolt"),
-    )
+    logger = logging.getLogger("slack_bolt.app")
+    # Bolt warns at construction that SLACK_BOT_TOKEN from the environment goes unused because a client is
+    # given; the client carries that very token, so the warning would only alarm operators.
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        app = AsyncApp(
+            client=client,
+            # Socket Mode has no signatures to check; Bolt still insists on a non-empty secret in HTTP mode.
+            signing_secret=signing_secret or "unused-in-socket-mode",
+            request_verification_enabled=signing_secret is not None,
+            logger=logger,
+        )
+    finally:
+        logger.setLevel(level)
     register_listeners(app, runner)
     return app
 
