@@ -30,8 +30,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir . \
 FROM ${PYTHON_IMAGE} AS runtime
 
 LABEL org.opencontainers.image.title="dcs-backup-bot" \
-      org.opencontainers.image.description="Slack app that backs up Open Telekom Cloud / Huawei Cloud DCS (managed Redis) instances" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.description="Slack app that backs up Open Telekom Cloud / Huawei Cloud DCS (managed Redis) instances"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
