@@ -127,6 +127,7 @@ class DcsEmulator:
         self._tokens: dict[str, IssuedToken] = {}
         self._faults: list[Fault] = []
         self._failing_next: dict[str, str] = {}
+        self._call_answered = asyncio.Event()
 
     def now(self) -> float:
         return self.clock()
@@ -278,6 +279,11 @@ class DcsEmulator:
     def backup_status(self, backup_id: str) -> str:
         return self.backup(backup_id).status_at(self.now())
 
+    def set_backup_status(self, backup_id: str, status: str | None) -> None:
+        """Makes the record report ``status`` from now on, e.g. ``"expired"``, ``"deleted"`` or one DCS does
+        not document; ``None`` returns it to its timeline."""
+        self.backup(backup_id).status_override = status
+
     def running_backup(self, instance_id: str) -> EmulatedBackup | None:
         now = self.now()
         return next((record for record in self._records[instance_id] if record.is_running_at(now)), None)
@@ -331,16 +337,20 @@ class DcsEmulator:
         times: int = 1,
         instance_id: str | None = None,
         error_code: str | None = None,
+        delay: float = 0.0,
     ) -> None:
         """Makes the next ``times`` authenticated calls to ``endpoint`` (any DCS endpoint when None;
         IAM only when named) fail with ``status`` (429 or 5xx), optionally only for one instance.
-        ``retry_after`` seconds go into a ``Retry-After`` header (fractions allowed, for fast tests)."""
+        ``retry_after`` seconds go into a ``Retry-After`` header (fractions allowed, for fast tests);
+        ``delay`` seconds pass before the failure is answered, as with an overloaded gateway."""
         if status != 429 and not 500 <= status <= 599:
             raise ValueError("faults are 429 or 5xx; other errors come from the emulated state")
         if times < 1:
             raise ValueError("times must be at least 1")
         if retry_after is not None and retry_after < 0:
             raise ValueError("retry_after must not be negative")
+        if delay < 0:
+            raise ValueError("delay must not be negative")
         self._faults.append(
             Fault(
                 endpoint=Endpoint(endpoint) if endpoint is not None else None,
@@ -349,6 +359,7 @@ class DcsEmulator:
                 retry_after=retry_after,
                 error_code=error_code,
                 remaining=times,
+                delay=delay,
             )
         )
 
@@ -367,6 +378,21 @@ class DcsEmulator:
 
     def record_call(self, call: CallRecord) -> None:
         self.calls.append(call)
+        self._call_answered.set()
+        self._call_answered = asyncio.Event()
+
+    async def wait_for_calls(self, predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
+        """Returns once ``predicate()`` holds, re-checking after every answered call (so waiting never
+        polls); raises ``TimeoutError`` naming the calls answered so far."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    await self._call_answered.wait()
+        except TimeoutError:
+            seen = ", ".join(f"{call.endpoint or call.path} {call.status}" for call in self.calls[-10:])
+            raise TimeoutError(
+                f"DCS emulator: gave up after {timeout}s; last calls answered: {seen or 'none'}"
+            ) from None
 
     def calls_to(self, endpoint: Endpoint | str, *, instance_id: str | None = None) -> list[CallRecord]:
         """Received calls of one endpoint, optionally for one instance (any response status)."""

@@ -7,6 +7,7 @@ carries ``X-Request-Id`` and is written to the emulator's call log.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -99,6 +100,8 @@ async def _guarded(request: web.Request, handler: Handler, endpoint: Endpoint | 
     if endpoint is not None:
         fault = emulator.take_fault(endpoint, request.match_info.get("instance_id"))
         if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
             raise fault.failure()
     return await handler(request)
 

@@ -231,6 +231,8 @@ class EmulatedBackup:
     error_code: str | None
     size: int
     sequence: int
+    # Set by tests to make the cloud report a status the timeline cannot produce (expired, deleted, odd).
+    status_override: str | None = None
 
     @property
     def started_at(self) -> float:
@@ -245,6 +247,8 @@ class EmulatedBackup:
         return "backup_" + datetime.fromtimestamp(self.created_at, UTC).strftime("%Y%m%d%H%M%S")
 
     def status_at(self, now: float) -> str:
+        if self.status_override is not None:
+            return self.status_override
         if now < self.started_at:
             return WAITING
         if now < self.finished_at:
@@ -314,6 +318,7 @@ class Fault:
     retry_after: float | None
     error_code: str | None
     remaining: int
+    delay: float = 0.0
 
     def matches(self, endpoint: Endpoint, instance_id: str | None) -> bool:
         if self.endpoint is None and endpoint not in DCS_ENDPOINTS:

@@ -7,8 +7,10 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
 from bot.config import Settings, load_settings
-from bot.core.requests import BackupRequest, RequestState
+from bot.core.instances import BackupFormat
+from bot.core.requests import BackupRequest, RequestState, new_request_id
 from bot.emulator.dcs import DcsEmulator, EmulatedInstance
 from bot.emulator.slack import CommandResult, SlackStandIn
 from bot.emulator.slack_delivery import Inbound, PayloadKind
@@ -27,6 +30,8 @@ from bot.emulator.slack_timeline import Message
 from bot.logs import configure_logging
 from bot.policy_file import PolicyHolder
 from bot.server import BOT, Bot, create_app
+from bot.store.database import open_database
+from bot.store.requests import SqliteRequestStore
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-e2e-bot-token-0123456789"
@@ -36,7 +41,7 @@ PROJECT_ID = "0123456789abcdef0123456789abcdef"
 SECRETS = (SIGNING_SECRET, BOT_TOKEN, SECRET_KEY)
 
 ALICE, BOB, CAROL, VIEWER, ADMIN, LEAD = "UALICE1", "UBOB1", "UCAROL1", "UVIEW1", "UADMIN1", "ULEAD1"
-OPS, RANDOM, PRIVATE = "COPS1", "CRANDOM1", "GPRIVATE1"
+OPS, RANDOM, PRIVATE, ALERTS = "COPS1", "CRANDOM1", "GPRIVATE1", "CALERTS1"
 
 DEFAULT_POLICY = f"""
 admins = ["{ADMIN}"]
@@ -99,20 +104,45 @@ class DcsGate:
 
 
 @dataclass
-class World:
+class StandIns:
+    """The Slack stand-in and the DCS emulator, each served on 127.0.0.1, with no bot yet."""
+
     slack: SlackStandIn
     dcs: DcsEmulator
-    bot_url: str
-    app: web.Application
-    log: io.StringIO
+    dcs_url: str
     prod: EmulatedInstance
     staging: EmulatedInstance
     single: EmulatedInstance
+    gate: DcsGate | None = None
+
+
+@dataclass(kw_only=True)
+class Driver:
+    """Talks to a bot (in this process or another) only as Slack would: signed HTTP requests."""
+
+    stand_ins: StandIns
+    bot_url: str
     acks: list[CommandResult] = field(default_factory=list)
 
     @property
-    def bot(self) -> Bot:
-        return self.app[BOT]
+    def slack(self) -> SlackStandIn:
+        return self.stand_ins.slack
+
+    @property
+    def dcs(self) -> DcsEmulator:
+        return self.stand_ins.dcs
+
+    @property
+    def prod(self) -> EmulatedInstance:
+        return self.stand_ins.prod
+
+    @property
+    def staging(self) -> EmulatedInstance:
+        return self.stand_ins.staging
+
+    @property
+    def single(self) -> EmulatedInstance:
+        return self.stand_ins.single
 
     async def command(self, text: str, *, user: str = ALICE, channel: str = OPS) -> CommandResult:
         result = await self.slack.send_command(self.bot_url, user_id=user, text=text, channel_id=channel)
@@ -147,8 +177,47 @@ class World:
         )
         return self.slack.channel_messages(channel)[count - 1]
 
+    async def thread_replies(
+        self, ts: str, count: int = 1, *, channel: str = OPS, timeout: float = 5.0
+    ) -> list[Message]:
+        """The replies in the thread under ``ts``, once there are at least ``count``."""
+        await self.slack.wait_until(
+            lambda: len(self.slack.thread(channel, ts)) >= count,
+            timeout=timeout,
+            what=f"{count} thread repl(ies)",
+        )
+        return self.slack.thread(channel, ts)
+
     def backups_created(self) -> int:
         return len(self.dcs.calls_to("create_backup"))
+
+    def polls(self, instance: EmulatedInstance) -> int:
+        """How many ListBackupRecords calls for ``instance`` the emulator has answered."""
+        return len(self.dcs.calls_to("list_backups", instance_id=instance.instance_id))
+
+    async def more_polls(self, instance: EmulatedInstance, count: int = 3, timeout: float = 5.0) -> None:
+        """Returns once the emulator has answered ``count`` more list calls for ``instance`` than now. The
+        tracker lists each instance once per cycle and acts on a page before the next cycle begins, so by
+        then it has acted on at least ``count - 1`` fresh pages."""
+        wanted = self.polls(instance) + count
+        await self.dcs.wait_for_calls(lambda: self.polls(instance) >= wanted, timeout=timeout)
+
+
+@dataclass(kw_only=True)
+class World(Driver):
+    """A bot running in this process against the stand-ins."""
+
+    app: web.Application
+    log: io.StringIO
+    server: TestServer
+
+    @property
+    def bot(self) -> Bot:
+        return self.app[BOT]
+
+    async def stop(self) -> None:
+        """Shuts the bot down as a clean exit would; its stand-ins stay up for a bot started after it."""
+        await self.server.close()
 
     async def requests(self) -> list[BackupRequest]:
         """Every backup request the bot's database holds, in any state."""
@@ -179,6 +248,72 @@ class World:
         return "\n".join(parts)
 
 
+def bot_environment(
+    tmp_path: Path, stand_ins: StandIns, policy_text: str, port: int, **overrides: str
+) -> dict[str, str]:
+    """The settings of :func:`bot_settings` as the environment of a ``dcs-bot serve`` process."""
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(policy_text)
+    values = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": stand_ins.slack.api_url,
+        "DCS_ENDPOINT": stand_ins.dcs_url,
+        "DCS_PROJECT_ID": PROJECT_ID,
+        "DCS_ACCESS_KEY": ACCESS_KEY,
+        "DCS_SECRET_KEY": SECRET_KEY,
+        "DCS_TIMEOUT": "5",
+        "BOT_POLICY": str(policy_file),
+        "BOT_DATABASE": str(tmp_path / "bot.sqlite3"),
+        "BOT_POLL_INTERVAL": "0.05",
+        "PORT": str(port),
+    }
+    return values | overrides
+
+
+def bot_request(
+    instance: EmulatedInstance,
+    *,
+    state: RequestState,
+    remark: str,
+    backup_id: str | None = None,
+    channel: str = OPS,
+    requester: str = ALICE,
+    message_ts: str | None = None,
+) -> BackupRequest:
+    """A request as the bot stores it once ``requester`` has confirmed it (just now)."""
+    now = datetime.now(UTC)
+    return BackupRequest(
+        request_id=new_request_id(),
+        requester_id=requester,
+        requester_name=requester.lower(),
+        channel_id=channel,
+        instance_id=instance.instance_id,
+        instance_name=instance.name,
+        backup_format=BackupFormat.RDB,
+        remark=remark,
+        rule="sre-prod",
+        created_at=now,
+        expires_at=now + timedelta(minutes=5),
+        state=state,
+        confirmed_by=requester,
+        submitted_at=now,
+        backup_id=backup_id,
+        message_ts=message_ts,
+    )
+
+
+async def seed_requests(database: Path, *requests: BackupRequest) -> None:
+    """Writes ``requests`` into the bot's database before a bot starts, as an earlier process left them."""
+    connection = await open_database(database)
+    try:
+        store = SqliteRequestStore(connection)
+        for request in requests:
+            await store.add(request)
+    finally:
+        await connection.close()
+
+
 WorldFactory = Callable[..., Awaitable[World]]
 
 
@@ -203,11 +338,14 @@ def bot_settings(
     return load_settings(None, **(values | overrides))
 
 
+StandInsFactory = Callable[..., Awaitable[StandIns]]
+
+
 @pytest.fixture
-async def world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WorldFactory]:
-    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
-        monkeypatch.delenv(name, raising=False)
+async def stand_ins_factory() -> AsyncIterator[StandInsFactory]:
+    """Starts Slack and DCS stand-ins; a test may start a bot against them itself, or several in turn."""
     servers: list[TestServer] = []
+    started: list[StandIns] = []
 
     async def serve(app: web.Application) -> TestServer:
         server = TestServer(app, host="127.0.0.1")
@@ -215,15 +353,12 @@ async def world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
         servers.append(server)
         return server
 
-    gates: list[DcsGate] = []
-
     async def start(
-        policy: str = DEFAULT_POLICY, *, dcs_gate: DcsGate | None = None, **overrides: Any
-    ) -> World:
-        log = io.StringIO()
-        configure_logging("text", SECRETS, stream=log, level=logging.DEBUG)
+        *, dcs_gate: DcsGate | None = None, dcs_clock: Callable[[], float] = time.time
+    ) -> StandIns:
+        """``dcs_clock`` (e.g. a :class:`ManualClock`) drives backup progress in the emulator."""
         slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
-        for channel, name in ((OPS, "ops"), (RANDOM, "random")):
+        for channel, name in ((OPS, "ops"), (RANDOM, "random"), (ALERTS, "alerts")):
             slack.add_channel(channel, name)
         slack.add_channel(PRIVATE, "private-ops", bot_member=False)
         for user_id, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol"), (LEAD, "lead")):
@@ -239,42 +374,100 @@ async def world_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Asyn
             secret_key=SECRET_KEY,
             waiting_seconds=0.05,
             backuping_seconds=0.1,
+            clock=dcs_clock,
         )
         prod = dcs.add_instance("redis-prod", cache_mode="ha")
         staging = dcs.add_instance("redis-staging", cache_mode="cluster")
         single = dcs.add_instance("cache-single", cache_mode="single")
         dcs_app = dcs.app()
         if dcs_gate is not None:
-            gates.append(dcs_gate)
             dcs_app.middlewares.insert(0, dcs_gate.middleware)
         dcs_server = await serve(dcs_app)
-
-        settings = bot_settings(
-            Path(overrides.pop("tmp_path", tmp_path)),
-            slack,
-            str(dcs_server.make_url("")).rstrip("/"),
-            policy,
-            **overrides,
-        )
-        app = create_app(settings, PolicyHolder(settings.bot_policy))
-        bot_server = await serve(app)
-        return World(
+        stand_ins = StandIns(
             slack=slack,
             dcs=dcs,
-            bot_url=str(bot_server.make_url("/slack/events")),
-            app=app,
-            log=log,
+            dcs_url=str(dcs_server.make_url("")).rstrip("/"),
             prod=prod,
             staging=staging,
             single=single,
+            gate=dcs_gate,
         )
+        started.append(stand_ins)
+        return stand_ins
 
     yield start
-    # A test that fails with its gate closed must not leave the bot's shutdown waiting on DCS.
-    for gate in gates:
-        gate.open()
+    _open_gates(started)
     for server in reversed(servers):
         await server.close()
+
+
+def _open_gates(stand_ins: Iterable[StandIns]) -> None:
+    # A test that fails with its gate closed must not leave a bot's shutdown waiting on DCS.
+    for each in stand_ins:
+        if each.gate is not None:
+            each.gate.open()
+
+
+@pytest.fixture
+async def stand_ins(stand_ins_factory: StandInsFactory) -> StandIns:
+    return await stand_ins_factory()
+
+
+@pytest.fixture
+async def world_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stand_ins_factory: StandInsFactory
+) -> AsyncIterator[WorldFactory]:
+    for name in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    worlds: list[World] = []
+    used: list[StandIns] = []
+
+    async def start(
+        policy: str = DEFAULT_POLICY,
+        *,
+        dcs_gate: DcsGate | None = None,
+        stand_ins: StandIns | None = None,
+        follow_for: timedelta | None = None,
+        **overrides: Any,
+    ) -> World:
+        """A bot in this process, on new stand-ins or on given ones (from :func:`stand_ins_factory`, or
+        those of a world stopped before: that is a restart on the same database). ``follow_for`` goes to
+        ``create_app``; other keywords are settings."""
+        if stand_ins is None:
+            stand_ins = await stand_ins_factory(dcs_gate=dcs_gate)
+        elif dcs_gate is not None:
+            raise ValueError("dcs_gate belongs to new stand-ins; give it to stand_ins_factory instead")
+        used.append(stand_ins)
+        log = io.StringIO()
+        configure_logging("text", SECRETS, stream=log, level=logging.DEBUG)
+        settings = bot_settings(
+            Path(overrides.pop("tmp_path", tmp_path)),
+            stand_ins.slack,
+            stand_ins.dcs_url,
+            policy,
+            **overrides,
+        )
+        policy_holder = PolicyHolder(settings.bot_policy)
+        if follow_for is None:
+            app = create_app(settings, policy_holder)
+        else:
+            app = create_app(settings, policy_holder, follow_for=follow_for)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        world = World(
+            stand_ins=stand_ins,
+            bot_url=str(server.make_url("/slack/events")),
+            app=app,
+            log=log,
+            server=server,
+        )
+        worlds.append(world)
+        return world
+
+    yield start
+    _open_gates(used)
+    for world in reversed(worlds):
+        await world.stop()
     logging.getLogger().handlers.clear()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -868,6 +869,21 @@ async def test_per_backup_durations_override_the_defaults(emulator: DcsEmulator,
     assert emulator.backup_status(added.backup_id) == "succeed"
 
 
+async def test_a_status_override_is_reported_until_cleared(cloud: Cloud) -> None:
+    instance = cloud.emulator.add_instance("redis-prod")
+    added = cloud.emulator.add_backup(instance.instance_id)
+
+    cloud.emulator.set_backup_status(added.backup_id, "expired")
+    [expired] = await cloud.records(instance.instance_id)
+    cloud.emulator.set_backup_status(added.backup_id, "archiving")
+    [odd] = await cloud.records(instance.instance_id)
+    cloud.emulator.set_backup_status(added.backup_id, None)
+    [timeline] = await cloud.records(instance.instance_id)
+
+    assert (expired.status, expired.updated_at is not None) == ("expired", True)
+    assert (odd.status, timeline.status) == ("archiving", "waiting")
+
+
 # -- ListBackupRecords -------------------------------------------------------------------------------
 
 
@@ -1049,9 +1065,46 @@ async def test_cleared_faults_no_longer_fire(cloud: Cloud) -> None:
     assert (await cloud.signed("GET", instances_path())).status == 200
 
 
+async def test_a_delayed_fault_is_answered_after_its_delay(cloud: Cloud) -> None:
+    cloud.emulator.clock = time.time
+    cloud.emulator.max_sdk_date_skew = None
+    cloud.emulator.inject_fault(endpoint="list_instances", status=429, retry_after=1, delay=0.2)
+
+    asked = time.time()
+    throttled = await cloud.signed("GET", instances_path())
+
+    [call] = cloud.emulator.calls
+    assert (throttled.status, call.status) == (429, 429)
+    assert call.at - asked >= 0.2
+
+
+async def test_waiting_for_calls_wakes_on_each_answered_call(cloud: Cloud) -> None:
+    waiting = asyncio.create_task(cloud.emulator.wait_for_calls(lambda: len(cloud.emulator.calls) >= 2))
+
+    await cloud.signed("GET", instances_path())
+    assert not waiting.done()
+    await cloud.signed("GET", instances_path())
+
+    await asyncio.wait_for(waiting, timeout=5)
+
+
+async def test_waiting_for_calls_that_never_come_names_the_last_ones(cloud: Cloud) -> None:
+    await cloud.signed("GET", instances_path())
+
+    with pytest.raises(TimeoutError, match="list_instances 200"):
+        await cloud.emulator.wait_for_calls(lambda: False, timeout=0.05)
+
+
 @pytest.mark.parametrize(
     "arguments",
-    [{"status": 404}, {"status": 200}, {"times": 0}, {"retry_after": -1.0}, {"endpoint": "restore"}],
+    [
+        {"status": 404},
+        {"status": 200},
+        {"times": 0},
+        {"retry_after": -1.0},
+        {"delay": -1.0},
+        {"endpoint": "restore"},
+    ],
 )
 def test_inject_fault_rejects_nonsense(emulator: DcsEmulator, arguments: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"."):

@@ -1,0 +1,158 @@
+"""Restarts: a bot killed while a backup runs announces its outcome once after it starts again, and a
+request a crash left between confirmation and DCS's answer is settled without ever being sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from bot.core.audit import AuditKind
+from bot.core.requests import RequestState
+from bot.emulator.dcs import ManualClock
+from tests.e2e.conftest import (
+    DEFAULT_POLICY,
+    OPS,
+    Driver,
+    StandInsFactory,
+    WorldFactory,
+    bot_environment,
+    bot_request,
+    seed_requests,
+)
+from tests.service.process import free_port, running_bot, wait_until_serving
+
+
+def request_states(database: Path) -> list[tuple[str, str | None]]:
+    """(state, backup_id) of every request, read beside a running bot as an operator would."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        rows = connection.execute("SELECT state, backup_id FROM requests").fetchall()
+    return [(str(state), backup_id) for state, backup_id in rows]
+
+
+async def until_state(database: Path, expected: list[tuple[str, str | None]], timeout: float = 5.0) -> None:
+    """Waits for another process to record ``expected`` (it has no event to wait on from here)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (states := request_states(database)) != expected:
+        assert loop.time() < deadline, f"requests stayed {states}, expected {expected}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_bot_killed_mid_backup_announces_the_outcome_once_after_it_starts_again(
+    stand_ins_factory: StandInsFactory, tmp_path: Path
+) -> None:
+    clock = ManualClock()
+    stand_ins = await stand_ins_factory(dcs_clock=clock)
+    stand_ins.dcs.waiting_seconds, stand_ins.dcs.backuping_seconds = 5.0, 60.0
+    port = free_port()
+    environment = bot_environment(tmp_path, stand_ins, DEFAULT_POLICY, port)
+    health = f"http://127.0.0.1:{port}/healthz"
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    slack = Driver(stand_ins=stand_ins, bot_url=f"http://127.0.0.1:{port}/slack/events")
+
+    async with running_bot(["serve"], environment, workdir) as first:
+        await wait_until_serving(health, first)
+        card = await slack.card('redis-prod aof "survives a crash"')
+        assert await slack.click(card, "backup_confirm") == 200
+        started = await slack.channel_message(OPS)
+        # The tracker lists the instance only once the request is submitted, i.e. followed.
+        await slack.more_polls(stand_ins.prod, 1)
+        [backup] = stand_ins.dcs.backups_of(stand_ins.prod.instance_id)
+        assert stand_ins.dcs.backup_status(backup.backup_id) == "waiting"
+
+        first.signal(signal.SIGKILL)
+        assert await first.exit_code() == -signal.SIGKILL
+
+    async with running_bot(["serve"], environment, workdir) as second:
+        await wait_until_serving(health, second)
+        await slack.more_polls(stand_ins.prod, 2)
+        assert slack.slack.thread(OPS, started.ts) == []
+
+        clock.advance(65)
+        [reply] = await slack.thread_replies(started.ts)
+
+        assert reply.text.startswith(
+            f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded"
+        )
+        # Finished (recorded right after the notice went out): nothing is followed any more.
+        await until_state(tmp_path / "bot.sqlite3", [("finished", backup.backup_id)])
+    assert slack.slack.channel_messages(OPS) == [started]
+    assert slack.backups_created() == 1
+
+
+async def test_an_interrupted_submission_that_dcs_accepted_is_adopted_announced_and_followed(
+    stand_ins_factory: StandInsFactory, world_factory: WorldFactory, tmp_path: Path
+) -> None:
+    stand_ins = await stand_ins_factory()
+    remark = "Slack backup by @alice"
+    stand_ins.dcs.add_backup(stand_ins.prod.instance_id, backup_type="manual", remark="someone else's")
+    record = stand_ins.dcs.add_backup(stand_ins.prod.instance_id, backup_type="manual", remark=remark)
+    database = tmp_path / "crashed.sqlite3"
+    await seed_requests(database, bot_request(stand_ins.prod, state=RequestState.SUBMITTING, remark=remark))
+
+    world = await world_factory(stand_ins=stand_ins, bot_database=database)
+    started = await world.channel_message(OPS)
+    [reply] = await world.thread_replies(started.ts)
+
+    assert f"backup_id `{record.backup_id}`" in started.text
+    assert reply.text.startswith(f":white_check_mark: Backup `{record.backup_id}` of *redis-prod* succeeded")
+    assert world.backups_created() == 0
+    await until_state(database, [("finished", record.backup_id)])
+    [request] = await world.requests()
+    assert (request.state, request.backup_id, request.message_ts) == (
+        RequestState.FINISHED,
+        record.backup_id,
+        started.ts,
+    )
+    recoveries = [r.entry for r in await world.bot.audit.records() if r.entry.kind == AuditKind.RECOVERY]
+    assert [(e.outcome, e.detail["backup_id"]) for e in recoveries] == [("adopted", record.backup_id)]
+
+
+async def test_an_interrupted_submission_dcs_shows_nothing_of_is_reported_honestly_and_not_retried(
+    stand_ins_factory: StandInsFactory, world_factory: WorldFactory, tmp_path: Path
+) -> None:
+    stand_ins = await stand_ins_factory()
+    remark = "Slack backup by @alice"
+    # Not it: another remark, and an automatic backup.
+    stand_ins.dcs.add_backup(stand_ins.prod.instance_id, backup_type="manual", remark="someone else's")
+    stand_ins.dcs.add_backup(stand_ins.prod.instance_id, backup_type="auto", remark=remark)
+    database = tmp_path / "crashed.sqlite3"
+    await seed_requests(database, bot_request(stand_ins.prod, state=RequestState.SUBMITTING, remark=remark))
+
+    world = await world_factory(stand_ins=stand_ins, bot_database=database)
+    notice = await world.channel_message(OPS)
+
+    assert notice.text.startswith(
+        ":warning: The bot restarted while submitting the RDB backup of *redis-prod*"
+    )
+    assert "It was *not* retried" in notice.text and "/dcs-backup list redis-prod" in notice.text
+    [request] = await world.requests()
+    assert (request.state, request.backup_id) == (RequestState.UNKNOWN, None)
+    assert world.backups_created() == 0
+    assert world.polls(world.prod) == 1
+    recoveries = [r.entry for r in await world.bot.audit.records() if r.entry.kind == AuditKind.RECOVERY]
+    assert [e.outcome for e in recoveries] == ["lost"]
+
+
+async def test_an_interrupted_submission_waits_while_dcs_cannot_tell_then_is_settled(
+    stand_ins_factory: StandInsFactory, world_factory: WorldFactory, tmp_path: Path
+) -> None:
+    stand_ins = await stand_ins_factory()
+    remark = "Slack backup by @alice"
+    record = stand_ins.dcs.add_backup(stand_ins.prod.instance_id, backup_type="manual", remark=remark)
+    stand_ins.dcs.inject_fault(endpoint="list_backups", status=503, times=2)
+    database = tmp_path / "crashed.sqlite3"
+    await seed_requests(database, bot_request(stand_ins.prod, state=RequestState.SUBMITTING, remark=remark))
+
+    world = await world_factory(stand_ins=stand_ins, bot_database=database)
+    started = await world.channel_message(OPS)
+    await world.thread_replies(started.ts)
+
+    assert f"backup_id `{record.backup_id}`" in started.text
+    assert [c.status for c in world.dcs.calls_to("list_backups")][:3] == [503, 503, 200]
+    assert world.backups_created() == 0
+    assert len(world.slack.channel_messages(OPS)) == 1
