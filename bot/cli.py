@@ -9,6 +9,7 @@ import logging
 import signal
 import sqlite3
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,8 @@ def serve() -> int:
     except ConfigError as error:
         return _fail(str(error))
     configure_logging(settings.bot_log_format, settings.secrets())
+    # A warning (e.g. a coroutine never awaited) would otherwise be a plain-text line among JSON ones.
+    logging.captureWarnings(True)
     try:
         policy = PolicyHolder(settings.bot_policy)
     except PolicyError as error:
@@ -87,12 +90,22 @@ def serve() -> int:
 
 async def _database_problem(path: Path) -> str | None:
     """Why the database cannot be used, in one line, or None."""
+    threads = set(threading.enumerate())
     try:
         connection = await open_database(path)
     except (OSError, sqlite3.Error, RuntimeError) as error:
+        # When connecting fails, aiosqlite stops its worker thread without waiting for it. Should this
+        # loop close first, the thread dies with a traceback on stderr; so it is waited for here.
+        started = [thread for thread in threading.enumerate() if thread not in threads]
+        await asyncio.to_thread(_join, started, timeout=5.0)
         return str(error) or type(error).__name__
     await connection.close()
     return None
+
+
+def _join(threads: Sequence[threading.Thread], *, timeout: float) -> None:
+    for thread in threads:
+        thread.join(timeout)
 
 
 def check_policy(path: Path) -> int:

@@ -242,6 +242,8 @@ async def run_console(read_line: Callable[[str], str], out: TextIO) -> int:
                     break
                 if not await console.handle(line):
                     break
+            # What arrived while the last line was typed would otherwise never be shown.
+            console.flush()
     return 0
 
 

@@ -34,7 +34,28 @@ class RedactingFilter(logging.Filter):
             if record.exc_info and record.exc_info[1] is not None:
                 record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
                 record.exc_info = None
+            if record.stack_info:
+                record.stack_info = self.redact(record.stack_info)
+            # Attributes passed with extra= are written out by the JSON formatter, so they need it too.
+            for key, value in list(record.__dict__.items()):
+                if key not in _STANDARD_ATTRIBUTES:
+                    setattr(record, key, self._redact_value(value))
         return True
+
+    def _redact_value(self, value: object) -> object:
+        match value:
+            case str():
+                return self.redact(value)
+            case dict():
+                return {key: self._redact_value(item) for key, item in value.items()}
+            case list() | tuple():
+                return [self._redact_value(item) for item in value]
+            case int() | float() | bool() | None:
+                return value
+            case _:
+                shown = str(value)
+                redacted = self.redact(shown)
+                return value if redacted == shown else redacted
 
 
 class JsonFormatter(logging.Formatter):
@@ -50,6 +71,8 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
             entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 

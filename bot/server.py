@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -50,14 +50,21 @@ log = logging.getLogger(__name__)
 _SHUTDOWN_GRACE = 5.0
 # How long the Socket Mode connection may be down (reconnecting) before /healthz says so.
 SOCKET_DOWN_GRACE = timedelta(seconds=30)
+# slack_sdk pings this often, declares a link dead after four missed pongs, and waits this long between
+# attempts to reconnect; its default (10 s) is kept.
+SOCKET_PING_INTERVAL = 10.0
 _SOCKET_CHECK_EVERY = 1.0
 _HEALTH_TIMEOUT = 5.0
 
 
 @dataclass
 class SocketState:
+    down_grace: timedelta = SOCKET_DOWN_GRACE
+    ping_interval: float = SOCKET_PING_INTERVAL
     connected: bool = False
     down_since: datetime | None = None
+    # Asks slack_sdk whether the link is up; set while Socket Mode runs.
+    probe: Callable[[], Awaitable[bool]] | None = None
 
 
 @dataclass
@@ -108,15 +115,22 @@ def create_app(
     *,
     clock: Clock | None = None,
     follow_for: timedelta = timedelta(hours=2),
+    socket_down_grace: timedelta = SOCKET_DOWN_GRACE,
+    socket_ping_interval: float = SOCKET_PING_INTERVAL,
 ) -> web.Application:
-    """``follow_for`` bounds how long a backup is followed before the bot says it stopped following."""
+    """``follow_for`` bounds how long a backup is followed before the bot says it stopped following.
+    ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
+    ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts."""
     app = web.Application()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             database = await open_database(settings.bot_database)
             try:
-                bot = _assemble(settings, policy, session, database, clock or SystemClock(), follow_for)
+                socket = SocketState(down_grace=socket_down_grace, ping_interval=socket_ping_interval)
+                bot = _assemble(
+                    settings, policy, session, database, clock or SystemClock(), follow_for, socket
+                )
                 app[BOT] = bot
                 async with _background_work(bot), _socket_mode(bot):
                     yield
@@ -155,18 +169,25 @@ async def _socket_mode(bot: Bot) -> AsyncIterator[None]:
         return
     app_token = token.get_secret_value()
     await _check_app_token(bot.slack, app_token)
-    handler = AsyncSocketModeHandler(bot.bolt, app_token, logger=logging.getLogger("slack_sdk"))
+    handler = AsyncSocketModeHandler(
+        bot.bolt,
+        app_token,
+        logger=logging.getLogger("slack_sdk"),
+        ping_interval=bot.socket.ping_interval,
+    )
     stop = asyncio.Event()
     bot.socket.down_since = bot.clock.now()
+    bot.socket.probe = handler.client.is_connected
     # slack_sdk keeps retrying until it gets through, so connecting must not hold up start-up.
     connect = handler.connect_async()  # type: ignore[no-untyped-call]
     connecting = asyncio.create_task(connect, name="socket mode connect")
-    watcher = asyncio.create_task(_watch_socket(bot, handler, stop), name="socket watcher")
+    watcher = asyncio.create_task(_watch_socket(bot, stop), name="socket watcher")
     try:
         yield
     finally:
         stop.set()
         await watcher
+        bot.socket.probe = None
         # No new envelopes from here on; work already taken goes on under the supervisor.
         await handler.close_async()  # type: ignore[no-untyped-call]
         if not connecting.done():
@@ -192,17 +213,26 @@ async def _check_app_token(slack: AsyncWebClient, app_token: str) -> None:
         log.warning("could not reach Slack to check the app-level token (%s); connecting anyway", error)
 
 
-async def _watch_socket(bot: Bot, handler: AsyncSocketModeHandler, stop: asyncio.Event) -> None:
+async def _watch_socket(bot: Bot, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        connected = await handler.client.is_connected()
-        if connected:
-            bot.socket.down_since = None
-        elif bot.socket.down_since is None:
-            bot.socket.down_since = bot.clock.now()
-        bot.socket.connected = connected
-        bot.metrics.socket_connected.set(1 if connected else 0)
+        await _observe_socket(bot)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=_SOCKET_CHECK_EVERY)
+
+
+async def _observe_socket(bot: Bot) -> None:
+    """Brings the link state up to date; the watcher calls it, and so do the operations endpoints, so that
+    they never report a state up to a watcher interval old."""
+    probe = bot.socket.probe
+    if probe is None:
+        return
+    connected = await probe()
+    if connected:
+        bot.socket.down_since = None
+    elif bot.socket.down_since is None:
+        bot.socket.down_since = bot.clock.now()
+    bot.socket.connected = connected
+    bot.metrics.socket_connected.set(1 if connected else 0)
 
 
 async def _settle_interrupted(
@@ -223,6 +253,7 @@ def _assemble(
     database: aiosqlite.Connection,
     clock: Clock,
     follow_for: timedelta,
+    socket: SocketState,
 ) -> Bot:
     metrics = Metrics()
     requests = SqliteRequestStore(database)
@@ -289,6 +320,7 @@ def _assemble(
         bolt=bolt,
         metrics=metrics,
         clock=clock,
+        socket=socket,
     )
 
 
@@ -304,6 +336,7 @@ async def _healthz(request: web.Request) -> web.Response:
         "dcs_auth": await _dcs_auth_check(bot),
     }
     if bot.settings.socket_mode:
+        await _observe_socket(bot)
         checks["socket_mode"] = _socket_check(bot)
     if not bot.supervisor.accepting:
         checks["shutdown"] = "stopping: taking no new work"
@@ -336,13 +369,14 @@ def _socket_check(bot: Bot) -> str:
     if down_since is None:
         return "ok (connected)"
     down_for = bot.clock.now() - down_since
-    if down_for <= SOCKET_DOWN_GRACE:
+    if down_for <= bot.socket.down_grace:
         return f"ok (reconnecting for {down_for.total_seconds():.0f} s)"
     return f"error: disconnected for {down_for.total_seconds():.0f} s"
 
 
 async def _metrics(request: web.Request) -> web.Response:
     bot = request.app[BOT]
+    await _observe_socket(bot)
     bot.metrics.followed.set(len(await bot.requests.in_states(RequestState.SUBMITTED)))
     return web.Response(
         body=generate_latest(bot.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}

@@ -47,6 +47,9 @@ class Supervisor:
         self._accepting = False
         pending = set(self._tasks)
         if pending:
+            log.info(
+                "taking no new work; waiting up to %.0f s for %d task(s) to finish", timeout, len(pending)
+            )
             _, pending = await asyncio.wait(pending, timeout=timeout)
         for task in pending:
             log.warning("cancelling %s at shutdown", task.get_name())

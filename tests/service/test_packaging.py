@@ -1,0 +1,66 @@
+"""The Dockerfile and the Slack app manifests, checked as text (no Docker engine or YAML parser needed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCOPES = {"commands", "chat:write", "chat:write.public", "usergroups:read", "users:read"}
+
+
+def instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    joined = re.sub(r"\\\n", " ", dockerfile)
+    found = []
+    for line in joined.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            word, _, rest = stripped.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def test_the_dockerfile_runs_a_pinned_slim_python_as_a_non_root_user_with_a_health_check() -> None:
+    steps = instructions((ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    args = dict(arg.split("=", 1) for word, arg in steps if word == "ARG" and "=" in arg)
+
+    bases = [
+        args.get(rest.split()[0].strip("${}"), rest.split()[0]) for word, rest in steps if word == "FROM"
+    ]
+    assert bases and all(re.fullmatch(r"python:3\.11-slim-[a-z]+", base) for base in bases), bases
+    users = [rest for word, rest in steps if word == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), users
+    [health] = [rest for word, rest in steps if word == "HEALTHCHECK"]
+    assert "/healthz" in health and "CMD" in health
+    assert ("EXPOSE", "3000") in steps
+    [volume] = [rest for word, rest in steps if word == "VOLUME"]
+    database = next(rest for word, rest in steps if word == "ENV" and "BOT_DATABASE=" in rest)
+    data_dir = re.search(r"BOT_DATABASE=(/\S+)/[^/\s]+", database)
+    assert data_dir is not None and f'"{data_dir.group(1)}"' in volume, (volume, database)
+    assert ("CMD", '["serve"]') in steps and any(w == "ENTRYPOINT" and "dcs-bot" in r for w, r in steps)
+
+
+def bot_scopes(manifest: str) -> set[str]:
+    section = manifest.split("oauth_config:", 1)[1].split("\nsettings:", 1)[0]
+    bot = section.split("bot:", 1)[1]
+    return {m.group(1) for m in re.finditer(r"^\s*-\s*([a-z.:_]+)", bot, re.MULTILINE)}
+
+
+@pytest.mark.parametrize(
+    ("manifest", "socket_mode"), [("manifest.yml", False), ("manifest.socket-mode.yml", True)]
+)
+def test_a_manifest_declares_the_command_interactivity_and_scopes(manifest: str, socket_mode: bool) -> None:
+    text = (ROOT / manifest).read_text(encoding="utf-8")
+
+    assert re.search(r"^\s*- command: /dcs-backup$", text, re.MULTILINE)
+    assert re.search(r"^  interactivity:\n    is_enabled: true$", text, re.MULTILINE)
+    assert bot_scopes(text) == SCOPES
+    assert re.search(rf"^  socket_mode_enabled: {str(socket_mode).lower()}$", text, re.MULTILINE)
+    urls = re.findall(r"^\s*(?:url|request_url): (\S+)$", text, re.MULTILINE)
+    if socket_mode:
+        assert urls == [], "Socket Mode needs no public URL"
+    else:
+        assert len(urls) == 2 and all(url.endswith("/slack/events") for url in urls), urls
