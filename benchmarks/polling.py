@@ -21,6 +21,7 @@ from bot.clock import SystemClock
 from bot.core.audit import AuditEntry
 from bot.core.instances import BackupFormat
 from bot.core.policy import Policy, parse_policy
+from bot.core.ports import Delivered
 from bot.core.replies import Notice, Reply
 from bot.core.requests import BackupRequest, RequestEvent
 from bot.core.tracker import Tracker, TrackerOptions
@@ -56,9 +57,9 @@ class CountingNotifier:
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
-    ) -> str | None:
+    ) -> Delivered | None:
         self.notices += 1
-        return None
+        return Delivered()
 
 
 class NoAudit:

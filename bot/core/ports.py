@@ -84,6 +84,13 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """A notice reached Slack: as a channel message (its ``ts``) or through a response_url (no ``ts``)."""
+
+    ts: str | None = None
+
+
 class Notifier(Protocol):
     """Delivers the bot's words: replies to one person, notices to a channel."""
 
@@ -98,9 +105,9 @@ class Notifier(Protocol):
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
-    ) -> str | None:
-        """Posts to a channel (falling back to the ``response_url`` when the bot may not post there);
-        returns the message ``ts`` when a channel message was created."""
+    ) -> Delivered | None:
+        """Posts to a channel, falling back to the ``response_url`` when the bot may not post there;
+        None when Slack took it neither way (trying again later may help)."""
         ...
 
 

@@ -365,11 +365,11 @@ class BackupService:
         await self._notifier.reply(
             click.response_url, CardClosed(waiting, "awaiting_approval", click.user_id), replace_original=True
         )
-        ts = await self._notifier.announce(
+        delivered = await self._notifier.announce(
             waiting.channel_id, ApprovalRequested(waiting), fallback_response_url=waiting.response_url
         )
-        if ts is not None:
-            await self._requests.update(waiting.request_id, approval_message_ts=ts)
+        if delivered is not None and delivered.ts is not None:
+            await self._requests.update(waiting.request_id, approval_message_ts=delivered.ts)
 
     async def approve(self, click: Click) -> None:
         request = await self._approval_target(click, "approve")
@@ -558,9 +558,10 @@ class BackupService:
         )
         # Announce before the request becomes "submitted": the tracker follows only submitted requests, and
         # must find the channel message's ts to answer in its thread.
-        ts = await self._notifier.announce(
+        delivered = await self._notifier.announce(
             started.channel_id, BackupStarted(started), fallback_response_url=started.response_url
         )
+        ts = delivered.ts if delivered is not None else None
         await self._requests.transition(
             request.request_id,
             RequestEvent.ACCEPTED,

@@ -23,6 +23,7 @@ from bot.core.replies import (
     BackupFinished,
     BackupsRecovered,
     BackupsStale,
+    Notice,
     TrackingAbandoned,
     WatchedBackupEnded,
 )
@@ -42,6 +43,9 @@ from bot.core.tracking import (
 )
 
 log = logging.getLogger(__name__)
+
+# A notice Slack keeps refusing is given up after this many cycles, so one bad channel cannot wedge tracking.
+_NOTICE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,9 @@ class Tracker:
         self._backoff: dict[str, _Backoff] = {}
         self._instances: list[Instance] | None = None
         self._instances_at: datetime | None = None
+        self._instances_backoff: _Backoff | None = None
         self._reported_unknown: set[tuple[str, str]] = set()
+        self._undelivered: dict[str, int] = {}
         self.last_cycle_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -116,7 +122,7 @@ class Tracker:
         targets = await self._targets(now)
         wanted = sorted({r.instance_id for r in followed} | {t.instance_id for t in targets})
         due = [instance_id for instance_id in wanted if self._is_due(instance_id, now)]
-        pages = await self._fetch(due, now)
+        pages = await self._fetch(due)
         report.polled = due
         report.failed = [instance_id for instance_id in due if pages.get(instance_id) is None]
         for request in followed:
@@ -136,34 +142,39 @@ class Tracker:
         backoff = self._backoff.get(instance_id)
         return backoff is None or now >= backoff.until
 
-    async def _fetch(
-        self, instance_ids: Sequence[str], now: datetime
-    ) -> dict[str, list[BackupRecord] | None]:
+    async def _fetch(self, instance_ids: Sequence[str]) -> dict[str, list[BackupRecord] | None]:
         limit = asyncio.Semaphore(self._options.concurrency)
 
         async def one(instance_id: str) -> list[BackupRecord] | None:
             async with limit:
-                return await self._list(instance_id, now)
+                return await self._list(instance_id)
 
         results = await asyncio.gather(*(one(instance_id) for instance_id in instance_ids))
         return dict(zip(instance_ids, results, strict=True))
 
-    async def _list(self, instance_id: str, now: datetime) -> list[BackupRecord] | None:
+    async def _list(self, instance_id: str) -> list[BackupRecord] | None:
         try:
             page = await self._dcs.list_backups(instance_id, limit=self._options.page_size)
         except DcsError as error:
-            self._back_off(instance_id, now, error)
+            # Retry-After counts from the answer, not from when the cycle began: a slow failing call
+            # (up to DCS_TIMEOUT) would otherwise eat into the pause DCS asked for.
+            self._back_off(instance_id, self._clock.now(), error)
             return None
         self._backoff.pop(instance_id, None)
         return list(page.records)
 
     def _back_off(self, instance_id: str, now: datetime, error: DcsError) -> None:
-        failures = self._backoff[instance_id].failures + 1 if instance_id in self._backoff else 1
+        backoff = self._next_backoff(self._backoff.get(instance_id), now, error)
+        self._backoff[instance_id] = backoff
+        delay = (backoff.until - now).total_seconds()
+        log.warning("listing backups of %s failed (%s); next try in %.1f s", instance_id, error, delay)
+
+    def _next_backoff(self, previous: _Backoff | None, now: datetime, error: DcsError) -> _Backoff:
+        failures = previous.failures + 1 if previous is not None else 1
         delay = min(self._options.max_backoff, self._options.interval * 2 ** (failures - 1))
         if isinstance(error, DcsApiError) and error.retry_after is not None:
             delay = max(delay, error.retry_after)
-        self._backoff[instance_id] = _Backoff(now + timedelta(seconds=delay), failures)
-        log.warning("listing backups of %s failed (%s); next try in %.1f s", instance_id, error, delay)
+        return _Backoff(now + timedelta(seconds=delay), failures)
 
     # --- backups started through the bot --------------------------------------------------------------
 
@@ -177,6 +188,9 @@ class Tracker:
                     await self._requests.update(request.request_id, backup_status=status)
                 return 0
             case Ended(final, duration):
+                notice = BackupFinished(request.with_state(RequestState.FINISHED), final, duration)
+                if not await self._tell_thread(request, notice):
+                    return 0
                 finished = await self._requests.transition(
                     request.request_id,
                     RequestEvent.FINISH,
@@ -189,22 +203,52 @@ class Tracker:
                 await self._record_outcome(finished, final.status, {"duration_seconds": duration})
                 if self._on_outcome is not None:
                     self._on_outcome(final.status)
-                await self._tell_thread(finished, BackupFinished(finished, final, duration))
                 return 1
             case GiveUp(followed):
+                if not await self._tell_thread(request, TrackingAbandoned(request, followed)):
+                    return 0
                 abandoned = await self._requests.transition(request.request_id, RequestEvent.ABANDON, now=now)
                 if abandoned is None:
                     return 0
                 await self._record_outcome(abandoned, "abandoned", {"followed_seconds": followed})
-                await self._tell_thread(abandoned, TrackingAbandoned(abandoned, followed))
                 return 1
 
-    async def _tell_thread(self, request: BackupRequest, notice: BackupFinished | TrackingAbandoned) -> None:
+    async def _tell_thread(self, request: BackupRequest, notice: BackupFinished | TrackingAbandoned) -> bool:
         # Without a channel message (the bot could not post there) the response_url is the only way back.
         fallback = request.response_url if request.message_ts is None else None
-        await self._notifier.announce(
-            request.channel_id, notice, thread_ts=request.message_ts, fallback_response_url=fallback
+        return await self._deliver(
+            f"request {request.request_id}",
+            request.channel_id,
+            notice,
+            thread_ts=request.message_ts,
+            fallback=fallback,
         )
+
+    async def _deliver(
+        self,
+        key: str,
+        channel_id: str,
+        notice: Notice,
+        *,
+        thread_ts: str | None = None,
+        fallback: str | None = None,
+    ) -> bool:
+        """Posts ``notice``; True once it is settled. The state change it reports is recorded only after
+        that, so a notice Slack did not take is tried again next cycle — until it has failed
+        ``_NOTICE_ATTEMPTS`` times, when it is given up (and logged) rather than retried forever."""
+        delivered = await self._notifier.announce(
+            channel_id, notice, thread_ts=thread_ts, fallback_response_url=fallback
+        )
+        if delivered is not None:
+            self._undelivered.pop(key, None)
+            return True
+        attempts = self._undelivered.get(key, 0) + 1
+        if attempts >= _NOTICE_ATTEMPTS:
+            self._undelivered.pop(key, None)
+            log.error("giving up on the notice for %s after %d failed attempts", key, attempts)
+            return True
+        self._undelivered[key] = attempts
+        return False
 
     async def _record_outcome(self, request: BackupRequest, outcome: str, detail: dict[str, object]) -> None:
         await self._audit.record(
@@ -237,12 +281,22 @@ class Tracker:
         if not watches:
             return []
         stale = self._instances_at is None or now - self._instances_at >= self._options.instance_refresh
-        if self._instances is None or stale:
+        backoff = self._instances_backoff
+        if (self._instances is None or stale) and (backoff is None or now >= backoff.until):
             try:
                 self._instances = await self._all_instances()
                 self._instances_at = now
+                self._instances_backoff = None
             except DcsError as error:
-                log.warning("could not refresh the watched instances (%s); using the last known list", error)
+                answered = self._clock.now()
+                self._instances_backoff = self._next_backoff(backoff, answered, error)
+                delay = (self._instances_backoff.until - answered).total_seconds()
+                log.warning(
+                    "could not refresh the watched instances (%s); using the last known list, "
+                    "next try in %.1f s",
+                    error,
+                    delay,
+                )
         return watch_targets(watches, self._instances or [])
 
     async def _all_instances(self) -> list[Instance]:
@@ -264,9 +318,20 @@ class Tracker:
             if announce:
                 request = await self._requests.by_backup_id(record.backup_id)
                 requester = request.requester_id if request else None
-                # Its own thread already carries the outcome in that channel.
-                announce = request is None or request.channel_id != target.channel_id
-            claimed = await self._watch.remember(
+                # Its own thread already carries the outcome in that channel — unless the bot gave up
+                # following it, and then this is the only place its end is told.
+                announce = (
+                    request is None
+                    or request.channel_id != target.channel_id
+                    or request.state == RequestState.ABANDONED
+                )
+            if announce:
+                notice = WatchedBackupEnded(target.instance_name, record, duration_of(record), requester)
+                if not await self._deliver(
+                    f"watch {target.channel_id} {record.backup_id}", target.channel_id, notice
+                ):
+                    continue
+            remembered = await self._watch.remember(
                 target.channel_id,
                 record.backup_id,
                 target.instance_id,
@@ -274,9 +339,7 @@ class Tracker:
                 announced=announce,
                 now=now,
             )
-            if claimed and announce:
-                notice = WatchedBackupEnded(target.instance_name, record, duration_of(record), requester)
-                await self._notifier.announce(target.channel_id, notice)
+            if remembered and announce:
                 await self._audit_watch(target, record.status, record.backup_id)
                 notices += 1
         return notices + await self._check_staleness(target, records, now, state.stale_since)
@@ -285,21 +348,31 @@ class Tracker:
         self, target: WatchTarget, records: list[BackupRecord], now: datetime, stale_since: datetime | None
     ) -> int:
         change = staleness_change(target, records, now, stale_since)
+        key = f"staleness {target.channel_id} {target.instance_id}"
         if isinstance(change, StaleAlert):
-            if await self._watch.set_stale(target.channel_id, target.instance_id, since=now, expected=None):
-                hours = (target.stale_after or timedelta()).total_seconds() / 3600
-                notice = BackupsStale(target.instance_name, target.instance_id, hours, change.last_success)
-                await self._notifier.announce(target.channel_id, notice)
-                await self._audit_watch(target, "stale", None)
-                return 1
-        elif isinstance(change, Recovered) and await self._watch.set_stale(
-            target.channel_id, target.instance_id, since=None, expected=stale_since
-        ):
-            notice_back = BackupsRecovered(target.instance_name, target.instance_id, change.last_success)
-            await self._notifier.announce(target.channel_id, notice_back)
-            await self._audit_watch(target, "recovered", None)
-            return 1
-        return 0
+            hours = (target.stale_after or timedelta()).total_seconds() / 3600
+            notice: Notice = BackupsStale(
+                target.instance_name, target.instance_id, hours, change.last_success
+            )
+            if not await self._deliver(key, target.channel_id, notice):
+                return 0
+            changed = await self._watch.set_stale(
+                target.channel_id, target.instance_id, since=now, expected=None
+            )
+            outcome = "stale"
+        elif isinstance(change, Recovered):
+            notice = BackupsRecovered(target.instance_name, target.instance_id, change.last_success)
+            if not await self._deliver(key, target.channel_id, notice):
+                return 0
+            changed = await self._watch.set_stale(
+                target.channel_id, target.instance_id, since=None, expected=stale_since
+            )
+            outcome = "recovered"
+        else:
+            return 0
+        if changed:
+            await self._audit_watch(target, outcome, None)
+        return int(changed)
 
     async def _audit_watch(self, target: WatchTarget, outcome: str, backup_id: str | None) -> None:
         await self._audit.record(

@@ -11,6 +11,7 @@ from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.core.ports import Delivered
 from bot.core.replies import Notice, Reply
 from bot.slack.blocks import Message, render_notice, render_reply
 
@@ -45,7 +46,7 @@ class SlackNotifier:
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
-    ) -> str | None:
+    ) -> Delivered | None:
         message = render_notice(notice)
         try:
             response = await self._client.chat_postMessage(
@@ -66,12 +67,16 @@ class SlackNotifier:
                     channel_id,
                     reason,
                 )
-                await self._respond(fallback_response_url, message, in_channel=True)
+                if await self._respond(fallback_response_url, message, in_channel=True):
+                    return Delivered()
                 return None
             log.error("could not post to %s: %s", channel_id, reason)
             return None
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.error("could not reach Slack to post to %s: %s", channel_id, type(error).__name__)
+            return None
         ts = response.get("ts")
-        return ts if isinstance(ts, str) else None
+        return Delivered(ts if isinstance(ts, str) else None)
 
     async def _respond(
         self, response_url: str, message: Message, *, replace_original: bool = False, in_channel: bool = False

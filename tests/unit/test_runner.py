@@ -14,6 +14,7 @@ from bot.clock import SystemClock
 from bot.core.command import BackupCommand, UsageError
 from bot.core.instances import BackupFormat, BackupPage, Instance, InstancePage
 from bot.core.policy import parse_policy
+from bot.core.ports import Delivered
 from bot.core.replies import InternalError, Notice, Reply
 from bot.core.service import BackupService, Click, Invocation, ServiceOptions
 from bot.slack.listeners.runner import Runner
@@ -69,8 +70,8 @@ class RecordingNotifier:
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
-    ) -> str | None:
-        return None
+    ) -> Delivered | None:
+        return Delivered()
 
 
 @dataclass
