@@ -407,6 +407,9 @@ def _backup_status(reply: BackupStatus) -> Message:
 # --- notices ------------------------------------------------------------------------------------------
 
 
+_RUNNING_WORDS = {"waiting": "waiting to start", "backuping": "running"}
+
+
 def render_notice(notice: Notice) -> Message:
     match notice:
         case BackupStarted(request):
@@ -425,8 +428,13 @@ def render_notice(notice: Notice) -> Message:
         case BackupFinished():
             return _finished(notice)
         case TrackingAbandoned(request, followed):
+            state = (
+                f"is still {escape(_RUNNING_WORDS.get(request.backup_status, request.backup_status))}"
+                if request.backup_status
+                else "has not been listed by DCS"
+            )
             text = (
-                f":hourglass: Backup {code(request.backup_id or '?')} is still running after "
+                f":hourglass: Backup {code(request.backup_id or '?')} {state} after "
                 f"{human_duration(followed)}; I stopped following it. "
                 f"Check later with `/dcs-backup status {escape(request.backup_id or '')}`."
             )

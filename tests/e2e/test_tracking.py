@@ -307,3 +307,18 @@ async def test_polling_backs_off_through_server_errors_and_still_announces_once(
     for gap, least in zip(gaps, (0.05, 0.1, 0.2), strict=True):
         assert gap >= least
     assert len(world.slack.thread(OPS, started.ts)) == 1
+
+
+async def test_an_outcome_notice_slack_refuses_is_posted_on_a_later_cycle_once(world: World) -> None:
+    started = await start_backup(world)
+    [backup] = world.dcs.backups_of(world.prod.instance_id)
+    world.slack.fail("chat.postMessage", "internal_error", times=2)
+
+    [reply] = await world.thread_replies(started.ts)
+
+    assert f"Backup `{backup.backup_id}` of *redis-prod* succeeded" in reply.text
+    request = await request_of(world, backup.backup_id)
+    assert request.state == RequestState.FINISHED
+    assert len(world.slack.thread(OPS, started.ts)) == 1
+    refused = [c for c in world.slack.calls("chat.postMessage") if c.params.get("thread_ts") == started.ts]
+    assert len(refused) == 3, "two refused attempts, then the one that went out"
