@@ -28,8 +28,9 @@ from bot.config import ConfigError, Settings
 from bot.core.errors import DcsError
 from bot.core.ports import Clock
 from bot.core.requests import BackupRequest, RequestState
-from bot.core.service import BackupService, ServiceOptions
+from bot.core.service import BackupService
 from bot.core.tracker import Tracker, TrackerOptions
+from bot.core.workflow import ServiceOptions
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter

@@ -16,7 +16,8 @@ from bot.core.instances import BackupFormat, BackupPage, Instance, InstancePage
 from bot.core.policy import parse_policy
 from bot.core.ports import Delivered
 from bot.core.replies import InternalError, Notice, Reply
-from bot.core.service import BackupService, Click, Invocation, ServiceOptions
+from bot.core.service import BackupService
+from bot.core.workflow import Click, Invocation, ServiceOptions
 from bot.slack.listeners.runner import Runner
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database

@@ -8,7 +8,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.core.command import UsageError, parse_command
 from bot.core.replies import Usage
-from bot.core.service import Invocation
+from bot.core.workflow import Invocation
 from bot.slack.blocks import render_reply
 from bot.slack.listeners.runner import RESTARTING, Runner
 

@@ -12,7 +12,8 @@ from bot.core.audit import AuditEntry, AuditKind
 from bot.core.command import Command, UsageError
 from bot.core.ports import AuditLog, Notifier
 from bot.core.replies import InternalError, Reply
-from bot.core.service import BackupService, Click, Invocation
+from bot.core.service import BackupService
+from bot.core.workflow import Click, Invocation
 from bot.supervisor import Supervisor
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,152 @@
+"""Submitting a confirmed request to DCS — at most once — and settling what a crash interrupted."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.core.audit import AuditKind
+from bot.core.errors import DcsApiError, DcsError
+from bot.core.explain import api_error_hint
+from bot.core.instances import BackupRecord
+from bot.core.replies import ApiFailure, BackupNotStarted, BackupStarted, OutcomeUnknown
+from bot.core.requests import BackupRequest, RequestEvent
+from bot.core.workflow import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, created, describe
+
+log = logging.getLogger(__name__)
+
+
+class Submission:
+    def __init__(self, workflow: Workflow) -> None:
+        self._w = workflow
+
+    async def submit(self, request: BackupRequest) -> None:
+        """Calls CreateBackup for a request in ``submitting`` and announces the result in the channel."""
+        await self._w.audit.record(
+            about(
+                request,
+                AuditKind.API_CALL,
+                request.confirmed_by,
+                detail={
+                    "call": "create_backup",
+                    "format": str(request.backup_format),
+                    "remark": request.remark,
+                },
+            )
+        )
+        try:
+            backup_id = await self._w.dcs.create_backup(
+                request.instance_id, backup_format=request.backup_format, remark=request.remark
+            )
+        except DcsApiError as error:
+            await self._refused(request, error)
+            return
+        except DcsError as error:
+            # The call may or may not have reached DCS; look before concluding anything.
+            try:
+                record = await self._find_submission(request)
+            except DcsError:
+                record = None
+            if record is None:
+                await self._refused(request, DcsApiError(0, None, describe(error)))
+                return
+            backup_id = record.backup_id
+        await self._accepted(request, backup_id)
+
+    async def recover(self, request: BackupRequest) -> bool:
+        """Settles a request that a crash left between confirmation and DCS's answer, without ever
+        submitting it again: adopt the backup DCS shows for it, or say plainly that none exists.
+        Returns False when DCS could not be asked (try again later)."""
+        try:
+            record = await self._find_submission(request)
+        except DcsError as error:
+            log.warning("cannot settle interrupted request %s yet: %s", request.request_id, error)
+            return False
+        await self._w.audit.record(
+            about(
+                request,
+                AuditKind.RECOVERY,
+                None,
+                outcome="adopted" if record else "lost",
+                detail={"backup_id": record.backup_id if record else None},
+            )
+        )
+        if record is not None:
+            await self._accepted(request, record.backup_id)
+            return True
+        lost = await self._w.requests.transition(
+            request.request_id, RequestEvent.LOST, now=self._w.clock.now()
+        )
+        if lost is not None:
+            await self._w.notifier.announce(
+                lost.channel_id, OutcomeUnknown(lost), fallback_response_url=lost.response_url
+            )
+        return True
+
+    async def _accepted(self, request: BackupRequest, backup_id: str) -> None:
+        started = request.with_state(request.state, backup_id=backup_id)
+        await self._w.audit.record(
+            about(started, AuditKind.API_RESULT, started.confirmed_by, outcome="accepted")
+        )
+        # Announce before the request becomes "submitted": the tracker follows only submitted requests, and
+        # must find the channel message's ts to answer in its thread.
+        delivered = await self._w.notifier.announce(
+            started.channel_id, BackupStarted(started), fallback_response_url=started.response_url
+        )
+        await self._w.requests.transition(
+            request.request_id,
+            RequestEvent.ACCEPTED,
+            now=self._w.clock.now(),
+            backup_id=backup_id,
+            message_ts=delivered.ts if delivered is not None else None,
+        )
+
+    async def _refused(self, request: BackupRequest, error: DcsApiError) -> None:
+        failed = await self._w.requests.transition(
+            request.request_id,
+            RequestEvent.REFUSED,
+            now=self._w.clock.now(),
+            error_code=error.error_code,
+            error_msg=error.error_msg,
+        )
+        if failed is None:
+            return
+        failure = ApiFailure(
+            status=error.status,
+            error_code=error.error_code,
+            error_msg=error.error_msg,
+            hint=api_error_hint(error.error_code, error.status),
+            request_id=error.request_id,
+        )
+        await self._w.audit.record(
+            about(
+                failed,
+                AuditKind.API_RESULT,
+                failed.confirmed_by,
+                outcome="refused",
+                detail={
+                    "status": error.status,
+                    "error_code": error.error_code,
+                    "error_msg": error.error_msg,
+                    "dcs_request_id": error.request_id,
+                },
+            )
+        )
+        await self._w.notifier.announce(
+            failed.channel_id, BackupNotStarted(failed, failure), fallback_response_url=failed.response_url
+        )
+
+    async def _find_submission(self, request: BackupRequest) -> BackupRecord | None:
+        """A manual backup with this request's remark, created since it was submitted and not claimed by
+        another request, if DCS shows one. Raises :class:`DcsError` when DCS cannot tell."""
+        if request.submitted_at is None:
+            return None
+        page = await self._w.dcs.list_backups(
+            request.instance_id, begin_time=request.submitted_at - SUBMISSION_SKEW, limit=LIST_LIMIT
+        )
+        matches = [
+            r for r in page.records if r.remark == request.remark and r.backup_type in (None, "manual")
+        ]
+        for record in sorted(matches, key=created):
+            if await self._w.requests.by_backup_id(record.backup_id) is None:
+                return record
+        return None
