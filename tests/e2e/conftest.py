@@ -341,6 +341,20 @@ def bot_settings(
 StandInsFactory = Callable[..., Awaitable[StandIns]]
 
 
+def workspace(app_token: str | None = None) -> SlackStandIn:
+    """The Slack stand-in with the test workspace: channels, people, user groups; with ``app_token`` it
+    also speaks Socket Mode."""
+    slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, app_token=app_token)
+    for channel, name in ((OPS, "ops"), (RANDOM, "random"), (ALERTS, "alerts")):
+        slack.add_channel(channel, name)
+    slack.add_channel(PRIVATE, "private-ops", bot_member=False)
+    for user_id, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol"), (LEAD, "lead")):
+        slack.set_user(user_id, name)
+    slack.set_usergroup("SSRE1", [CAROL])
+    slack.set_usergroup("SLEADS1", [])
+    return slack
+
+
 @pytest.fixture
 async def stand_ins_factory() -> AsyncIterator[StandInsFactory]:
     """Starts Slack and DCS stand-ins; a test may start a bot against them itself, or several in turn."""
@@ -357,14 +371,7 @@ async def stand_ins_factory() -> AsyncIterator[StandInsFactory]:
         *, dcs_gate: DcsGate | None = None, dcs_clock: Callable[[], float] = time.time
     ) -> StandIns:
         """``dcs_clock`` (e.g. a :class:`ManualClock`) drives backup progress in the emulator."""
-        slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
-        for channel, name in ((OPS, "ops"), (RANDOM, "random"), (ALERTS, "alerts")):
-            slack.add_channel(channel, name)
-        slack.add_channel(PRIVATE, "private-ops", bot_member=False)
-        for user_id, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol"), (LEAD, "lead")):
-            slack.set_user(user_id, name)
-        slack.set_usergroup("SSRE1", [CAROL])
-        slack.set_usergroup("SLEADS1", [])
+        slack = workspace()
         slack_server = await serve(slack.app())
         slack.bind(str(slack_server.make_url("")).rstrip("/"))
 

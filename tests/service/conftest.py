@@ -26,16 +26,10 @@ from bot.policy_file import PolicyHolder
 from bot.server import create_app
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import (
-    ALERTS,
     ALICE,
-    BOB,
     BOT_TOKEN,
-    CAROL,
     DEFAULT_POLICY,
-    LEAD,
     OPS,
-    PRIVATE,
-    RANDOM,
     SECRET_KEY,
     SIGNING_SECRET,
     DcsGate,
@@ -57,15 +51,7 @@ SECRETS = (SIGNING_SECRET, BOT_TOKEN, SECRET_KEY, APP_TOKEN, IAM_PASSWORD)
 
 def socket_mode_slack(app_token: str = APP_TOKEN) -> SlackStandIn:
     """A Slack stand-in with Socket Mode and the workspace of the end-to-end stand-ins."""
-    slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, app_token=app_token)
-    for channel, name in ((OPS, "ops"), (RANDOM, "random"), (ALERTS, "alerts")):
-        slack.add_channel(channel, name)
-    slack.add_channel(PRIVATE, "private-ops", bot_member=False)
-    for user_id, name in ((ALICE, "alice"), (BOB, "bob"), (CAROL, "carol"), (LEAD, "lead")):
-        slack.set_user(user_id, name)
-    slack.set_usergroup("SSRE1", [CAROL])
-    slack.set_usergroup("SLEADS1", [])
-    return slack
+    return e2e.workspace(app_token)
 
 
 async def serve(app: web.Application, servers: list[TestServer]) -> str:
