@@ -25,6 +25,7 @@ from tests.e2e.conftest import (
     SECRET_KEY,
     SIGNING_SECRET,
     DcsGate,
+    Driver,
     StandIns,
     StandInsFactory,
 )
@@ -200,3 +201,37 @@ async def test_sigterm_lets_the_backup_call_in_flight_finish_and_post(
     assert any(message.startswith("dcs-bot starting") for message in messages)
     assert any(message.startswith("taking no new work; waiting") for message in messages)
     assert not [secret for secret in SECRETS if secret in "\n".join(bot.stderr)]
+
+
+def replace_file(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+async def test_sighup_reloads_the_policy_and_a_broken_file_keeps_the_last_good_one(
+    tmp_path: Path, stand_ins: StandIns
+) -> None:
+    settings = settings_for(tmp_path, stand_ins)
+    policy = Path(settings["BOT_POLICY"])
+    health = f"http://127.0.0.1:{settings['PORT']}/healthz"
+    remote = Driver(stand_ins=stand_ins, bot_url=f"http://127.0.0.1:{settings['PORT']}/slack/events")
+
+    async with running_bot(["serve"], settings, cwd=tmp_path) as bot:
+        await wait_until_serving(health, bot)
+        replace_file(policy, f'admins = ["{ALICE}"]\n')
+        bot.signal(signal.SIGHUP)
+        await bot.wait_for_line("policy reloaded", stream="stderr")
+        # The new policy has no rules; alice is an admin now, so help says so.
+        await remote.command("help")
+        answer = await remote.reply_to(ALICE)
+        assert "you are a bot admin" in str(answer.blocks)
+
+        replace_file(policy, '[[rules]]\nname = "x"\nactions = ["fly"]\n')
+        bot.signal(signal.SIGHUP)
+        line = await bot.wait_for_line("policy reload failed", stream="stderr")
+        assert "keeping the previous policy" in line
+        await remote.command("help")
+        answer = await remote.reply_to(ALICE, 2)
+        assert "you are a bot admin" in str(answer.blocks)
+
+        bot.signal(signal.SIGTERM)
+        assert await bot.exit_code() == 0
