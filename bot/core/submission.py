@@ -56,22 +56,25 @@ class Submission:
         """Settles a request that a crash left between confirmation and DCS's answer, without ever
         submitting it again: adopt the backup DCS shows for it, or say plainly that none exists.
         Returns False when DCS could not be asked (try again later)."""
-        try:
-            record = await self._find_submission(request)
-        except DcsError as error:
-            log.warning("cannot settle interrupted request %s yet: %s", request.request_id, error)
-            return False
+        backup_id = request.backup_id
+        if backup_id is None:
+            try:
+                record = await self._find_submission(request)
+            except DcsError as error:
+                log.warning("cannot settle interrupted request %s yet: %s", request.request_id, error)
+                return False
+            backup_id = record.backup_id if record else None
         await self._w.audit.record(
             about(
                 request,
                 AuditKind.RECOVERY,
                 None,
-                outcome="adopted" if record else "lost",
-                detail={"backup_id": record.backup_id if record else None},
+                outcome="adopted" if backup_id else "lost",
+                detail={"backup_id": backup_id},
             )
         )
-        if record is not None:
-            await self._accepted(request, record.backup_id)
+        if backup_id is not None:
+            await self._accepted(request, backup_id)
             return True
         lost = await self._w.requests.transition(
             request.request_id, RequestEvent.LOST, now=self._w.clock.now()
@@ -83,6 +86,8 @@ class Submission:
         return True
 
     async def _accepted(self, request: BackupRequest, backup_id: str) -> None:
+        # Kept at once, so that a crash from here on leaves a request whose backup is known exactly.
+        await self._w.requests.update(request.request_id, backup_id=backup_id)
         started = request.with_state(request.state, backup_id=backup_id)
         await self._w.audit.record(
             about(started, AuditKind.API_RESULT, started.confirmed_by, outcome="accepted")

@@ -156,3 +156,24 @@ async def test_an_interrupted_submission_waits_while_dcs_cannot_tell_then_is_set
     assert [c.status for c in world.dcs.calls_to("list_backups")][:3] == [503, 503, 200]
     assert world.backups_created() == 0
     assert len(world.slack.channel_messages(OPS)) == 1
+
+
+async def test_an_interrupted_submission_whose_backup_id_was_kept_is_adopted_exactly(
+    stand_ins_factory: StandInsFactory, world_factory: WorldFactory, tmp_path: Path
+) -> None:
+    stand_ins = await stand_ins_factory()
+    # Same remark twice: matching by remark could pick either; the kept backup_id cannot.
+    stand_ins.dcs.add_backup(stand_ins.prod.instance_id, backup_type="manual", remark="same")
+    record = stand_ins.dcs.add_backup(stand_ins.prod.instance_id, backup_type="manual", remark="same")
+    database = tmp_path / "crashed.sqlite3"
+    interrupted = bot_request(
+        stand_ins.prod, state=RequestState.SUBMITTING, remark="same", backup_id=record.backup_id
+    )
+    await seed_requests(database, interrupted)
+
+    world = await world_factory(stand_ins=stand_ins, bot_database=database)
+    started = await world.channel_message(OPS)
+
+    assert f"backup_id `{record.backup_id}`" in started.text
+    assert world.backups_created() == 0
+    await until_state(database, [("finished", record.backup_id)])
