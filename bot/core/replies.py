@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -182,7 +182,6 @@ class TrackingAbandoned:
 @dataclass(frozen=True)
 class ApprovalRequested:
     request: BackupRequest
-    instance_type: str = field(default="")
 
 
 @dataclass(frozen=True)

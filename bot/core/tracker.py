@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.audit import AuditEntry, AuditKind
@@ -59,20 +59,15 @@ class TrackerOptions:
     page_size: int = 50
 
 
-@dataclass
+@dataclass(frozen=True)
 class CycleReport:
-    polled: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    notices: int = 0
+    polled: list[str]
 
 
 @dataclass
 class _Backoff:
     until: datetime
     failures: int
-
-
-OutcomeObserver = Callable[[str], None]
 
 
 class Tracker:
@@ -87,7 +82,6 @@ class Tracker:
         policy: Callable[[], Policy],
         clock: Clock,
         options: TrackerOptions,
-        on_outcome: OutcomeObserver | None = None,
     ) -> None:
         self._dcs = dcs
         self._requests = requests
@@ -97,14 +91,12 @@ class Tracker:
         self._policy = policy
         self._clock = clock
         self._options = options
-        self._on_outcome = on_outcome
         self._backoff: dict[str, _Backoff] = {}
         self._instances: list[Instance] | None = None
         self._instances_at: datetime | None = None
         self._instances_backoff: _Backoff | None = None
         self._reported_unknown: set[tuple[str, str]] = set()
         self._undelivered: dict[str, int] = {}
-        self.last_cycle_at: datetime | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -117,24 +109,20 @@ class Tracker:
 
     async def cycle(self) -> CycleReport:
         now = self._clock.now()
-        report = CycleReport()
         followed = await self._requests.in_states(RequestState.SUBMITTED)
         targets = await self._targets(now)
         wanted = sorted({r.instance_id for r in followed} | {t.instance_id for t in targets})
         due = [instance_id for instance_id in wanted if self._is_due(instance_id, now)]
         pages = await self._fetch(due)
-        report.polled = due
-        report.failed = [instance_id for instance_id in due if pages.get(instance_id) is None]
         for request in followed:
             records = pages.get(request.instance_id) or []
             record = next((r for r in records if r.backup_id == request.backup_id), None)
-            report.notices += await self._follow(request, record, now)
+            await self._follow(request, record, now)
         for target in targets:
             page = pages.get(target.instance_id)
             if page is not None:
-                report.notices += await self._watch_target(target, page, now)
-        self.last_cycle_at = now
-        return report
+                await self._watch_target(target, page, now)
+        return CycleReport(polled=due)
 
     # --- polling --------------------------------------------------------------------------------------
 
@@ -178,7 +166,7 @@ class Tracker:
 
     # --- backups started through the bot --------------------------------------------------------------
 
-    async def _follow(self, request: BackupRequest, record: BackupRecord | None, now: datetime) -> int:
+    async def _follow(self, request: BackupRequest, record: BackupRecord | None, now: datetime) -> None:
         verdict = judge(request, record, now, self._options.give_up_after)
         match verdict:
             case StillRunning(status):
@@ -186,11 +174,10 @@ class Tracker:
                     self._log_unknown(request, status)
                 if status is not None and status != request.backup_status:
                     await self._requests.update(request.request_id, backup_status=status)
-                return 0
             case Ended(final, duration):
                 notice = BackupFinished(request.with_state(RequestState.FINISHED), final, duration)
                 if not await self._tell_thread(request, notice):
-                    return 0
+                    return
                 finished = await self._requests.transition(
                     request.request_id,
                     RequestEvent.FINISH,
@@ -199,19 +186,15 @@ class Tracker:
                     finished_at=now,
                 )
                 if finished is None:
-                    return 0
+                    return
                 await self._record_outcome(finished, final.status, {"duration_seconds": duration})
-                if self._on_outcome is not None:
-                    self._on_outcome(final.status)
-                return 1
             case GiveUp(followed):
                 if not await self._tell_thread(request, TrackingAbandoned(request, followed)):
-                    return 0
+                    return
                 abandoned = await self._requests.transition(request.request_id, RequestEvent.ABANDON, now=now)
                 if abandoned is None:
-                    return 0
+                    return
                 await self._record_outcome(abandoned, "abandoned", {"followed_seconds": followed})
-                return 1
 
     async def _tell_thread(self, request: BackupRequest, notice: BackupFinished | TrackingAbandoned) -> bool:
         # Without a channel message (the bot could not post there) the response_url is the only way back.
@@ -307,11 +290,10 @@ class Tracker:
             if not page.instances or len(instances) >= page.total:
                 return instances
 
-    async def _watch_target(self, target: WatchTarget, records: list[BackupRecord], now: datetime) -> int:
+    async def _watch_target(self, target: WatchTarget, records: list[BackupRecord], now: datetime) -> None:
         state = await self._watch.state(target.channel_id, target.instance_id, target.instance_name, now)
         finals = [r.backup_id for r in records if r.is_final]
         seen = await self._watch.seen(target.channel_id, finals)
-        notices = 0
         for outcome in watched_outcomes(target, records, state.watching_since, seen):
             record, announce = outcome.record, outcome.announce
             requester = None
@@ -341,12 +323,11 @@ class Tracker:
             )
             if remembered and announce:
                 await self._audit_watch(target, record.status, record.backup_id)
-                notices += 1
-        return notices + await self._check_staleness(target, records, now, state.stale_since)
+        await self._check_staleness(target, records, now, state.stale_since)
 
     async def _check_staleness(
         self, target: WatchTarget, records: list[BackupRecord], now: datetime, stale_since: datetime | None
-    ) -> int:
+    ) -> None:
         change = staleness_change(target, records, now, stale_since)
         key = f"staleness {target.channel_id} {target.instance_id}"
         if isinstance(change, StaleAlert):
@@ -355,7 +336,7 @@ class Tracker:
                 target.instance_name, target.instance_id, hours, change.last_success
             )
             if not await self._deliver(key, target.channel_id, notice):
-                return 0
+                return
             changed = await self._watch.set_stale(
                 target.channel_id, target.instance_id, since=now, expected=None
             )
@@ -363,16 +344,15 @@ class Tracker:
         elif isinstance(change, Recovered):
             notice = BackupsRecovered(target.instance_name, target.instance_id, change.last_success)
             if not await self._deliver(key, target.channel_id, notice):
-                return 0
+                return
             changed = await self._watch.set_stale(
                 target.channel_id, target.instance_id, since=None, expected=stale_since
             )
             outcome = "recovered"
         else:
-            return 0
+            return
         if changed:
             await self._audit_watch(target, outcome, None)
-        return int(changed)
 
     async def _audit_watch(self, target: WatchTarget, outcome: str, backup_id: str | None) -> None:
         await self._audit.record(
