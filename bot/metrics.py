@@ -11,8 +11,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.core.audit import AuditEntry, AuditKind
 from bot.core.ports import AuditLog
+from bot.core.rules.audit import AuditEntry, AuditKind
 
 _CLICK_OUTCOMES = {
     AuditKind.CONFIRMED: "confirmed",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bot.core.policy import Policy, PolicyError, parse_policy
+from bot.core.rules.policy import Policy, PolicyError, parse_policy
 
 log = logging.getLogger(__name__)
 

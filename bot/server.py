@@ -26,11 +26,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings
 from bot.core.errors import DcsError
+from bot.core.flow.context import ServiceOptions
+from bot.core.flow.service import BackupService
+from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Clock
-from bot.core.requests import BackupRequest, RequestState
-from bot.core.service import BackupService
-from bot.core.tracker import Tracker, TrackerOptions
-from bot.core.workflow import ServiceOptions
+from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter

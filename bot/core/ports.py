@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.core.audit import AuditEntry
-from bot.core.instances import BackupFormat, BackupPage, Instance, InstancePage
-from bot.core.replies import Notice, Reply
-from bot.core.requests import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.audit import AuditEntry
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
+from bot.core.rules.messages import Notice, Reply
 
 
 class DcsApi(Protocol):

@@ -18,7 +18,7 @@ import yarl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.core.errors import DcsApiError, DcsTransportError
-from bot.core.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
+from bot.core.rules.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
 from bot.dcs.signer import QueryValue, canonical_query
 
 if TYPE_CHECKING:

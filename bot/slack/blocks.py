@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.core.command import is_instance_id
-from bot.core.explain import record_error_meaning
-from bot.core.instances import BackupRecord, Instance
-from bot.core.policy import ACTION_VERBS, ADMIN_RULE, Decision, Permission
-from bot.core.replies import (
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.grammar import is_instance_id
+from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.messages import (
     ApprovalRequested,
     BackupFinished,
     BackupList,
@@ -43,7 +42,8 @@ from bot.core.replies import (
     Usage,
     WatchedBackupEnded,
 )
-from bot.core.requests import BackupRequest
+from bot.core.rules.policy import ACTION_VERBS, ADMIN_RULE, Decision, Permission
+from bot.dcs.explain import record_error_meaning
 
 Block = dict[str, Any]
 

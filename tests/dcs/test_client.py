@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from bot.core.errors import DcsApiError, DcsError, DcsTransportError
-from bot.core.instances import BackupFormat, BackupPage
 from bot.core.ports import DcsApi
+from bot.core.rules.instances import BackupFormat, BackupPage
 from bot.dcs.auth import AkSkAuth
 from bot.dcs.client import (
     DcsClient,

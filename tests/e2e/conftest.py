@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
 from bot.config import Settings, load_settings
-from bot.core.instances import BackupFormat
-from bot.core.requests import BackupRequest, RequestState, new_request_id
+from bot.core.rules.backup_request import BackupRequest, RequestState, new_request_id
+from bot.core.rules.instances import BackupFormat
 from bot.emulator.dcs import DcsEmulator, EmulatedInstance
 from bot.emulator.slack import CommandResult, SlackStandIn
 from bot.emulator.slack_delivery import Inbound, PayloadKind

@@ -9,8 +9,8 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from bot.core.audit import AuditKind
-from bot.core.requests import RequestState
+from bot.core.rules.audit import AuditKind
+from bot.core.rules.backup_request import RequestState
 from bot.emulator.dcs import ManualClock
 from tests.e2e.conftest import (
     DEFAULT_POLICY,

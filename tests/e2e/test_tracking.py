@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.audit import AuditKind
-from bot.core.requests import BackupRequest, RequestState
+from bot.core.rules.audit import AuditKind
+from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.emulator.dcs import CallRecord, ManualClock
 from bot.emulator.slack_timeline import Message
 from tests.e2e.conftest import (

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 from yarl import URL
 
-from bot.core.instances import BackupRecord, Instance
+from bot.core.rules.instances import BackupRecord, Instance
 from bot.dcs.signer import QueryValue, authorization, canonical_query, sdk_date
 from bot.emulator.dcs import (
     DEFAULT_ACCESS_KEY,

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot.core.instances import BackupFormat, BackupRecord, Instance
-from bot.core.policy import Action, Decision, InstanceRef, Permission
-from bot.core.replies import (
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
+from bot.core.rules.messages import (
     ApiFailure,
     ApprovalRequested,
     BackupFinished,
@@ -37,7 +37,7 @@ from bot.core.replies import (
     TrackingAbandoned,
     Usage,
 )
-from bot.core.requests import BackupRequest
+from bot.core.rules.policy import Action, Decision, InstanceRef, Permission
 from bot.slack.blocks import (
     CANCEL_ACTION,
     CONFIRM_ACTION,

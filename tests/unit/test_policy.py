@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.policy import (
+from bot.core.rules.policy import (
     ADMIN_RULE,
     Action,
     Actor,

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from bot.clock import SystemClock
-from bot.core.command import BackupCommand, UsageError
-from bot.core.instances import BackupFormat, BackupPage, Instance, InstancePage
-from bot.core.policy import parse_policy
+from bot.core.flow.context import Click, Invocation, ServiceOptions
+from bot.core.flow.service import BackupService
 from bot.core.ports import Delivered
-from bot.core.replies import InternalError, Notice, Reply
-from bot.core.service import BackupService
-from bot.core.workflow import Click, Invocation, ServiceOptions
+from bot.core.rules.grammar import BackupCommand, UsageError
+from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
+from bot.core.rules.messages import InternalError, Notice, Reply
+from bot.core.rules.policy import parse_policy
 from bot.slack.listeners.runner import Runner
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.core.instances import BackupFormat, BackupRecord, Instance
-from bot.core.policy import parse_policy
-from bot.core.requests import BackupRequest
-from bot.core.tracking import (
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.following import (
     Ended,
     GiveUp,
     Recovered,
@@ -21,6 +19,8 @@ from bot.core.tracking import (
     watch_targets,
     watched_outcomes,
 )
+from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
+from bot.core.rules.policy import parse_policy
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PROD = Instance(instance_id="11111111-1111-1111-1111-111111111111", name="redis-prod")

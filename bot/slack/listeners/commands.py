@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.core.command import UsageError, parse_command
-from bot.core.replies import Usage
-from bot.core.workflow import Invocation
+from bot.core.flow.context import Invocation
+from bot.core.rules.grammar import UsageError, parse_command
+from bot.core.rules.messages import Usage
 from bot.slack.blocks import render_reply
 from bot.slack.listeners.runner import RESTARTING, Runner
 

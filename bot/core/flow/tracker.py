@@ -14,21 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.core.audit import AuditEntry, AuditKind
 from bot.core.errors import DcsApiError, DcsError
-from bot.core.instances import BackupRecord, Instance
-from bot.core.policy import Policy
 from bot.core.ports import AuditLog, Clock, DcsApi, Notifier, RequestStore, WatchStore
-from bot.core.replies import (
-    BackupFinished,
-    BackupsRecovered,
-    BackupsStale,
-    Notice,
-    TrackingAbandoned,
-    WatchedBackupEnded,
-)
-from bot.core.requests import BackupRequest, RequestEvent, RequestState
-from bot.core.tracking import (
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.following import (
     Ended,
     GiveUp,
     Recovered,
@@ -41,6 +31,16 @@ from bot.core.tracking import (
     watch_targets,
     watched_outcomes,
 )
+from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.messages import (
+    BackupFinished,
+    BackupsRecovered,
+    BackupsStale,
+    Notice,
+    TrackingAbandoned,
+    WatchedBackupEnded,
+)
+from bot.core.rules.policy import Policy
 
 log = logging.getLogger(__name__)
 

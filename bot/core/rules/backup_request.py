@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.core.instances import BackupFormat
+from bot.core.rules.instances import BackupFormat
 
 
 class RequestState(StrEnum):

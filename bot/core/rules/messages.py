@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from bot.core.instances import BackupFormat, BackupRecord, Instance
-from bot.core.policy import Decision, InstanceRef, Permission
-from bot.core.requests import BackupRequest
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
+from bot.core.rules.policy import Decision, InstanceRef, Permission
 
 # --- answers to one person --------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Rules for following backups to their end and for watching the backup estate — pure functions.
 
-The tracker (:mod:`bot.core.tracker`) fetches one page of backup records per instance and cycle; these
+The tracker (:mod:`bot.core.flow.tracker`) fetches one page of backup records per instance and cycle; these
 functions decide what that page means.
 """
 
@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.core.instances import BackupRecord, BackupStatus, Instance
-from bot.core.policy import InstanceRef, Watch, instance_matches
-from bot.core.requests import BackupRequest
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupRecord, BackupStatus, Instance
+from bot.core.rules.policy import InstanceRef, Watch, instance_matches
 
 KNOWN_STATUSES = frozenset(str(status) for status in BackupStatus)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.audit import AuditEntry, AuditKind
-from bot.core.policy import Action, InstanceRef, decide, may_approve
-from bot.core.replies import ApprovalRequested, CardClosed, CardOutcome, ClickRefused
-from bot.core.requests import BackupRequest, RequestEvent, RequestState, expiry
-from bot.core.submission import Submission
-from bot.core.workflow import Click, Workflow, about
+from bot.core.flow.context import Click, Workflow, about
+from bot.core.flow.submission import Submission
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, expiry
+from bot.core.rules.messages import ApprovalRequested, CardClosed, CardOutcome, ClickRefused
+from bot.core.rules.policy import Action, InstanceRef, decide, may_approve
 
 # States a request reaches only through a confirmation (and, under a peer rule, an approval).
 _STARTED_STATES = frozenset(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from bot.core.audit import AuditKind
 from bot.core.errors import DcsApiError, DcsError
-from bot.core.explain import api_error_hint
-from bot.core.instances import BackupRecord
-from bot.core.replies import ApiFailure, BackupNotStarted, BackupStarted, OutcomeUnknown
-from bot.core.requests import BackupRequest, RequestEvent
-from bot.core.workflow import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, created, describe
+from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, created, describe
+from bot.core.rules.audit import AuditKind
+from bot.core.rules.backup_request import BackupRequest, RequestEvent
+from bot.core.rules.instances import BackupRecord
+from bot.core.rules.messages import ApiFailure, BackupNotStarted, BackupStarted, OutcomeUnknown
+from bot.dcs.explain import api_error_hint
 
 log = logging.getLogger(__name__)
 

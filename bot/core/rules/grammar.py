@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Final, TypeAlias
 
-from bot.core.instances import BackupFormat
+from bot.core.rules.instances import BackupFormat
 
 REMARK_MAX_CHARS: Final = 128
 INSTANCE_NAME_MAX_CHARS: Final = 64

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.core.audit import AuditEntry, AuditKind
 from bot.core.errors import DcsApiError, DcsError
-from bot.core.instances import BackupFormat, BackupRecord
-from bot.core.policy import Actor, Decision, InstanceRef, Policy
 from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, GroupLookupError, Notifier, RequestStore
-from bot.core.requests import BackupRequest
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupFormat, BackupRecord
+from bot.core.rules.policy import Actor, Decision, InstanceRef, Policy
 
 log = logging.getLogger(__name__)
 

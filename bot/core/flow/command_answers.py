@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import difflib
 
-from bot.core.audit import AuditEntry, AuditKind
-from bot.core.command import BackupCommand, Command, HelpCommand, ListCommand, StatusCommand, is_instance_id
 from bot.core.errors import DcsApiError, DcsError
-from bot.core.instances import BackupRecord, Instance
-from bot.core.policy import Action, Decision, InstanceRef, decide, may_act_somewhere, permissions_of
-from bot.core.replies import (
+from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Invocation, Workflow, about, created, describe
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.backup_request import BackupRequest, expiry, new_request_id
+from bot.core.rules.grammar import (
+    BackupCommand,
+    Command,
+    HelpCommand,
+    ListCommand,
+    StatusCommand,
+    is_instance_id,
+)
+from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.messages import (
     BackupList,
     BackupStatus,
     CloudUnavailable,
@@ -24,8 +32,7 @@ from bot.core.replies import (
     Reply,
     Usage,
 )
-from bot.core.requests import BackupRequest, expiry, new_request_id
-from bot.core.workflow import LIST_LIMIT, SUBMISSION_SKEW, Invocation, Workflow, about, created, describe
+from bot.core.rules.policy import Action, Decision, InstanceRef, decide, may_act_somewhere, permissions_of
 
 
 def backup_blocker(instance: Instance) -> str | None:

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot.core.command import is_instance_id
+from bot.core.rules.grammar import is_instance_id
 
 
 class Action(StrEnum):

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.core.answers import CommandAnswers
-from bot.core.clicks import ClickHandler
-from bot.core.command import Command
-from bot.core.policy import Policy
+from bot.core.flow.clicks import ClickHandler
+from bot.core.flow.command_answers import CommandAnswers
+from bot.core.flow.context import Click, Invocation, ServiceOptions, Workflow
+from bot.core.flow.submission import Submission
 from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, Notifier, RequestStore
-from bot.core.replies import Reply
-from bot.core.requests import BackupRequest
-from bot.core.submission import Submission
-from bot.core.workflow import Click, Invocation, ServiceOptions, Workflow
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.grammar import Command
+from bot.core.rules.messages import Reply
+from bot.core.rules.policy import Policy
 
 
 class BackupService:
