@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.clock import SystemClock
-from bot.core.flow.context import Click, Invocation, ServiceOptions
+from bot.core.flow.context import ServiceOptions
+from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.service import BackupService
 from bot.core.ports import Delivered
 from bot.core.rules.grammar import BackupCommand, UsageError

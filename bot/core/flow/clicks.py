@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.flow.context import Click, Workflow, about
+from bot.core.flow.context import Workflow, about
+from bot.core.flow.inputs import Click
 from bot.core.flow.submission import Submission
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, expiry

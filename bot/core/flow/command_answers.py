@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 
 from bot.core.errors import DcsApiError, DcsError
-from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Invocation, Workflow, about, created, describe
+from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, created, describe
+from bot.core.flow.inputs import Invocation
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, expiry, new_request_id
 from bot.core.rules.grammar import (

@@ -1,5 +1,5 @@
-"""What every step of the backup workflow shares: the ports it talks through, its options, and the
-values that describe who is asking."""
+"""What every step of the flow shares: the ports it talks through (:class:`Workflow`), its options, and
+the helpers for auditing a request and describing a DCS failure."""
 
 from __future__ import annotations
 
@@ -20,27 +20,6 @@ log = logging.getLogger(__name__)
 # How far back to look for a backup record that a submission may have created before a crash or timeout.
 SUBMISSION_SKEW = timedelta(minutes=2)
 LIST_LIMIT = 10
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """Who typed a command, where, and how to answer them."""
-
-    user_id: str
-    user_name: str
-    channel_id: str
-    response_url: str
-    text: str = ""
-
-
-@dataclass(frozen=True)
-class Click:
-    """A button press on a card; ``request_id`` is the button's opaque value."""
-
-    user_id: str
-    request_id: str
-    response_url: str
-    channel_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 from bot.core.flow.clicks import ClickHandler
 from bot.core.flow.command_answers import CommandAnswers
-from bot.core.flow.context import Click, Invocation, ServiceOptions, Workflow
+from bot.core.flow.context import ServiceOptions, Workflow
+from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.submission import Submission
 from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, Notifier, RequestStore
 from bot.core.rules.backup_request import BackupRequest

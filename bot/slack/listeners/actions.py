@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from bot.core.flow.context import Click
+from bot.core.flow.inputs import Click
 from bot.slack.blocks import APPROVE_ACTION, CANCEL_ACTION, CONFIRM_ACTION, REJECT_ACTION
 from bot.slack.listeners.runner import RESTARTING, Runner
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.core.flow.context import Invocation
+from bot.core.flow.inputs import Invocation
 from bot.core.rules.grammar import UsageError, parse_command
 from bot.core.rules.messages import Usage
 from bot.slack.blocks import render_reply

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.core.flow.context import Click, Invocation
+from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.service import BackupService
 from bot.core.ports import AuditLog, Notifier
 from bot.core.rules.audit import AuditEntry, AuditKind
