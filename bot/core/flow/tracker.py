@@ -18,19 +18,7 @@ from bot.core.errors import DcsApiError, DcsError
 from bot.core.ports import AuditLog, Clock, DcsApi, Notifier, RequestStore, WatchStore
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
-from bot.core.rules.following import (
-    Ended,
-    GiveUp,
-    Recovered,
-    StaleAlert,
-    StillRunning,
-    WatchTarget,
-    duration_of,
-    judge,
-    staleness_change,
-    watch_targets,
-    watched_outcomes,
-)
+from bot.core.rules.following import Ended, GiveUp, StillRunning, duration_of, judge
 from bot.core.rules.instances import BackupRecord, Instance
 from bot.core.rules.messages import (
     BackupFinished,
@@ -41,6 +29,14 @@ from bot.core.rules.messages import (
     WatchedBackupEnded,
 )
 from bot.core.rules.policy import Policy
+from bot.core.rules.watching import (
+    Recovered,
+    StaleAlert,
+    WatchTarget,
+    staleness_change,
+    watch_targets,
+    watched_outcomes,
+)
 
 log = logging.getLogger(__name__)
 
