@@ -287,7 +287,6 @@ def _assemble(
         policy=policy,
         clock=clock,
         options=ServiceOptions(
-            project_id=settings.dcs_project_id,
             confirm_ttl=settings.bot_confirm_ttl,
             approval_ttl=settings.bot_approval_ttl,
             default_format=settings.bot_default_format,

@@ -17,8 +17,9 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 from yarl import URL
 
-from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.instances import BackupRecord
 from bot.dcs.signer import QueryValue, authorization, canonical_query, sdk_date
+from bot.dcs.wire import WireBackupRecord, WireInstance
 from bot.emulator.dcs import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_DOMAIN,
@@ -138,7 +139,9 @@ class Cloud:
     async def records(self, instance_id: str, **query: QueryValue) -> list[BackupRecord]:
         reply = await self.signed("GET", backups_path(instance_id), query=list(query.items()))
         assert reply.status == 200, reply.body
-        return [BackupRecord.model_validate(item) for item in reply.json()["backup_record_response"]]
+        return [
+            WireBackupRecord.model_validate(item).to_core() for item in reply.json()["backup_record_response"]
+        ]
 
 
 def instances_path(project_id: str = PROJECT) -> str:
@@ -499,7 +502,7 @@ async def test_list_items_validate_and_have_no_cache_mode(cloud: Cloud) -> None:
 
     item = reply.json()["instances"][0]
     assert "cache_mode" not in item
-    instance = Instance.model_validate(item)
+    instance = WireInstance.model_validate(item).to_core()
     assert (instance.instance_id, instance.name, instance.status) == (
         added.instance_id,
         "redis-prod",
@@ -581,7 +584,7 @@ async def test_show_instance_returns_the_full_object(cloud: Cloud, cache_mode: A
     body = reply.json()
     assert body["engine"] == "Redis"
     assert body["sub_status"] == "normal"
-    instance = Instance.model_validate(body)
+    instance = WireInstance.model_validate(body).to_core()
     assert instance.cache_mode == cache_mode
     assert instance.engine_version == "7.0"
     assert instance.capacity == 4
@@ -597,7 +600,7 @@ async def test_show_instance_reflects_a_status_change(cloud: Cloud) -> None:
 
     reply = await cloud.signed("GET", instance_path(added.instance_id))
 
-    assert Instance.model_validate(reply.json()).status == "EXTENDING"
+    assert WireInstance.model_validate(reply.json()).to_core().status == "EXTENDING"
 
 
 @pytest.mark.parametrize(("method", "suffix"), [("GET", ""), ("GET", "/backups"), ("POST", "/backups")])
@@ -828,7 +831,7 @@ async def test_fail_next_backup_makes_the_next_backup_fail_with_its_code(cloud: 
     )
     assert (failed["size"], failed["updated_at"] != "") == (0, True)
     assert (later["status"], later["error_code"]) == ("succeed", {})
-    assert BackupRecord.model_validate(failed).error_code == "dcs.08.0005"
+    assert WireBackupRecord.model_validate(failed).to_core().error_code == "dcs.08.0005"
 
 
 async def test_automatic_backup_progresses_like_a_manual_one(cloud: Cloud) -> None:

@@ -40,15 +40,12 @@ REQUEST = BackupRequest(
 )
 
 
-def record(backup_id: str, status: str, *, ended: datetime | None = None, **extra: object) -> BackupRecord:
-    return BackupRecord.model_validate(
-        {
-            "backup_id": backup_id,
-            "status": status,
-            "created_at": (ended or NOW) - timedelta(minutes=10),
-            "updated_at": ended,
-            **extra,
-        }
+def record(backup_id: str, status: str, *, ended: datetime | None = None) -> BackupRecord:
+    return BackupRecord(
+        backup_id=backup_id,
+        status=status,
+        created_at=(ended or NOW) - timedelta(minutes=10),
+        updated_at=ended,
     )
 
 

@@ -1,10 +1,11 @@
-"""Answering a parsed command: help, the confirmation card (or a dry run), list and status."""
+"""Answering a parsed command: help, the confirmation card (or a dry run), list and status — after the
+policy pre-check, the instance's resolution and the decision, in that order."""
 
 from __future__ import annotations
 
 import difflib
 
-from bot.core.errors import DcsApiError, DcsError
+from bot.core.errors import DcsError, InstanceNotFoundError
 from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, created, describe
 from bot.core.flow.inputs import Invocation
 from bot.core.rules.audit import AuditEntry, AuditKind
@@ -17,7 +18,7 @@ from bot.core.rules.grammar import (
     StatusCommand,
     is_instance_id,
 )
-from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.instances import BackupRecord, Instance, backup_blocker
 from bot.core.rules.messages import (
     BackupList,
     BackupStatus,
@@ -28,24 +29,11 @@ from bot.core.rules.messages import (
     InstanceAmbiguous,
     InstanceNotFound,
     NotBackupable,
-    PlannedCall,
     Refusal,
     Reply,
     Usage,
 )
 from bot.core.rules.policy import Action, Decision, InstanceRef, decide, may_act_somewhere, permissions_of
-
-
-def backup_blocker(instance: Instance) -> str | None:
-    """Why DCS would refuse to back this instance up, known before calling it."""
-    if instance.is_single_node:
-        return (
-            "Single-node instances cannot be backed up; "
-            "DCS backs up master/standby and cluster instances only."
-        )
-    if not instance.is_running:
-        return f"The instance is {instance.status}; it can be backed up only while RUNNING."
-    return None
 
 
 class CommandAnswers:
@@ -112,11 +100,7 @@ class CommandAnswers:
         remark = command.remark or f"Slack backup by @{invocation.user_name}"
         blocker = backup_blocker(instance)
         if command.dry_run:
-            call = PlannedCall(
-                "POST",
-                f"/v2/{options.project_id}/instances/{instance.instance_id}/backups",
-                {"remark": remark, "backup_format": str(backup_format)},
-            )
+            call = self._w.dcs.planned_backup(instance.instance_id, backup_format, remark)
             await self._w.audit.record(
                 AuditEntry(
                     AuditKind.DRY_RUN,
@@ -207,10 +191,8 @@ class CommandAnswers:
             if exact:
                 return await dcs.show_instance(exact[0].instance_id)
             return InstanceNotFound(query, await self._suggestions(query))
-        except DcsApiError as error:
-            if error.status == 404 or error.error_code in ("DCS.3022", "DCS.4061"):
-                return InstanceNotFound(query)
-            return CloudUnavailable(describe(error))
+        except InstanceNotFoundError:
+            return InstanceNotFound(query)
         except DcsError as error:
             return CloudUnavailable(describe(error))
 

@@ -24,7 +24,6 @@ LIST_LIMIT = 10
 
 @dataclass(frozen=True)
 class ServiceOptions:
-    project_id: str
     confirm_ttl: float
     approval_ttl: float
     default_format: BackupFormat

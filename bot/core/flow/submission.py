@@ -10,9 +10,11 @@ from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent
 from bot.core.rules.instances import BackupRecord
 from bot.core.rules.messages import ApiFailure, BackupNotStarted, BackupStarted, OutcomeUnknown
-from bot.dcs.explain import api_error_hint
 
 log = logging.getLogger(__name__)
+
+# What a person is told when DCS could not be reached and shows no backup from the call.
+_NOT_STARTED_HINT = "DCS could not handle the request right now. Try again in a few minutes."
 
 
 class Submission:
@@ -47,7 +49,7 @@ class Submission:
             except DcsError:
                 record = None
             if record is None:
-                await self._refused(request, DcsApiError(0, None, describe(error)))
+                await self._refused(request, DcsApiError(0, None, describe(error), hint=_NOT_STARTED_HINT))
                 return
             backup_id = record.backup_id
         await self._accepted(request, backup_id)
@@ -119,7 +121,7 @@ class Submission:
             status=error.status,
             error_code=error.error_code,
             error_msg=error.error_msg,
-            hint=api_error_hint(error.error_code, error.status),
+            hint=error.hint,
             request_id=error.request_id,
         )
         await self._w.audit.record(

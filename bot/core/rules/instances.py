@@ -1,15 +1,14 @@
-"""What the core knows about DCS instances and their backup records.
+"""What the core knows about DCS instances and their backup records, as plain values, and why DCS would
+refuse to back an instance up (:func:`backup_blocker`).
 
-Field names follow the DCS v2 API so the DCS client can validate responses straight into these models.
+The DCS adapter (:mod:`bot.dcs.wire`) reads the API's JSON, quirks and all, into these values.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class BackupFormat(StrEnum):
@@ -38,19 +37,13 @@ CACHE_MODE_LABELS = {
     "ha_rw_split": "read/write splitting",
 }
 
-# Used only when ShowInstance omits cache_mode (ListInstances never has it).
+# Used only when the instance's cache_mode is not known (ListInstances never has it).
 _SINGLE_NODE_SPEC_PREFIXES = ("redis.single.", "dcs.single_node")
 
 
-def _none_unless_str(value: Any) -> Any:
-    # The API documents string fields whose examples show `{}`; anything not a string means "absent".
-    return value if isinstance(value, str) or value is None else None
-
-
-class Instance(BaseModel):
-    """One DCS instance, from ShowInstance (all fields) or ListInstances (no ``cache_mode``)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class Instance:
+    """One DCS instance; ``cache_mode`` is None when DCS did not say (ListInstances never does)."""
 
     instance_id: str
     name: str
@@ -60,10 +53,6 @@ class Instance(BaseModel):
     engine_version: str | None = None
     spec_code: str | None = None
     capacity: int | None = None
-
-    _coerce = field_validator("cache_mode", "engine", "engine_version", "spec_code", mode="before")(
-        _none_unless_str
-    )
 
     @property
     def is_single_node(self) -> bool:
@@ -82,55 +71,50 @@ class Instance(BaseModel):
         return CACHE_MODE_LABELS.get(self.cache_mode, self.cache_mode)
 
 
-class BackupRecord(BaseModel):
-    """One entry of ListBackupRecords."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class BackupRecord:
+    """One backup record of an instance. ``error_meaning`` is the plain-language meaning of a failed
+    backup's ``error_code``, filled in by the DCS adapter."""
 
     backup_id: str
+    status: str
     instance_id: str | None = None
     backup_name: str | None = None
     remark: str | None = None
     backup_type: str | None = None
     backup_format: str | None = None
-    status: str
     progress: str | None = None
     size: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     execution_at: datetime | None = None
     error_code: str | None = None
-
-    _coerce = field_validator(
-        "instance_id",
-        "backup_name",
-        "remark",
-        "backup_type",
-        "backup_format",
-        "progress",
-        "error_code",
-        mode="before",
-    )(_none_unless_str)
-
-    @field_validator("created_at", "updated_at", "execution_at", mode="before")
-    @classmethod
-    def _blank_time_is_none(cls, value: Any) -> Any:
-        return value if value not in ("", {}) else None
+    error_meaning: str | None = None
 
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_BACKUP_STATUSES
 
 
-class InstancePage(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True)
+class InstancePage:
     instances: list[Instance]
     total: int
 
 
-class BackupPage(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True)
+class BackupPage:
     records: list[BackupRecord]
     total: int
+
+
+def backup_blocker(instance: Instance) -> str | None:
+    """Why DCS would refuse to back this instance up, known before calling it."""
+    if instance.is_single_node:
+        return (
+            "Single-node instances cannot be backed up; "
+            "DCS backs up master/standby and cluster instances only."
+        )
+    if not instance.is_running:
+        return f"The instance is {instance.status}; it can be backed up only while RUNNING."
+    return None
