@@ -30,7 +30,7 @@ from bot.core.flow.context import ServiceOptions
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Clock
-from bot.core.rules.backup_request import BackupRequest, RequestState
+from bot.core.rules.backup_request import RequestState
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter
@@ -152,7 +152,7 @@ async def _background_work(bot: Bot) -> AsyncIterator[None]:
     # Taken before the bot serves anything, so only requests of a previous process are settled.
     interrupted = await bot.requests.in_states(RequestState.SUBMITTING)
     if interrupted:
-        work = _settle_interrupted(bot.service, interrupted, bot.settings.bot_poll_interval, stop)
+        work = bot.service.settle_interrupted(interrupted, bot.settings.bot_poll_interval, stop)
         bot.supervisor.spawn(work, name="settle interrupted requests")
     bot.supervisor.spawn(bot.tracker.run(stop), name="tracker")
     try:
@@ -234,17 +234,6 @@ async def _observe_socket(bot: Bot) -> None:
         bot.socket.down_since = bot.clock.now()
     bot.socket.connected = connected
     bot.metrics.socket_connected.set(1 if connected else 0)
-
-
-async def _settle_interrupted(
-    service: BackupService, requests: list[BackupRequest], retry_every: float, stop: asyncio.Event
-) -> None:
-    pending = requests
-    while pending and not stop.is_set():
-        pending = [request for request in pending if not await service.recover(request)]
-        if pending:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=retry_every)
 
 
 def _assemble(

@@ -6,12 +6,14 @@ Everything behind them talks to the outside world only through the protocols of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 
 from bot.core.flow.clicks import ClickHandler
 from bot.core.flow.command_answers import CommandAnswers
 from bot.core.flow.context import ServiceOptions, Workflow
 from bot.core.flow.inputs import Click, Invocation
+from bot.core.flow.recovery import Recovery
 from bot.core.flow.submission import Submission
 from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, Notifier, RequestStore
 from bot.core.rules.backup_request import BackupRequest
@@ -37,6 +39,7 @@ class BackupService:
         self._answers = CommandAnswers(workflow)
         self._submission = Submission(workflow)
         self._clicks = ClickHandler(workflow, self._submission)
+        self._recovery = Recovery(workflow, self._submission)
 
     async def handle(self, command: Command, invocation: Invocation) -> Reply:
         return await self._answers.handle(command, invocation)
@@ -53,5 +56,8 @@ class BackupService:
     async def reject(self, click: Click) -> None:
         await self._clicks.reject(click)
 
-    async def recover(self, request: BackupRequest) -> bool:
-        return await self._submission.recover(request)
+    async def settle_interrupted(
+        self, requests: Sequence[BackupRequest], retry_every: float, stop: asyncio.Event
+    ) -> None:
+        """Settles the requests a previous process left between confirmation and DCS's answer."""
+        await self._recovery.settle(requests, retry_every, stop)

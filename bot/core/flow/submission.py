@@ -1,4 +1,4 @@
-"""Submitting a confirmed request to DCS — at most once — and settling what a crash interrupted."""
+"""Submitting a confirmed request to DCS — at most once — and announcing whether the backup started."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, 
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent
 from bot.core.rules.instances import BackupRecord
-from bot.core.rules.messages import ApiFailure, BackupNotStarted, BackupStarted, OutcomeUnknown
+from bot.core.rules.messages import ApiFailure, BackupNotStarted, BackupStarted
 
 log = logging.getLogger(__name__)
 
@@ -45,49 +45,17 @@ class Submission:
         except DcsError as error:
             # The call may or may not have reached DCS; look before concluding anything.
             try:
-                record = await self._find_submission(request)
+                record = await self.find_submission(request)
             except DcsError:
                 record = None
             if record is None:
                 await self._refused(request, DcsApiError(0, None, describe(error), hint=_NOT_STARTED_HINT))
                 return
             backup_id = record.backup_id
-        await self._accepted(request, backup_id)
+        await self.accepted(request, backup_id)
 
-    async def recover(self, request: BackupRequest) -> bool:
-        """Settles a request that a crash left between confirmation and DCS's answer, without ever
-        submitting it again: adopt the backup DCS shows for it, or say plainly that none exists.
-        Returns False when DCS could not be asked (try again later)."""
-        backup_id = request.backup_id
-        if backup_id is None:
-            try:
-                record = await self._find_submission(request)
-            except DcsError as error:
-                log.warning("cannot settle interrupted request %s yet: %s", request.request_id, error)
-                return False
-            backup_id = record.backup_id if record else None
-        await self._w.audit.record(
-            about(
-                request,
-                AuditKind.RECOVERY,
-                None,
-                outcome="adopted" if backup_id else "lost",
-                detail={"backup_id": backup_id},
-            )
-        )
-        if backup_id is not None:
-            await self._accepted(request, backup_id)
-            return True
-        lost = await self._w.requests.transition(
-            request.request_id, RequestEvent.LOST, now=self._w.clock.now()
-        )
-        if lost is not None:
-            await self._w.notifier.announce(
-                lost.channel_id, OutcomeUnknown(lost), fallback_response_url=lost.response_url
-            )
-        return True
-
-    async def _accepted(self, request: BackupRequest, backup_id: str) -> None:
+    async def accepted(self, request: BackupRequest, backup_id: str) -> None:
+        """Keeps the ``backup_id`` DCS gave, announces the start and marks the request submitted."""
         # Kept at once, so that a crash from here on leaves a request whose backup is known exactly.
         await self._w.requests.update(request.request_id, backup_id=backup_id)
         started = request.with_state(request.state, backup_id=backup_id)
@@ -142,7 +110,7 @@ class Submission:
             failed.channel_id, BackupNotStarted(failed, failure), fallback_response_url=failed.response_url
         )
 
-    async def _find_submission(self, request: BackupRequest) -> BackupRecord | None:
+    async def find_submission(self, request: BackupRequest) -> BackupRecord | None:
         """A manual backup with this request's remark, created since it was submitted and not claimed by
         another request, if DCS shows one. Raises :class:`DcsError` when DCS cannot tell."""
         if request.submitted_at is None:
