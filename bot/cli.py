@@ -19,10 +19,9 @@ from aiohttp import web
 
 from bot.config import ConfigError, database_path, load_settings
 from bot.core.rules.audit import AuditRecord
-from bot.core.rules.policy import PolicyError
 from bot.emulator.dcs import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
 from bot.logs import configure_logging
-from bot.policy_file import PolicyHolder, read_policy
+from bot.policy_file import PolicyError, PolicyHolder, read_policy
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
 

@@ -12,14 +12,13 @@ from bot.core.rules.policy import (
     Actor,
     InstanceRef,
     Policy,
-    PolicyError,
     decide,
     instance_matches,
     may_act_somewhere,
     may_approve,
-    parse_policy,
     permissions_of,
 )
+from bot.policy_file import PolicyError, parse_policy
 
 PROD_ID = "8a2f0c4e-1111-2222-3333-444455556666"
 

@@ -18,7 +18,7 @@ from bot.core.ports import Delivered
 from bot.core.rules.grammar import BackupCommand, UsageError
 from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
 from bot.core.rules.messages import InternalError, Notice, PlannedCall, Reply
-from bot.core.rules.policy import parse_policy
+from bot.policy_file import parse_policy
 from bot.slack.listeners.runner import Runner
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.following import Ended, GiveUp, StillRunning, duration_of, judge
 from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
-from bot.core.rules.policy import parse_policy
 from bot.core.rules.watching import (
     Recovered,
     StaleAlert,
@@ -17,6 +16,7 @@ from bot.core.rules.watching import (
     watch_targets,
     watched_outcomes,
 )
+from bot.policy_file import parse_policy
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PROD = Instance(instance_id="11111111-1111-1111-1111-111111111111", name="redis-prod")
