@@ -71,6 +71,11 @@ class DcsCall:
     arguments: dict[str, Any] = field(default_factory=dict)
 
 
+def fake_backup_id(n: int) -> str:
+    """The ``n``-th backup id the fake DCS hands out (1, 2 …): a UUID, as DCS's are."""
+    return f"bac0{n:04x}-0000-4000-8000-{n:012x}"
+
+
 def instance_not_found(instance_id: str) -> DcsApiError:
     """What DCS answers for an instance it does not have (the one place that knows how that looks)."""
     return DcsApiError(404, "DCS.4061", f"The instance {instance_id} does not exist.", request_id="fake-req")
@@ -149,7 +154,7 @@ class FakeDcs:
         await self._called("create_backup", instance_id, backup_format=backup_format, remark=remark)
         if instance_id not in self.instances:
             raise instance_not_found(instance_id)
-        backup_id = f"backup-{next(self._ids):04d}"
+        backup_id = fake_backup_id(next(self._ids))
         self.add_record(
             instance_id,
             BackupRecord(

@@ -11,7 +11,7 @@ from bot.core.replies import ApprovalRequested, BackupNotStarted, BackupStarted,
 from bot.core.requests import RequestEvent, RequestState
 from bot.core.workflow import Click
 from tests.factories import ALICE, BOB, LEAD
-from tests.fakes import APPROVAL_TTL, CONFIRM_TTL
+from tests.fakes import APPROVAL_TTL, CONFIRM_TTL, fake_backup_id
 from tests.flow.conftest import CAROL, DANA, LEAD2, WITHOUT_ALICE, Flow, click
 
 
@@ -42,10 +42,10 @@ async def test_a_confirmation_submits_once_and_announces_the_backup(flow: Flow) 
     assert card.outcome == "confirmed" and card.by_user == ALICE
     assert flow.fakes.notifier.replies[-1].replace_original
     [started] = flow.fakes.notifier.notices_of(BackupStarted)
-    assert started.request.backup_id == "backup-0001"
+    assert started.request.backup_id == fake_backup_id(1)
     stored = await flow.request(request.request_id)
     assert stored.state == RequestState.SUBMITTED
-    assert stored.backup_id == "backup-0001"
+    assert stored.backup_id == fake_backup_id(1)
     assert stored.message_ts == flow.fakes.notifier.announcements[-1].delivered.ts  # type: ignore[union-attr]
 
 
@@ -198,7 +198,7 @@ async def test_a_lost_answer_adopts_the_backup_dcs_created_without_posting_again
     assert len(flow.fakes.dcs.created) == 1  # never repeated
     assert flow.fakes.dcs.calls_to("list_backups")
     stored = await flow.request(request.request_id)
-    assert stored.state == RequestState.SUBMITTED and stored.backup_id == "backup-0001"
+    assert stored.state == RequestState.SUBMITTED and stored.backup_id == fake_backup_id(1)
 
 
 async def test_an_unreachable_dcs_with_no_record_is_reported_as_not_started(flow: Flow) -> None:
