@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from bot.core.audit import AuditEntry, AuditKind
-from bot.core.errors import DcsApiError, DcsError, DcsTransportError
+from bot.core.errors import DcsApiError, DcsTransportError
 from bot.core.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
 from bot.core.policy import Policy, parse_policy
 from bot.core.ports import Delivered, GroupLookupError, WatchState
@@ -34,7 +34,7 @@ PROJECT_ID = "0123456789abcdef0123456789abcdef"
 CONFIRM_TTL = 300.0
 APPROVAL_TTL = 3600.0
 
-_N = TypeVar("_N")
+T = TypeVar("T")
 
 
 async def _checkpoint() -> None:
@@ -97,7 +97,7 @@ class FakeDcs:
         self.calls: list[DcsCall] = []
         self.project_id = project_id
         self.clock = clock or FakeClock()
-        self._faults: dict[str, list[DcsError]] = {}
+        self._faults: dict[str, list[Exception]] = {}
         self._lost_answers = 0
         self._ids = itertools.count(1)
 
@@ -112,8 +112,9 @@ class FakeDcs:
         self.backups.setdefault(instance_id, []).append(record)
         return record
 
-    def fail(self, method: str, error: DcsError, *, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` raise ``error`` (after being recorded)."""
+    def fail(self, method: str, error: Exception, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` raise ``error`` (after being recorded): a
+        :class:`DcsError` as the adapter raises them, or anything else to play an adapter with a bug."""
         self._faults.setdefault(method, []).extend([error] * times)
 
     def lose_create_answers(self, times: int = 1) -> None:
@@ -405,10 +406,10 @@ class FakeNotifier:
         )
         return delivered
 
-    def replies_of(self, kind: type[_N]) -> list[_N]:
+    def replies_of(self, kind: type[T]) -> list[T]:
         return [sent.reply for sent in self.replies if isinstance(sent.reply, kind)]
 
-    def notices_of(self, kind: type[_N]) -> list[_N]:
+    def notices_of(self, kind: type[T]) -> list[T]:
         return [sent.notice for sent in self.announcements if isinstance(sent.notice, kind)]
 
     def replies_to(self, response_url: str) -> list[Reply]:

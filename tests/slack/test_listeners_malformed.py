@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.webhook import WebhookResponse
 
 from bot.core.command import BackupCommand
-from bot.core.replies import CardClosed, ClickRefused, Confirmation, Help, Refusal, Usage
+from bot.core.replies import CardClosed, ClickRefused, Confirmation, Help, InternalError, Refusal, Usage
 from bot.core.requests import RequestState
 from bot.core.workflow import Click, Invocation
 from bot.slack.blocks import CONFIRM_ACTION
@@ -364,3 +364,16 @@ async def test_while_restarting_a_click_is_answered_and_not_run(bot: Bot) -> Non
     assert ack.response is not None
     assert respond.said == [{"args": (), "text": RESTARTING, "replace_original": False}]
     assert bot.fakes.dcs.created == []
+
+
+async def test_an_adapter_bug_behind_a_click_is_answered_with_a_reference(bot: Bot) -> None:
+    request_id = await card(bot)
+    bot.fakes.dcs.fail("create_backup", RuntimeError("a bug in the adapter"))
+    on_click = _listener(bot.runner.service.confirm, bot.runner)
+
+    await on_click(RecordingAck(), RecordingRespond(), click_body(CONFIRM_ACTION, request_id))
+    await bot.settle()
+
+    [error] = bot.fakes.notifier.replies_of(InternalError)
+    assert error.reference
+    assert (await bot.fakes.requests.get(request_id)).state == RequestState.SUBMITTING  # type: ignore[union-attr]
