@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from bot.core.instances import BackupFormat, BackupRecord, Instance
-from bot.core.requests import BackupRequest, RequestState
+from bot.core.rules.backup_request import BackupRequest, RequestState
+from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
 from bot.emulator.slack_payloads import (
     AppContext,
     Person,
@@ -75,9 +75,7 @@ def make_record(
     **fields: Any,
 ) -> BackupRecord:
     """A backup record as ListBackupRecords returns it; ``ended`` sets ``updated_at``."""
-    return BackupRecord.model_validate(
-        {"backup_id": backup_id, "status": status, "created_at": created_at, "updated_at": ended} | fields
-    )
+    return BackupRecord(backup_id=backup_id, status=status, created_at=created_at, updated_at=ended, **fields)
 
 
 # --- backup requests -----------------------------------------------------------------------------------

@@ -13,21 +13,23 @@ their check and their write, so they stay atomic here too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from bot.core.audit import AuditEntry, AuditKind
-from bot.core.errors import DcsApiError, DcsTransportError
-from bot.core.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
-from bot.core.policy import Policy, parse_policy
+from bot.core.errors import DcsTransportError, InstanceNotFoundError
+from bot.core.flow.context import ServiceOptions
+from bot.core.flow.service import BackupService
 from bot.core.ports import Delivered, GroupLookupError, WatchState
-from bot.core.replies import Notice, PlannedCall, Reply
-from bot.core.requests import BackupRequest, RequestEvent, RequestState, next_state, sources_of
-from bot.core.service import BackupService
-from bot.core.workflow import ServiceOptions
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, next_state, sources_of
+from bot.core.rules.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
+from bot.core.rules.messages import Notice, PlannedCall, Reply
+from bot.core.rules.policy import Policy
+from bot.policy_file import parse_policy
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PROJECT_ID = "0123456789abcdef0123456789abcdef"
@@ -76,9 +78,11 @@ def fake_backup_id(n: int) -> str:
     return f"bac0{n:04x}-0000-4000-8000-{n:012x}"
 
 
-def instance_not_found(instance_id: str) -> DcsApiError:
+def instance_not_found(instance_id: str) -> InstanceNotFoundError:
     """What DCS answers for an instance it does not have (the one place that knows how that looks)."""
-    return DcsApiError(404, "DCS.4061", f"The instance {instance_id} does not exist.", request_id="fake-req")
+    return InstanceNotFoundError(
+        404, "DCS.4061", f"The instance {instance_id} does not exist.", request_id="fake-req"
+    )
 
 
 class FakeDcs:
@@ -145,7 +149,7 @@ class FakeDcs:
         await self._called("list_instances", None, name=name, exact=exact, limit=limit, offset=offset)
         # ListInstances has no cache_mode; DCS matches names by substring unless asked for an exact match.
         matches = [
-            i.model_copy(update={"cache_mode": None})
+            dataclasses.replace(i, cache_mode=None)
             for i in self.instances.values()
             if name is None or (i.name == name if exact else name in i.name)
         ]
@@ -482,7 +486,6 @@ class FakeWatchStore:
 
 def options(**overrides: Any) -> ServiceOptions:
     values: dict[str, Any] = {
-        "project_id": PROJECT_ID,
         "confirm_ttl": CONFIRM_TTL,
         "approval_ttl": APPROVAL_TTL,
         "default_format": BackupFormat.RDB,

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.core.command import UsageError, parse_command
-from bot.core.replies import Confirmation, Reply
-from bot.core.requests import BackupRequest
-from bot.core.service import BackupService
-from bot.core.workflow import Click, Invocation
+from bot.core.flow.inputs import Click, Invocation
+from bot.core.flow.service import BackupService
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.grammar import UsageError, parse_command
+from bot.core.rules.messages import Confirmation, Reply
 from tests.factories import ALICE, BOB, LEAD, OPS, make_instance
 from tests.fakes import Fakes, make_fakes, service_on
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.core.audit import AuditKind
 from bot.core.errors import DcsApiError, DcsTransportError
-from bot.core.policy import Action
-from bot.core.replies import (
+from bot.core.rules.audit import AuditKind
+from bot.core.rules.backup_request import RequestState
+from bot.core.rules.messages import (
     BackupList,
     BackupStatus,
     CloudUnavailable,
@@ -21,7 +21,7 @@ from bot.core.replies import (
     Refusal,
     Usage,
 )
-from bot.core.requests import RequestState
+from bot.core.rules.policy import Action
 from tests.factories import ALICE, BOB, make_instance, make_record
 from tests.fakes import CONFIRM_TTL, fake_backup_id
 from tests.flow.conftest import CAROL, PROD, SINGLE, Flow, click
@@ -140,7 +140,7 @@ async def test_a_dry_run_shows_the_call_and_makes_none(flow: Flow) -> None:
 
     assert isinstance(reply, DryRun)
     assert reply.call.method == "POST"
-    assert reply.call.path == f"/v2/{flow.fakes.options.project_id}/instances/{PROD.instance_id}/backups"
+    assert reply.call.path == f"/v2/{flow.fakes.dcs.project_id}/instances/{PROD.instance_id}/backups"
     assert reply.call.body == {"remark": "nightly", "backup_format": "aof"}
     assert reply.decision.allowed and reply.blockers == ()
     assert flow.fakes.dcs.created == []

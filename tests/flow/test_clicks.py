@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.audit import AuditKind
 from bot.core.errors import DcsApiError, DcsTransportError
-from bot.core.replies import ApprovalRequested, BackupNotStarted, BackupStarted, CardClosed, ClickRefused
-from bot.core.requests import RequestEvent, RequestState
-from bot.core.workflow import Click
+from bot.core.flow.inputs import Click
+from bot.core.rules.audit import AuditKind
+from bot.core.rules.backup_request import RequestEvent, RequestState
+from bot.core.rules.messages import (
+    ApprovalRequested,
+    BackupNotStarted,
+    BackupStarted,
+    CardClosed,
+    ClickRefused,
+)
 from tests.factories import ALICE, BOB, LEAD
 from tests.fakes import APPROVAL_TTL, CONFIRM_TTL, fake_backup_id
 from tests.flow.conftest import CAROL, DANA, LEAD2, WITHOUT_ALICE, Flow, click
@@ -178,14 +184,15 @@ async def test_a_policy_revoked_between_command_and_click_cancels_the_request(fl
 
 async def test_a_dcs_refusal_is_announced_with_its_code_and_hint(flow: Flow) -> None:
     request = await flow.card("redis-prod")
-    flow.fakes.dcs.fail("create_backup", DcsApiError(400, "DCS.4965", "A backup is already running."))
+    refusal = DcsApiError(400, "DCS.4965", "A backup is already running.", hint="Try again later.")
+    flow.fakes.dcs.fail("create_backup", refusal)
 
     await flow.service.confirm(click(ALICE, request))
 
     stored = await flow.request(request.request_id)
     assert stored.state == RequestState.API_FAILED and stored.error_code == "DCS.4965"
     [failed] = flow.fakes.notifier.notices_of(BackupNotStarted)
-    assert failed.failure.error_code == "DCS.4965" and failed.failure.hint
+    assert failed.failure.error_code == "DCS.4965" and failed.failure.hint == "Try again later."
     assert flow.fakes.notifier.notices_of(BackupStarted) == []
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.ports import RequestStore, WatchStore
-from bot.core.requests import RequestEvent, RequestState
+from bot.core.rules.backup_request import RequestEvent, RequestState
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
 from bot.store.watch import SqliteWatchStore

@@ -16,10 +16,18 @@ from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncAck, AsyncRespond
 from slack_sdk.webhook import WebhookResponse
 
-from bot.core.command import BackupCommand
-from bot.core.replies import CardClosed, ClickRefused, Confirmation, Help, InternalError, Refusal, Usage
-from bot.core.requests import RequestState
-from bot.core.workflow import Click, Invocation
+from bot.core.flow.inputs import Click, Invocation
+from bot.core.rules.backup_request import RequestState
+from bot.core.rules.grammar import BackupCommand
+from bot.core.rules.messages import (
+    CardClosed,
+    ClickRefused,
+    Confirmation,
+    Help,
+    InternalError,
+    Refusal,
+    Usage,
+)
 from bot.slack.blocks import CONFIRM_ACTION
 from bot.slack.listeners.actions import _listener, click_from
 from bot.slack.listeners.commands import handle_command
