@@ -36,18 +36,14 @@ _REFUSED_TOKEN = frozenset(
 )
 
 
-def _ignore(connected: bool) -> None:
-    pass
-
-
 @dataclass
 class SocketState:
     """Whether the link is up, and since when it is down; ``on_observed`` hears every observation."""
 
     clock: Clock
-    on_observed: Callable[[bool], None] = _ignore
-    down_grace: timedelta = SOCKET_DOWN_GRACE
-    ping_interval: float = SOCKET_PING_INTERVAL
+    on_observed: Callable[[bool], None]
+    down_grace: timedelta
+    ping_interval: float
     down_since: datetime | None = None
     # Asks slack_sdk whether the link is up; set while Socket Mode runs.
     probe: Callable[[], Awaitable[bool]] | None = None
