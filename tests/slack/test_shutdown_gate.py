@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+import pytest
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -32,11 +34,14 @@ class FakeAck:
 
 
 class FakeRespond:
-    def __init__(self) -> None:
+    def __init__(self, fails: bool = False) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.fails = fails
 
     async def __call__(self, **message: Any) -> None:
         self.calls.append(message)
+        if self.fails:
+            raise aiohttp.ClientConnectionError("response_url unreachable")
 
 
 class FakeNext:
@@ -50,9 +55,9 @@ class FakeNext:
 
 
 async def gate(
-    body: dict[str, Any], *, accepting: bool
+    body: dict[str, Any], *, accepting: bool, respond_fails: bool = False
 ) -> tuple[BoltResponse | None, FakeAck, FakeRespond, FakeNext]:
-    ack, respond, next_ = FakeAck(), FakeRespond(), FakeNext()
+    ack, respond, next_ = FakeAck(), FakeRespond(respond_fails), FakeNext()
     request = AsyncBoltRequest(body=body, mode="socket_mode", context={"ack": ack, "respond": respond})
     middleware = ShutdownGate(lambda: accepting)
     response = await middleware.async_process(req=request, resp=BoltResponse(status=200), next=next_)
@@ -82,6 +87,16 @@ async def test_a_click_while_stopping_is_acked_and_answered_beside_the_card() ->
     assert ack.texts == [""]
     assert response is not None and response.status == 200 and response.body == ""
     assert respond.calls == [{"text": RESTARTING, "replace_original": False}]
+
+
+async def test_a_click_is_still_acked_when_its_answer_cannot_be_posted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    response, ack, respond, next_ = await gate(CLICK, accepting=False, respond_fails=True)
+
+    assert not next_.called and ack.texts == [""] and len(respond.calls) == 1
+    assert response is not None and response.status == 200
+    assert "could not tell the clicker the bot is restarting" in caplog.text
 
 
 async def test_anything_else_while_stopping_goes_on() -> None:
