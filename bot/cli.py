@@ -52,7 +52,7 @@ def serve() -> int:
     problem = asyncio.run(_database_problem(settings.bot_database))
     if problem is not None:
         return _fail(f"BOT_DATABASE: {settings.bot_database}: {problem}")
-    from bot.server import create_app  # imported late: start-up errors above need none of it
+    from bot.bootstrap import create_app  # imported late: start-up errors above need none of it
 
     app = create_app(settings, policy)
 

@@ -91,6 +91,9 @@ class Metrics:
     def observe_slack_error(self, method: str, error: str) -> None:
         self.slack_errors.labels(method, error).inc()
 
+    def observe_socket(self, connected: bool) -> None:
+        self.socket_connected.set(1 if connected else 0)
+
     def count(self, entry: AuditEntry) -> None:
         outcome = entry.outcome or "ok"
         match entry.kind:

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
+from bot.bootstrap import BOT, Bot, create_app
 from bot.config import Settings, load_settings
 from bot.core.rules.backup_request import BackupRequest, RequestState, new_request_id
 from bot.core.rules.instances import BackupFormat
@@ -29,7 +30,6 @@ from bot.emulator.slack_payloads import AppContext, Person, Place, slash_command
 from bot.emulator.slack_timeline import Message
 from bot.logs import configure_logging
 from bot.policy_file import PolicyHolder
-from bot.server import BOT, Bot, create_app
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
 

@@ -31,7 +31,7 @@ from bot.core.rules.messages import (
 from bot.slack.blocks import CONFIRM_ACTION
 from bot.slack.listeners.actions import _listener, click_from
 from bot.slack.listeners.commands import handle_command
-from bot.slack.listeners.runner import RESTARTING, Runner
+from bot.slack.listeners.runner import Runner
 from bot.supervisor import Supervisor
 from tests.factories import ALICE, BOB, OPS, RESPONSE_URL, click_body, command_body, make_instance
 from tests.fakes import Fakes, make_fakes, service_on
@@ -199,16 +199,6 @@ async def test_a_text_that_is_not_a_string_is_answered_without_asking_dcs(bot: B
     assert bot.nothing_happened_in_the_cloud()
 
 
-async def test_while_restarting_a_command_is_answered_in_the_ack(bot: Bot) -> None:
-    await bot.supervisor.drain(timeout=1)
-    ack = RecordingAck()
-
-    await handle_command(ack, command_body("redis-prod"), bot.runner)
-
-    assert acked_text(ack) == RESTARTING
-    assert bot.fakes.notifier.replies == [] and bot.nothing_happened_in_the_cloud()
-
-
 # --- clicks: reading the body --------------------------------------------------------------------------
 
 
@@ -311,9 +301,9 @@ async def card(bot: Bot) -> str:
 async def test_a_well_formed_click_confirms(bot: Bot) -> None:
     request_id = await card(bot)
     on_click = _listener(bot.runner.service.confirm, bot.runner)
-    ack, respond = RecordingAck(), RecordingRespond()
+    ack = RecordingAck()
 
-    await on_click(ack, respond, click_body(CONFIRM_ACTION, request_id))
+    await on_click(ack, click_body(CONFIRM_ACTION, request_id))
     await bot.settle()
 
     assert ack.response is not None
@@ -326,14 +316,14 @@ async def test_an_unreadable_click_is_acked_and_changes_nothing(bot: Bot, body: 
     request_id = await card(bot)
     body = json.loads(json.dumps(body).replace('"r1"', json.dumps(request_id)))
     on_click = _listener(bot.runner.service.confirm, bot.runner)
-    ack, respond = RecordingAck(), RecordingRespond()
+    ack = RecordingAck()
 
-    await on_click(ack, respond, body)
+    await on_click(ack, body)
     await bot.settle()
 
     assert ack.calls == 1 and ack.response is not None and ack.response.status == 200
     assert bot.fakes.dcs.created == []
-    assert bot.fakes.notifier.replies == [] and respond.said == []
+    assert bot.fakes.notifier.replies == []
     assert (await bot.fakes.requests.get(request_id)).state == RequestState.PENDING  # type: ignore[union-attr]
 
 
@@ -341,7 +331,7 @@ async def test_a_click_by_someone_else_is_refused(bot: Bot) -> None:
     request_id = await card(bot)
     on_click = _listener(bot.runner.service.confirm, bot.runner)
 
-    await on_click(RecordingAck(), RecordingRespond(), click_body(CONFIRM_ACTION, request_id, user_id=BOB))
+    await on_click(RecordingAck(), click_body(CONFIRM_ACTION, request_id, user_id=BOB))
     await bot.settle()
 
     [refused] = bot.fakes.notifier.replies_of(ClickRefused)
@@ -353,24 +343,11 @@ async def test_a_forged_request_id_is_refused(bot: Bot) -> None:
     await card(bot)
     on_click = _listener(bot.runner.service.confirm, bot.runner)
 
-    await on_click(RecordingAck(), RecordingRespond(), click_body(CONFIRM_ACTION, "' OR 1=1 --"))
+    await on_click(RecordingAck(), click_body(CONFIRM_ACTION, "' OR 1=1 --"))
     await bot.settle()
 
     [refused] = bot.fakes.notifier.replies_of(ClickRefused)
     assert "unknown to the bot" in refused.message
-    assert bot.fakes.dcs.created == []
-
-
-async def test_while_restarting_a_click_is_answered_and_not_run(bot: Bot) -> None:
-    request_id = await card(bot)
-    await bot.supervisor.drain(timeout=1)
-    on_click = _listener(bot.runner.service.confirm, bot.runner)
-    ack, respond = RecordingAck(), RecordingRespond()
-
-    await on_click(ack, respond, click_body(CONFIRM_ACTION, request_id))
-
-    assert ack.response is not None
-    assert respond.said == [{"args": (), "text": RESTARTING, "replace_original": False}]
     assert bot.fakes.dcs.created == []
 
 
@@ -379,7 +356,7 @@ async def test_an_adapter_bug_behind_a_click_is_answered_with_a_reference(bot: B
     bot.fakes.dcs.fail("create_backup", RuntimeError("a bug in the adapter"))
     on_click = _listener(bot.runner.service.confirm, bot.runner)
 
-    await on_click(RecordingAck(), RecordingRespond(), click_body(CONFIRM_ACTION, request_id))
+    await on_click(RecordingAck(), click_body(CONFIRM_ACTION, request_id))
     await bot.settle()
 
     [error] = bot.fakes.notifier.replies_of(InternalError)

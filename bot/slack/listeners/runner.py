@@ -18,8 +18,6 @@ from bot.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-RESTARTING = "The bot is restarting and takes no new work right now. Please try again in a minute."
-
 
 def _internal_error() -> InternalError:
     reference = secrets.token_hex(4)

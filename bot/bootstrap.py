@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
 
 import aiohttp
 import aiosqlite
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
-from bot.config import ConfigError, Settings
-from bot.core.errors import DcsError
+from bot.config import Settings
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
@@ -34,43 +29,27 @@ from bot.core.rules.backup_request import RequestState
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter
+from bot.operations import register_operations
+from bot.operations.observed import OBSERVED, Observed
 from bot.policy_file import PolicyHolder
 from bot.slack.app import bolt_app, handle_events, retry_handlers
 from bot.slack.groups import SlackGroupDirectory
 from bot.slack.listeners.runner import Runner
 from bot.slack.notifier import SlackNotifier
+from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, SocketState, socket_mode
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
 from bot.store.watch import SqliteWatchStore
 from bot.supervisor import Supervisor
 
-log = logging.getLogger(__name__)
-
 # Time granted to in-flight work beyond one DCS call, to post its result before shutdown.
 _SHUTDOWN_GRACE = 5.0
-# How long the Socket Mode connection may be down (reconnecting) before /healthz says so.
-SOCKET_DOWN_GRACE = timedelta(seconds=30)
-# slack_sdk pings this often, declares a link dead after four missed pongs, and waits this long between
-# attempts to reconnect; its default (10 s) is kept.
-SOCKET_PING_INTERVAL = 10.0
-_SOCKET_CHECK_EVERY = 1.0
-_HEALTH_TIMEOUT = 5.0
-
-
-@dataclass
-class SocketState:
-    down_grace: timedelta = SOCKET_DOWN_GRACE
-    ping_interval: float = SOCKET_PING_INTERVAL
-    connected: bool = False
-    down_since: datetime | None = None
-    # Asks slack_sdk whether the link is up; set while Socket Mode runs.
-    probe: Callable[[], Awaitable[bool]] | None = None
 
 
 @dataclass
 class Bot:
-    """Everything a running bot is made of; tests and operations endpoints reach in here."""
+    """Everything a running bot is made of; tests reach in here."""
 
     settings: Settings
     policy: PolicyHolder
@@ -78,15 +57,13 @@ class Bot:
     requests: SqliteRequestStore
     audit: SqliteAuditLog
     dcs_auth: DcsAuth
-    dcs: DcsClient
     slack: AsyncWebClient
     service: BackupService
     tracker: Tracker
     supervisor: Supervisor
     bolt: AsyncApp
     metrics: Metrics
-    clock: Clock
-    socket: SocketState = field(default_factory=SocketState)
+    socket: SocketState
 
 
 BOT = web.AppKey("bot", Bot)
@@ -128,11 +105,18 @@ def create_app(
         async with aiohttp.ClientSession() as session:
             database = await open_database(settings.bot_database)
             try:
-                socket = SocketState(down_grace=socket_down_grace, ping_interval=socket_ping_interval)
                 bot = _assemble(
-                    settings, policy, session, database, clock or SystemClock(), follow_for, socket
+                    settings,
+                    policy,
+                    session,
+                    database,
+                    clock or SystemClock(),
+                    follow_for,
+                    socket_down_grace=socket_down_grace,
+                    socket_ping_interval=socket_ping_interval,
                 )
                 app[BOT] = bot
+                app[OBSERVED] = _observed(bot)
                 async with _background_work(bot), _socket_mode(bot):
                     yield
             finally:
@@ -141,8 +125,7 @@ def create_app(
     app.cleanup_ctx.append(resources)
     if not settings.socket_mode:
         app.router.add_post("/slack/events", _events)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
+    register_operations(app)
     return app
 
 
@@ -162,78 +145,9 @@ async def _background_work(bot: Bot) -> AsyncIterator[None]:
         await bot.supervisor.drain(bot.settings.dcs_timeout + _SHUTDOWN_GRACE)
 
 
-@contextlib.asynccontextmanager
-async def _socket_mode(bot: Bot) -> AsyncIterator[None]:
+def _socket_mode(bot: Bot) -> contextlib.AbstractAsyncContextManager[None]:
     token = bot.settings.slack_app_token
-    if token is None:
-        yield
-        return
-    app_token = token.get_secret_value()
-    await _check_app_token(bot.slack, app_token)
-    handler = AsyncSocketModeHandler(
-        bot.bolt,
-        app_token,
-        logger=logging.getLogger("slack_sdk"),
-        ping_interval=bot.socket.ping_interval,
-    )
-    stop = asyncio.Event()
-    bot.socket.down_since = bot.clock.now()
-    bot.socket.probe = handler.client.is_connected
-    # slack_sdk keeps retrying until it gets through, so connecting must not hold up start-up.
-    connect = handler.connect_async()  # type: ignore[no-untyped-call]
-    connecting = asyncio.create_task(connect, name="socket mode connect")
-    watcher = asyncio.create_task(_watch_socket(bot, stop), name="socket watcher")
-    try:
-        yield
-    finally:
-        stop.set()
-        await watcher
-        bot.socket.probe = None
-        # No new envelopes from here on; work already taken goes on under the supervisor.
-        await handler.close_async()  # type: ignore[no-untyped-call]
-        if not connecting.done():
-            connecting.cancel()
-        await asyncio.gather(connecting, return_exceptions=True)
-
-
-_REFUSED_TOKEN = frozenset(
-    {"invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "account_inactive"}
-)
-
-
-async def _check_app_token(slack: AsyncWebClient, app_token: str) -> None:
-    """Refuses to start with an app-level token Slack rejects (slack_sdk would retry it forever)."""
-    try:
-        await slack.apps_connections_open(app_token=app_token)
-    except SlackApiError as error:
-        reason = str(error.response.get("error", "unknown_error"))
-        if reason in _REFUSED_TOKEN:
-            raise ConfigError(f"SLACK_APP_TOKEN: Slack refused the app-level token ({reason})") from None
-        log.warning("could not check the app-level token (%s); connecting anyway", reason)
-    except (aiohttp.ClientError, TimeoutError) as error:
-        log.warning("could not reach Slack to check the app-level token (%s); connecting anyway", error)
-
-
-async def _watch_socket(bot: Bot, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        await _observe_socket(bot)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=_SOCKET_CHECK_EVERY)
-
-
-async def _observe_socket(bot: Bot) -> None:
-    """Brings the link state up to date; the watcher calls it, and so do the operations endpoints, so that
-    they never report a state up to a watcher interval old."""
-    probe = bot.socket.probe
-    if probe is None:
-        return
-    connected = await probe()
-    if connected:
-        bot.socket.down_since = None
-    elif bot.socket.down_since is None:
-        bot.socket.down_since = bot.clock.now()
-    bot.socket.connected = connected
-    bot.metrics.socket_connected.set(1 if connected else 0)
+    return socket_mode(bot.bolt, bot.slack, token.get_secret_value() if token else None, bot.socket)
 
 
 def _assemble(
@@ -243,7 +157,9 @@ def _assemble(
     database: aiosqlite.Connection,
     clock: Clock,
     follow_for: timedelta,
-    socket: SocketState,
+    *,
+    socket_down_grace: timedelta,
+    socket_ping_interval: float,
 ) -> Bot:
     metrics = Metrics()
     requests = SqliteRequestStore(database)
@@ -301,15 +217,15 @@ def _assemble(
         requests=requests,
         audit=stored_audit,
         dcs_auth=auth,
-        dcs=dcs,
         slack=slack,
         service=service,
         tracker=tracker,
         supervisor=supervisor,
         bolt=bolt,
         metrics=metrics,
-        clock=clock,
-        socket=socket,
+        socket=SocketState(
+            clock, metrics.observe_socket, down_grace=socket_down_grace, ping_interval=socket_ping_interval
+        ),
     )
 
 
@@ -317,56 +233,13 @@ async def _events(request: web.Request) -> web.Response:
     return await handle_events(request.app[BOT].bolt, request)
 
 
-async def _healthz(request: web.Request) -> web.Response:
-    bot = request.app[BOT]
-    checks = {
-        "database": await _database_check(bot),
-        "policy": f"ok ({len(bot.policy().rules)} rules, {len(bot.policy().watch)} watches)",
-        "dcs_auth": await _dcs_auth_check(bot),
-    }
-    if bot.settings.socket_mode:
-        await _observe_socket(bot)
-        checks["socket_mode"] = _socket_check(bot)
-    if not bot.supervisor.accepting:
-        checks["shutdown"] = "stopping: taking no new work"
-    healthy = all(value.startswith("ok") for value in checks.values())
-    return web.json_response({"ok": healthy, "checks": checks}, status=200 if healthy else 503)
-
-
-async def _database_check(bot: Bot) -> str:
-    try:
-        async with bot.database.execute("SELECT 1") as cursor:
-            await cursor.fetchone()
-    except Exception as error:  # any failure means unhealthy; its type is enough for a prober
-        return f"error: {type(error).__name__}"
-    return "ok"
-
-
-async def _dcs_auth_check(bot: Bot) -> str:
-    if not isinstance(bot.dcs_auth, TokenAuth):
-        return "ok (AK/SK signing)"
-    try:
-        # Cached for hours; only an expired token makes this a call to IAM.
-        await asyncio.wait_for(bot.dcs_auth.token(), timeout=_HEALTH_TIMEOUT)
-    except (DcsError, TimeoutError) as error:
-        return f"error: no IAM token ({error or 'timeout'})"
-    return "ok (IAM token)"
-
-
-def _socket_check(bot: Bot) -> str:
-    down_since = bot.socket.down_since
-    if down_since is None:
-        return "ok (connected)"
-    down_for = bot.clock.now() - down_since
-    if down_for <= bot.socket.down_grace:
-        return f"ok (reconnecting for {down_for.total_seconds():.0f} s)"
-    return f"error: disconnected for {down_for.total_seconds():.0f} s"
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    bot = request.app[BOT]
-    await _observe_socket(bot)
-    bot.metrics.followed.set(len(await bot.requests.in_states(RequestState.SUBMITTED)))
-    return web.Response(
-        body=generate_latest(bot.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+def _observed(bot: Bot) -> Observed:
+    return Observed(
+        database=bot.database,
+        policy=bot.policy,
+        dcs_auth=bot.dcs_auth,
+        requests=bot.requests,
+        supervisor=bot.supervisor,
+        metrics=bot.metrics,
+        socket=bot.socket if bot.settings.socket_mode else None,
     )
