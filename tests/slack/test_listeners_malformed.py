@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from slack_bolt import BoltResponse
-from slack_bolt.async_app import AsyncAck, AsyncRespond
-from slack_sdk.webhook import WebhookResponse
+from slack_bolt.async_app import AsyncAck
 
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.rules.backup_request import RequestState
@@ -56,18 +55,6 @@ class RecordingAck(AsyncAck):
     async def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         self.calls += 1
         return await super().__call__(*args, **kwargs)
-
-
-class RecordingRespond(AsyncRespond):
-    """``respond`` that keeps what it was asked to say instead of POSTing it."""
-
-    def __init__(self) -> None:
-        super().__init__(response_url=RESPONSE_URL)
-        self.said: list[dict[str, Any]] = []
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> WebhookResponse:
-        self.said.append({"args": args, **kwargs})
-        return WebhookResponse(url=RESPONSE_URL, status_code=200, body="ok", headers={})
 
 
 @dataclass
