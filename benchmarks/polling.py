@@ -27,7 +27,7 @@ from bot.core.requests import BackupRequest, RequestEvent
 from bot.core.tracker import Tracker, TrackerOptions
 from bot.dcs.auth import AkSkAuth
 from bot.dcs.client import DcsClient
-from bot.emulator.dcs import DcsEmulator, start_emulator
+from bot.standins.dcs.control import DcsEmulator, start_emulator
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
 from bot.store.watch import SqliteWatchStore

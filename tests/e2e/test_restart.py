@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.core.audit import AuditKind
 from bot.core.requests import RequestState
-from bot.emulator.dcs import ManualClock
+from bot.standins.dcs.control import ManualClock
 from tests.e2e.conftest import (
     DEFAULT_POLICY,
     OPS,

@@ -23,9 +23,9 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.emulator.slack import SlackStandIn
-from bot.emulator.slack_delivery import Inbound, PayloadKind
-from bot.emulator.slack_socket import SocketModeDelivery
+from bot.standins.slack.delivery import Inbound, PayloadKind
+from bot.standins.slack.socket_mode import SocketModeDelivery
+from bot.standins.slack.standin import SlackStandIn
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"

@@ -24,10 +24,10 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.emulator.slack import SLACK_STANDIN, SlackStandIn
-from bot.emulator.slack_delivery import BotReply, Inbound, PayloadKind, post_raw
-from bot.emulator.slack_render import Directory, render_block, render_content
-from bot.emulator.slack_timeline import Content, Message
+from bot.standins.slack.delivery import BotReply, Inbound, PayloadKind, post_raw
+from bot.standins.slack.render import Directory, render_block, render_content
+from bot.standins.slack.standin import SLACK_STANDIN, SlackStandIn
+from bot.standins.slack.timeline import Content, Message
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.dcs.signer import DATE_FORMAT, DATE_HEADER, parse_authorization, verify
-from bot.emulator.dcs_records import (
+from bot.standins.dcs.records import (
     DCS_ENDPOINTS,
     CallRecord,
     CloudError,
@@ -32,7 +32,7 @@ from bot.emulator.dcs_records import (
 )
 
 if TYPE_CHECKING:
-    from bot.emulator.dcs import DcsEmulator
+    from bot.standins.dcs.control import DcsEmulator
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.emulator.slack_timeline import Content, JsonDict, Message, Timeline
+from bot.standins.slack.timeline import Content, JsonDict, Message, Timeline
 
 #: Methods that take the app-level token (``xapp-…``) instead of the bot token.
 APP_LEVEL_METHODS = frozenset({"apps.connections.open"})

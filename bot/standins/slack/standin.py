@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from bot.emulator.slack_delivery import (
+from bot.standins.slack.delivery import (
     SLACK_ACK_TIMEOUT,
     BotReply,
     Delivery,
@@ -27,7 +27,7 @@ from bot.emulator.slack_delivery import (
     Inbound,
     PayloadKind,
 )
-from bot.emulator.slack_payloads import (
+from bot.standins.slack.payloads import (
     FORM_CONTENT_TYPE,
     AppContext,
     Person,
@@ -38,10 +38,10 @@ from bot.emulator.slack_payloads import (
     slack_escape,
     slash_command_form,
 )
-from bot.emulator.slack_render import Directory, render_transcript
-from bot.emulator.slack_response_urls import Origin, ResponsePost, ResponseUrl, ResponseUrls
-from bot.emulator.slack_socket import SOCKET_PATH, SocketConnection, SocketModeDelivery, SocketModeServer
-from bot.emulator.slack_timeline import (
+from bot.standins.slack.render import Directory, render_transcript
+from bot.standins.slack.response_urls import Origin, ResponsePost, ResponseUrl, ResponseUrls
+from bot.standins.slack.socket_mode import SOCKET_PATH, SocketConnection, SocketModeDelivery, SocketModeServer
+from bot.standins.slack.timeline import (
     SLACKBOT_USER_ID,
     Button,
     Content,
@@ -50,7 +50,7 @@ from bot.emulator.slack_timeline import (
     Timeline,
     find_buttons,
 )
-from bot.emulator.slack_webapi import ApiCall, ApiReply, Channel, WebApi, Workspace, error
+from bot.standins.slack.web_api import ApiCall, ApiReply, Channel, WebApi, Workspace, error
 
 __all__ = ["SLACK_STANDIN", "CommandResult", "SlackStandIn"]
 

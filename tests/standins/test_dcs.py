@@ -19,7 +19,7 @@ from yarl import URL
 
 from bot.core.instances import BackupRecord, Instance
 from bot.dcs.signer import QueryValue, authorization, canonical_query, sdk_date
-from bot.emulator.dcs import (
+from bot.standins.dcs.control import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_DOMAIN,
     DEFAULT_PASSWORD,

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.emulator.dcs_http import create_app
-from bot.emulator.dcs_records import (
+from bot.standins.dcs.records import (
     BACKUP_CAPABLE_MODES,
     BACKUP_FORMATS,
     CACHE_MODES,
@@ -39,6 +38,7 @@ from bot.emulator.dcs_records import (
     ManualClock,
     default_spec_code,
 )
+from bot.standins.dcs.server import create_app
 
 __all__ = [
     "DEFAULT_ACCESS_KEY",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.emulator.slack_timeline import Content, JsonDict, Message, Timeline
+from bot.standins.slack.timeline import Content, JsonDict, Message, Timeline
 
 #: Slack documents both limits: a response_url works up to five times within thirty minutes.
 MAX_USES = 5

@@ -1,6 +1,6 @@
 """Plain records behind the DCS emulator: its clock, instances, backups, tokens, faults and call log.
 
-Nothing here speaks HTTP; :mod:`bot.emulator.dcs_http` turns these records into API responses.
+Nothing here speaks HTTP; :mod:`bot.standins.dcs.server` turns these records into API responses.
 """
 
 from __future__ import annotations
