@@ -1,44 +1,61 @@
-"""An in-process stand-in for the DCS v2 API and the IAM token API of Open Telekom Cloud / Huawei Cloud.
+"""What a test or the demo drives in the DCS stand-in: arranging the cloud, injecting faults, waiting for
+calls, and serving it on a port.
 
-:class:`DcsEmulator` holds the state (instances, backup records, tokens, injected faults, a log of calls)
-and offers a Python API to arrange it; :meth:`DcsEmulator.app` serves it over HTTP the way the cloud
-does. Backups move through waiting → backuping → succeed|failed purely from the emulator's clock, so
-nothing runs in the background and tests can drive time by hand with :class:`ManualClock`.
+:class:`DcsEmulator` is a :class:`~bot.standins.dcs.project.DcsProject` (the state and the API's rules) with
+the hooks a test needs; :meth:`DcsEmulator.app` serves it over HTTP the way the cloud does
+(:mod:`bot.standins.dcs.server`), and every answered call lands in its call log
+(:mod:`bot.standins.dcs.call_log`).
+
+Faults: one entry point, :meth:`DcsEmulator.inject`, takes a :class:`~bot.standins.faults.Fault` saying
+what the client gets, for which endpoint, how many times, after what delay, and whether the call takes
+effect first (see :mod:`bot.standins.faults`)::
+
+    dcs.inject(Fault(Answer.HTML))                                            # a gateway's 502 page
+    dcs.inject(Fault(Answer.EMPTY, target="list_backups"))                    # 200, no body
+    dcs.inject(Fault(Answer.TRUNCATED, target="create_backup"))               # backup made, half a body
+    dcs.inject(Fault(Answer.NOTHING, target="create_backup", applied=True))   # backup made, no answer
+    dcs.inject(Fault(Answer.ERROR, target="create_backup", status=504, applied=True))
+    dcs.inject(Fault(Answer.NORMAL, target="list_instances", delay=10))       # slower than the client waits
+
+:meth:`DcsEmulator.inject_fault` is the older shorthand for ``ERROR`` faults (429 or 5xx in the cloud's
+body shape, optionally with ``Retry-After``), and :meth:`DcsEmulator.fail_next_backup` makes the next
+backup of an instance end ``failed``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import itertools
-import random
-import re
-import secrets
-import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.standins.clock import ManualClock
+from bot.standins.dcs.call_log import CallRecord, Endpoint
+from bot.standins.dcs.errors import CloudError
+from bot.standins.dcs.project import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_DOMAIN,
+    DEFAULT_PASSWORD,
+    DEFAULT_PROJECT_ID,
+    DEFAULT_PROJECT_NAME,
+    DEFAULT_SECRET_KEY,
+    DEFAULT_USERNAME,
+    DcsProject,
+    is_uuid,
+)
 from bot.standins.dcs.records import (
     BACKUP_CAPABLE_MODES,
-    BACKUP_FORMATS,
     CACHE_MODES,
     BackupOutcome,
     BackupType,
     CacheMode,
-    CallRecord,
-    CloudError,
     EmulatedBackup,
     EmulatedInstance,
-    Endpoint,
-    Fault,
-    IssuedToken,
-    ManualClock,
     default_spec_code,
 )
 from bot.standins.dcs.server import create_app
+from bot.standins.faults import Answer, Fault
 
 __all__ = [
     "DEFAULT_ACCESS_KEY",
@@ -50,6 +67,7 @@ __all__ = [
     "DEFAULT_PROJECT_NAME",
     "DEFAULT_SECRET_KEY",
     "DEFAULT_USERNAME",
+    "Answer",
     "CallRecord",
     "CloudError",
     "ConnectionInfo",
@@ -57,6 +75,7 @@ __all__ = [
     "EmulatedBackup",
     "EmulatedInstance",
     "Endpoint",
+    "Fault",
     "ManualClock",
     "RunningEmulator",
     "seed_demo_instances",
@@ -64,79 +83,18 @@ __all__ = [
     "start_emulator",
 ]
 
-DEFAULT_PROJECT_ID = "0123456789abcdef0123456789abcdef"
-DEFAULT_PROJECT_NAME = "eu-de"
-DEFAULT_ACCESS_KEY = "EMULATORACCESSKEY000"
-DEFAULT_SECRET_KEY = "emulator-secret-key-not-a-real-one"
-DEFAULT_DOMAIN = "emulator-domain"
-DEFAULT_USERNAME = "dcs-backup-bot"
-DEFAULT_PASSWORD = "emulator-password"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090
 
-BACKUP_RETENTION = 24
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-
-class DcsEmulator:
-    """State and behaviour of one emulated DCS project, plus its IAM users.
-
-    ``clock`` returns UNIX seconds (default ``time.time``). It dates records and tokens, drives backup
-    progress and is the "server time" the ``X-Sdk-Date`` of signed requests is checked against, so a
-    :class:`ManualClock` should start near the time the signing client believes it is.
-    Not thread-safe: use it from the event loop that serves it.
-    """
-
-    def __init__(
-        self,
-        *,
-        project_id: str = DEFAULT_PROJECT_ID,
-        project_name: str = DEFAULT_PROJECT_NAME,
-        access_key: str = DEFAULT_ACCESS_KEY,
-        secret_key: str = DEFAULT_SECRET_KEY,
-        iam_users: Mapping[tuple[str, str], str] | None = None,
-        token_lifetime: float = 24 * 3600.0,
-        waiting_seconds: float = 2.0,
-        backuping_seconds: float = 8.0,
-        clock: Callable[[], float] = time.time,
-        max_sdk_date_skew: float | None = 15 * 60.0,
-        id_seed: int | None = None,
-    ) -> None:
-        """``iam_users`` maps (domain name, user name) to password. ``max_sdk_date_skew=None`` turns the
-        ``X-Sdk-Date`` freshness check off. ``id_seed`` makes generated IDs reproducible."""
-        if waiting_seconds < 0 or backuping_seconds <= 0:
-            raise ValueError("waiting_seconds must be >= 0 and backuping_seconds > 0")
-        self.project_id = project_id
-        self.project_name = project_name
-        self.access_key = access_key
-        self.secret_key = secret_key
-        self.iam_users: dict[tuple[str, str], str] = dict(
-            iam_users if iam_users is not None else {(DEFAULT_DOMAIN, DEFAULT_USERNAME): DEFAULT_PASSWORD}
-        )
-        self.token_lifetime = token_lifetime
-        self.waiting_seconds = waiting_seconds
-        self.backuping_seconds = backuping_seconds
-        self.clock = clock
-        self.max_sdk_date_skew = max_sdk_date_skew
-        self.calls: list[CallRecord] = []
-        self._random = random.Random(id_seed)
-        self._sequence = itertools.count()
-        self._instances: dict[str, EmulatedInstance] = {}
-        self._records: dict[str, list[EmulatedBackup]] = {}
-        self._backups: dict[str, EmulatedBackup] = {}
-        self._tokens: dict[str, IssuedToken] = {}
-        self._faults: list[Fault] = []
-        self._failing_next: dict[str, str] = {}
-        self._call_answered = asyncio.Event()
-
-    def now(self) -> float:
-        return self.clock()
+class DcsEmulator(DcsProject):
+    """One emulated DCS project with the hooks tests and the demo use. Not thread-safe."""
 
     def app(self) -> web.Application:
         """A fresh aiohttp application serving this emulator's state."""
         return create_app(self)
 
-    # -- instances ---------------------------------------------------------------------------------
+    # -- arranging the cloud -------------------------------------------------------------------------
 
     def add_instance(
         self,
@@ -175,29 +133,9 @@ class DcsEmulator:
         self._records[new_id] = []
         return instance
 
-    @property
-    def instances(self) -> list[EmulatedInstance]:
-        """All instances, in the order they were added."""
-        return list(self._instances.values())
-
-    def instance(self, instance_id: str) -> EmulatedInstance:
-        """The instance with this ID; ``KeyError`` if there is none."""
-        return self._instances[instance_id]
-
     def set_status(self, instance_id: str, status: str) -> None:
         """E.g. ``"RESTARTING"`` to make backups fail with DCS.4049."""
         self.instance(instance_id).status = status
-
-    def require_instance(self, instance_id: str) -> EmulatedInstance:
-        """The API's view of an instance ID from a URL path."""
-        if not is_uuid(instance_id):
-            raise CloudError(400, "DCS.4061", "Invalid instance ID.")
-        instance = self._instances.get(instance_id)
-        if instance is None:
-            raise CloudError(404, "DCS.3022", "This DCS instance does not exist.")
-        return instance
-
-    # -- backups -----------------------------------------------------------------------------------
 
     def fail_next_backup(self, instance_id: str, error_code: str = "dcs.08.0002") -> None:
         """The next backup started through the API on this instance ends ``failed`` with ``error_code``."""
@@ -240,93 +178,28 @@ class DcsEmulator:
             backuping_seconds=self.backuping_seconds if backuping_seconds is None else backuping_seconds,
         )
 
-    def start_backup(self, instance_id: str, *, backup_format: str, remark: str) -> EmulatedBackup:
-        """A manual backup, with the API's checks (CopyInstance). Raises :class:`CloudError`."""
-        instance = self.require_instance(instance_id)
-        if backup_format not in BACKUP_FORMATS:
-            raise CloudError(400, "DCS.4800", "Invalid backup_format in the request.")
-        if instance.status != "RUNNING":
-            raise CloudError(400, "DCS.4049", "The DCS instance is not in the Running state.")
-        if instance.cache_mode not in BACKUP_CAPABLE_MODES:
-            # Which code a single-node backup gets is undocumented (DCS.4095, 4086 or 4007); we pick 4086.
-            raise CloudError(
-                400, "DCS.4086", "Only master/standby and cluster DCS instances can be backed up."
-            )
-        if self.running_backup(instance_id) is not None:
-            raise CloudError(400, "DCS.4096", "The DCS instance is being backed up.")
-        error_code = self._failing_next.pop(instance_id, None)
-        return self._store_backup(
-            instance_id,
-            backup_type="manual",
-            backup_format=backup_format,
-            remark=remark,
-            outcome="failed" if error_code else "succeed",
-            error_code=error_code,
-            created_at=self.now(),
-            size=None,
-            waiting_seconds=self.waiting_seconds,
-            backuping_seconds=self.backuping_seconds,
-        )
-
-    def backups_of(self, instance_id: str) -> list[EmulatedBackup]:
-        """The retained records of an instance, newest first."""
-        return list(self._records[instance_id])
-
-    def backup(self, backup_id: str) -> EmulatedBackup:
-        """A retained record; ``KeyError`` once retention dropped it or if it never existed."""
-        return self._backups[backup_id]
-
-    def backup_status(self, backup_id: str) -> str:
-        return self.backup(backup_id).status_at(self.now())
-
     def set_backup_status(self, backup_id: str, status: str | None) -> None:
         """Makes the record report ``status`` from now on, e.g. ``"expired"``, ``"deleted"`` or one DCS does
         not document; ``None`` returns it to its timeline."""
         self.backup(backup_id).status_override = status
 
-    def running_backup(self, instance_id: str) -> EmulatedBackup | None:
-        now = self.now()
-        return next((record for record in self._records[instance_id] if record.is_running_at(now)), None)
+    # -- IAM ---------------------------------------------------------------------------------------
 
-    def _store_backup(
-        self,
-        instance_id: str,
-        *,
-        backup_type: BackupType,
-        backup_format: str,
-        remark: str,
-        outcome: BackupOutcome,
-        error_code: str | None,
-        created_at: float,
-        size: int | None,
-        waiting_seconds: float,
-        backuping_seconds: float,
-    ) -> EmulatedBackup:
-        record = EmulatedBackup(
-            backup_id=self._new_uuid(),
-            instance_id=instance_id,
-            backup_type=backup_type,
-            backup_format=backup_format,
-            remark=remark,
-            created_at=created_at,
-            waiting_seconds=waiting_seconds,
-            backuping_seconds=backuping_seconds,
-            outcome=outcome,
-            error_code=error_code,
-            size=size if size is not None else self._random.randint(1 << 20, 512 << 20),
-            sequence=next(self._sequence),
-        )
-        self._backups[record.backup_id] = record
-        records = self._records[instance_id]
-        records.append(record)
-        records.sort(key=lambda each: (each.created_at, each.sequence), reverse=True)
-        # The cloud keeps only the newest 24 records per instance and drops older ones silently.
-        for dropped in records[BACKUP_RETENTION:]:
-            del self._backups[dropped.backup_id]
-        del records[BACKUP_RETENTION:]
-        return record
+    def revoke_tokens(self) -> None:
+        """Forgets every issued token, as after a password change: they then get 401 DCS.1001."""
+        self._tokens.clear()
 
-    # -- faults and the call log ---------------------------------------------------------------------
+    # -- faults ----------------------------------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> None:
+        """The next ``fault.times`` calls to ``fault.target`` (any DCS endpoint when None; IAM only when
+        named) get ``fault``; see the module docstring."""
+        if fault.target is not None:
+            Endpoint(fault.target)  # a ValueError for names the emulator does not serve
+        refusal = fault.answer is Answer.ERROR and fault.status not in (None, 429, *range(500, 600))
+        if refusal:
+            raise ValueError("faults are 429 or 5xx; other errors come from the emulated state")
+        self.faults.add(fault)
 
     def inject_fault(
         self,
@@ -343,102 +216,32 @@ class DcsEmulator:
         IAM only when named) fail with ``status`` (429 or 5xx), optionally only for one instance.
         ``retry_after`` seconds go into a ``Retry-After`` header (fractions allowed, for fast tests);
         ``delay`` seconds pass before the failure is answered, as with an overloaded gateway."""
-        if status != 429 and not 500 <= status <= 599:
-            raise ValueError("faults are 429 or 5xx; other errors come from the emulated state")
-        if times < 1:
-            raise ValueError("times must be at least 1")
-        if retry_after is not None and retry_after < 0:
-            raise ValueError("retry_after must not be negative")
-        if delay < 0:
-            raise ValueError("delay must not be negative")
-        self._faults.append(
+        self.inject(
             Fault(
-                endpoint=Endpoint(endpoint) if endpoint is not None else None,
-                instance_id=instance_id,
-                status=status,
-                retry_after=retry_after,
-                error_code=error_code,
-                remaining=times,
+                Answer.ERROR,
+                target=None if endpoint is None else Endpoint(endpoint),
+                times=times,
                 delay=delay,
+                status=status,
+                error=error_code,
+                retry_after=retry_after,
+                instance_id=instance_id,
             )
         )
 
     def clear_faults(self) -> None:
-        self._faults.clear()
+        self.faults.clear()
 
-    def take_fault(self, endpoint: Endpoint, instance_id: str | None) -> Fault | None:
-        """Consumes one use of the first fault matching this call."""
-        for fault in self._faults:
-            if fault.matches(endpoint, instance_id):
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
-
-    def record_call(self, call: CallRecord) -> None:
-        self.calls.append(call)
-        self._call_answered.set()
-        self._call_answered = asyncio.Event()
+    # -- the call log ----------------------------------------------------------------------------------
 
     async def wait_for_calls(self, predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
         """Returns once ``predicate()`` holds, re-checking after every answered call (so waiting never
         polls); raises ``TimeoutError`` naming the calls answered so far."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not predicate():
-                    await self._call_answered.wait()
-        except TimeoutError:
-            seen = ", ".join(f"{call.endpoint or call.path} {call.status}" for call in self.calls[-10:])
-            raise TimeoutError(
-                f"DCS emulator: gave up after {timeout}s; last calls answered: {seen or 'none'}"
-            ) from None
+        await self.log.wait_until(predicate, timeout=timeout)
 
     def calls_to(self, endpoint: Endpoint | str, *, instance_id: str | None = None) -> list[CallRecord]:
         """Received calls of one endpoint, optionally for one instance (any response status)."""
-        wanted = Endpoint(endpoint)
-        return [
-            call
-            for call in self.calls
-            if call.endpoint == wanted and (instance_id is None or call.instance_id == instance_id)
-        ]
-
-    def new_request_id(self) -> str:
-        return uuid.UUID(int=self._random.getrandbits(128)).hex
-
-    # -- IAM ---------------------------------------------------------------------------------------
-
-    def password_matches(self, domain: str, username: str, password: str) -> bool:
-        known = self.iam_users.get((domain, username))
-        return known is not None and hmac.compare_digest(known.encode(), password.encode())
-
-    def issue_token(self, domain: str, username: str, *, project_scoped: bool = True) -> IssuedToken:
-        """A token for a user whose password was checked; domain-scoped ones are refused by DCS."""
-        issued_at = self.now()
-        token = IssuedToken(
-            token="MIIemulator" + secrets.token_urlsafe(48),
-            domain=domain,
-            username=username,
-            project_id=self.project_id if project_scoped else None,
-            issued_at=issued_at,
-            expires_at=issued_at + self.token_lifetime,
-        )
-        self._tokens[token.token] = token
-        return token
-
-    def token(self, value: str) -> IssuedToken | None:
-        return self._tokens.get(value)
-
-    def revoke_tokens(self) -> None:
-        """Forgets every issued token, as after a password change: they then get 401 DCS.1001."""
-        self._tokens.clear()
-
-    def _new_uuid(self) -> str:
-        return str(uuid.UUID(int=self._random.getrandbits(128), version=4))
-
-
-def is_uuid(value: str) -> bool:
-    return _UUID.fullmatch(value) is not None
+        return self.log.to(endpoint, instance_id=instance_id)
 
 
 # -- running it on its own ---------------------------------------------------------------------------
