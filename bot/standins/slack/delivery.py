@@ -1,4 +1,4 @@
-"""How a Slack payload reaches the app: over HTTP here; ``slack_socket`` adds Socket Mode."""
+"""How a Slack payload reaches the app: over HTTP here; ``socket_mode`` adds Socket Mode."""
 
 from __future__ import annotations
 
