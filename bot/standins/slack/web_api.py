@@ -97,6 +97,9 @@ class WebApi:
             token = None
         if not token:
             return error("not_authed")
+        if method == "auth.test" and token != self._bot_token:
+            # The bot checks its bot token at start-up; any other token is simply not it.
+            return error("invalid_auth")
         if token != (self._app_token if app_level else self._bot_token):
             known = token in (self._bot_token, self._app_token)
             return error("not_allowed_token_type" if known else "invalid_auth")
