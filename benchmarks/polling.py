@@ -27,8 +27,8 @@ from bot.core.rules.messages import Notice, Reply
 from bot.core.rules.policy import Policy
 from bot.dcs.auth import AkSkAuth
 from bot.dcs.client import DcsClient
-from bot.emulator.dcs import DcsEmulator, start_emulator
 from bot.policy_file import parse_policy
+from bot.standins.dcs.control import DcsEmulator, start_emulator
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
 from bot.store.watch import SqliteWatchStore

@@ -19,9 +19,9 @@ from aiohttp import web
 
 from bot.config import ConfigError, database_path, load_settings
 from bot.core.rules.audit import AuditRecord
-from bot.emulator.dcs import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
 from bot.logs import configure_logging
 from bot.policy_file import PolicyError, PolicyHolder, read_policy
+from bot.standins.dcs.control import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
 
@@ -184,7 +184,7 @@ def audit(output_format: str, since: str | None) -> int:
 
 
 def emulator(port: int) -> int:
-    from bot.emulator.dcs import ConnectionInfo, serve
+    from bot.standins.dcs.control import ConnectionInfo, serve
 
     def show(info: ConnectionInfo) -> None:
         print(f"DCS emulator listening on {info.endpoint} (Ctrl-C stops it). Point a bot at it with:")

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
-from bot.emulator.slack_payloads import (
+from bot.standins.slack.payloads import (
     AppContext,
     Person,
     Place,
@@ -25,7 +25,7 @@ from bot.emulator.slack_payloads import (
     slack_escape,
     slash_command_form,
 )
-from bot.emulator.slack_timeline import Button
+from bot.standins.slack.timeline import Button
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.rules.audit import AuditKind
-from bot.emulator.slack_timeline import Message
+from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import ALICE, CAROL, OPS, DcsGate, World, WorldFactory
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import RequestState
-from bot.emulator.dcs import ManualClock
+from bot.standins.dcs.control import ManualClock
 from tests.e2e.conftest import (
     DEFAULT_POLICY,
     OPS,

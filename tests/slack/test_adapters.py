@@ -16,10 +16,10 @@ from bot.core.ports import Delivered, GroupLookupError
 from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.instances import BackupFormat
 from bot.core.rules.messages import BackupStarted, Usage
-from bot.emulator.slack import SlackStandIn
 from bot.slack.app import retry_handlers
 from bot.slack.groups import SlackGroupDirectory
 from bot.slack.notifier import SlackNotifier
+from bot.standins.slack.standin import SlackStandIn
 
 TOKEN = "xoxb-adapter-test"
 NOW = datetime(2026, 11, 26, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""How a Slack payload reaches the app: over HTTP here; ``slack_socket`` adds Socket Mode."""
+"""How a Slack payload reaches the app: over HTTP here; ``socket_mode`` adds Socket Mode."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from bot.emulator.slack_payloads import encode_form, encode_interactive, signed_headers
-from bot.emulator.slack_timeline import JsonDict
+from bot.standins.slack.payloads import encode_form, encode_interactive, signed_headers
+from bot.standins.slack.timeline import JsonDict
 
 #: Slack gives an app three seconds to answer a slash command or an interaction.
 SLACK_ACK_TIMEOUT = 3.0

@@ -23,9 +23,9 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.emulator.slack import SlackStandIn
-from bot.emulator.slack_delivery import Inbound, PayloadKind
-from bot.emulator.slack_socket import SocketModeDelivery
+from bot.standins.slack.delivery import Inbound, PayloadKind
+from bot.standins.slack.socket_mode import SocketModeDelivery
+from bot.standins.slack.standin import SlackStandIn
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token"
@@ -470,3 +470,12 @@ async def test_a_bolt_app_in_socket_mode_handles_commands_and_clicks(slack: Slac
     assert slack.buttons(result.message) == []
     assert [c.method for c in slack.calls()][:2] == ["apps.connections.open", "auth.test"]
     assert all(envelope.acked for envelope in slack.socket.envelopes)
+
+
+async def test_auth_test_knows_only_the_bot_token(slack: SlackStandIn) -> None:
+    with pytest.raises(SlackApiError) as raised:
+        await AsyncWebClient(token=APP_TOKEN, base_url=slack.api_url).auth_test()
+    bot = await AsyncWebClient(token=TOKEN, base_url=slack.api_url).auth_test()
+
+    assert raised.value.response["error"] == "invalid_auth"
+    assert (bot["user_id"], bot["team_id"], bot["bot_id"]) == ("U0DCSBOT", "T0DEMO", "B0DCSBOT")

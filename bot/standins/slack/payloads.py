@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.emulator.slack_timeline import Button, JsonDict
+from bot.standins.slack.timeline import Button, JsonDict
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 

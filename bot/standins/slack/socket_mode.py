@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
-from bot.emulator.slack_delivery import (
+from bot.standins.slack.delivery import (
     DISPATCH_FAILED,
     OPERATION_TIMEOUT,
     SLACK_ACK_TIMEOUT,
@@ -34,7 +34,7 @@ from bot.emulator.slack_delivery import (
     Inbound,
     PayloadKind,
 )
-from bot.emulator.slack_timeline import JsonDict
+from bot.standins.slack.timeline import JsonDict
 
 __all__ = [
     "SOCKET_PATH",

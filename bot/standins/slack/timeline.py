@@ -228,12 +228,6 @@ class Timeline:
     def button_clicked(self, *, user_id: str, message: Message, button: Button) -> None:
         self._record(ButtonClicked(user_id=user_id, message=message, button=button))
 
-    def find(self, channel: str, ts: str) -> Message | None:
-        for message in self._messages:
-            if message.channel == channel and message.ts == ts:
-                return message
-        return None
-
     def channel_messages(self, channel: str) -> list[Message]:
         """Top-level messages everyone in the channel sees (no thread replies, no ephemeral messages)."""
         return [

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.emulator.slack_timeline import Content, JsonDict, Message, Timeline
+from bot.standins.faults import Fault
+from bot.standins.slack.timeline import Content, JsonDict, Message, Timeline
 
 #: Slack documents both limits: a response_url works up to five times within thirty minutes.
 MAX_USES = 5
@@ -53,6 +54,8 @@ class ResponsePost:
     answer: str
     response_url: ResponseUrl | None
     message: Message | None
+    #: The injected fault that shaped what the app got instead of ``status`` and ``answer``, if any.
+    fault: Fault | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,10 +115,12 @@ class ResponseUrls:
     def get(self, token: str) -> ResponseUrl | None:
         return self._urls.get(token)
 
-    def post(self, token: str, raw: str) -> ResponsePost:
+    def post(self, token: str, raw: str, *, apply: bool = True) -> ResponsePost:
+        """Applies what an app posted to the response_url ``token``; with ``apply=False`` (a fault kept
+        the post from taking effect) only records it, with status 0."""
         entry = self._urls.get(token)
         body = _parse(raw)
-        outcome = self._apply(entry, body)
+        outcome = self._apply(entry, body) if apply else _Outcome(0, "")
         return ResponsePost(
             token=token,
             body=body or {},

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.emulator.slack_timeline import (
+from bot.standins.slack.timeline import (
     SLACKBOT_USER_ID,
     ButtonClicked,
     CommandTyped,

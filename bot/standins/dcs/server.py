@@ -1,42 +1,34 @@
-"""The HTTP face of the DCS emulator: routes, authentication, parameter checks and error bodies.
+"""The HTTP face of the DCS stand-in: routes, authentication, parameter checks, error bodies, faults.
 
 Every DCS call passes, in this order: route match (404 DCS.4001 / 405 DCS.5001), authentication
 (X-Auth-Token or SDK-HMAC-SHA256), the project check, injected faults, then the handler. Each answer
-carries ``X-Request-Id`` and is written to the emulator's call log.
+carries ``X-Request-Id`` and is written to the project's call log. Serves a
+:class:`~bot.standins.dcs.project.DcsProject`; tests arrange one through
+:class:`~bot.standins.dcs.control.DcsEmulator`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.dcs.signer import DATE_FORMAT, DATE_HEADER, parse_authorization, verify
-from bot.emulator.dcs_records import (
-    DCS_ENDPOINTS,
-    CallRecord,
-    CloudError,
-    Endpoint,
-    ErrorStyle,
-    IssuedToken,
-    JsonObject,
-    invalid_parameter,
-    iso_micros,
-)
-
-if TYPE_CHECKING:
-    from bot.emulator.dcs import DcsEmulator
+from bot.standins.dcs.call_log import DCS_ENDPOINTS, CallRecord, Endpoint
+from bot.standins.dcs.errors import CloudError, ErrorStyle, injected_error, invalid_parameter
+from bot.standins.dcs.project import DcsProject
+from bot.standins.dcs.records import IssuedToken, JsonObject, iso_micros
+from bot.standins.faults import Fault, faulty_answer, hang_up
 
 logger = logging.getLogger(__name__)
 
-EMULATOR: web.AppKey[DcsEmulator] = web.AppKey("dcs_emulator")
+EMULATOR: web.AppKey[DcsProject] = web.AppKey("dcs_emulator")
 
 REMARK_MAX_CHARACTERS = 128
 _DEFAULT_LIMIT = 10
@@ -45,7 +37,7 @@ _DIGITS = re.compile(r"[0-9]{1,9}")
 _API_TIME = re.compile(r"[0-9]{14}")
 
 
-def create_app(emulator: DcsEmulator) -> web.Application:
+def create_app(emulator: DcsProject) -> web.Application:
     app = web.Application(middlewares=[_answer_like_the_cloud])
     app[EMULATOR] = emulator
     instances = "/v2/{project_id}/instances"
@@ -68,42 +60,73 @@ async def _answer_like_the_cloud(request: web.Request, handler: Handler) -> web.
     emulator = request.app[EMULATOR]
     request_id = emulator.new_request_id()
     endpoint = _endpoint_of(request)
+    # Filled in as the call proceeds, so the call log holds it even if the client gives up and the
+    # handler is cancelled (then with status 0, like a call closed without an answer).
+    outcome = _Outcome()
     try:
-        response = await _guarded(request, handler, endpoint)
+        await _answer(request, handler, request_id, outcome)
+    finally:
+        emulator.log.record(
+            CallRecord(
+                at=emulator.now(),
+                method=request.method,
+                path=request.path,
+                endpoint=endpoint,
+                instance_id=request.match_info.get("instance_id"),
+                status=0 if outcome.response is None else outcome.response.status,
+                request_id=request_id,
+                query=dict(request.query),
+                fault=outcome.fault,
+            )
+        )
+    if outcome.response is None:
+        return hang_up(request)
+    outcome.response.headers["X-Request-Id"] = request_id
+    return outcome.response
+
+
+@dataclass(slots=True)
+class _Outcome:
+    fault: Fault | None = None
+    response: web.Response | None = None
+
+
+async def _answer(request: web.Request, handler: Handler, request_id: str, outcome: _Outcome) -> None:
+    emulator = request.app[EMULATOR]
+    endpoint = _endpoint_of(request)
+    try:
+        if endpoint is not None and endpoint in DCS_ENDPOINTS:
+            await _authenticate(request, emulator)
+        if endpoint is not None:
+            outcome.fault = emulator.faults.take(
+                endpoint,
+                main_api=endpoint in DCS_ENDPOINTS,
+                instance_id=request.match_info.get("instance_id"),
+            )
     except CloudError as failure:
-        response = _failure_response(failure, request_id)
+        outcome.response = _failure_response(failure, request_id)
+        return
+    fault = outcome.fault
+    if fault is None or fault.takes_effect:
+        outcome.response = await _handled(request, handler, request_id)
+    if fault is not None:
+        error = _failure_response(injected_error(fault), request_id)
+        outcome.response = await faulty_answer(fault, real=outcome.response, error=error)
+
+
+async def _handled(request: web.Request, handler: Handler, request_id: str) -> web.Response:
+    """The handler's answer, or the cloud's error body for whatever it raised."""
+    try:
+        response = await handler(request)
+    except CloudError as failure:
+        return _failure_response(failure, request_id)
     except web.HTTPException as routing_error:
-        response = _failure_response(_routing_failure(routing_error), request_id)
+        return _failure_response(_routing_failure(routing_error), request_id)
     except Exception:
         logger.exception("DCS emulator failed on %s %s", request.method, request.path)
-        response = _failure_response(CloudError(500, "DCS.5000", "Internal service error."), request_id)
-    response.headers["X-Request-Id"] = request_id
-    emulator.record_call(
-        CallRecord(
-            at=emulator.now(),
-            method=request.method,
-            path=request.path,
-            endpoint=endpoint,
-            instance_id=request.match_info.get("instance_id"),
-            status=response.status,
-            request_id=request_id,
-            query=dict(request.query),
-        )
-    )
+        return _failure_response(CloudError(500, "DCS.5000", "Internal service error."), request_id)
+    assert isinstance(response, web.Response)
     return response
-
-
-async def _guarded(request: web.Request, handler: Handler, endpoint: Endpoint | None) -> web.StreamResponse:
-    emulator = request.app[EMULATOR]
-    if endpoint is not None and endpoint in DCS_ENDPOINTS:
-        await _authenticate(request, emulator)
-    if endpoint is not None:
-        fault = emulator.take_fault(endpoint, request.match_info.get("instance_id"))
-        if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            raise fault.failure()
-    return await handler(request)
 
 
 def _endpoint_of(request: web.Request) -> Endpoint | None:
@@ -126,7 +149,7 @@ def _routing_failure(error: web.HTTPException) -> CloudError:
 # -- authentication ----------------------------------------------------------------------------------
 
 
-async def _authenticate(request: web.Request, emulator: DcsEmulator) -> None:
+async def _authenticate(request: web.Request, emulator: DcsProject) -> None:
     path_project = request.match_info["project_id"]
     authorization = request.headers.get("Authorization")
     token = request.headers.get("X-Auth-Token")
@@ -147,7 +170,7 @@ def _project_mismatch() -> CloudError:
     return CloudError(401, "DCS.1004", "The project ID does not match the token.")
 
 
-def _valid_token(emulator: DcsEmulator, value: str) -> IssuedToken:
+def _valid_token(emulator: DcsProject, value: str) -> IssuedToken:
     issued = emulator.token(value)
     if issued is None:
         raise CloudError(401, "DCS.1001", "The token is invalid.")
@@ -156,7 +179,7 @@ def _valid_token(emulator: DcsEmulator, value: str) -> IssuedToken:
     return issued
 
 
-async def _verify_signature(request: web.Request, emulator: DcsEmulator, authorization: str) -> None:
+async def _verify_signature(request: web.Request, emulator: DcsProject, authorization: str) -> None:
     parsed = parse_authorization(authorization)
     if parsed is None or parsed.access_key != emulator.access_key:
         raise _signature_failure()
@@ -382,7 +405,7 @@ def _password_identity(payload: object) -> tuple[str, str, str]:
     return domain, username, password
 
 
-def _wants_project_scope(emulator: DcsEmulator, scope: object) -> bool:
+def _wants_project_scope(emulator: DcsProject, scope: object) -> bool:
     """True for a scope on the emulator's project; False for a domain scope or none (DCS refuses those)."""
     project = _dig(scope, "project")
     if not isinstance(project, dict):
@@ -395,7 +418,7 @@ def _wants_project_scope(emulator: DcsEmulator, scope: object) -> bool:
     return True
 
 
-def _token_body(emulator: DcsEmulator, issued: IssuedToken, *, catalog_url: str | None) -> JsonObject:
+def _token_body(emulator: DcsProject, issued: IssuedToken, *, catalog_url: str | None) -> JsonObject:
     domain = {"id": _stable_id("domain", issued.domain), "name": issued.domain}
     token: JsonObject = {
         "methods": ["password"],
@@ -418,7 +441,7 @@ def _token_body(emulator: DcsEmulator, issued: IssuedToken, *, catalog_url: str 
     return {"token": token}
 
 
-def _dcs_catalog_entry(emulator: DcsEmulator, url: str) -> JsonObject:
+def _dcs_catalog_entry(emulator: DcsProject, url: str) -> JsonObject:
     endpoint = {
         "id": _stable_id("endpoint", url),
         "interface": "public",

@@ -1,16 +1,13 @@
-"""Plain records behind the DCS emulator: its clock, instances, backups, tokens, faults and call log.
+"""What the DCS stand-in keeps: instances, backup records and IAM tokens, and their JSON as DCS shows it.
 
-Nothing here speaks HTTP; :mod:`bot.emulator.dcs_http` turns these records into API responses.
+Nothing here speaks HTTP; :mod:`bot.standins.dcs.server` puts these records into API responses.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-from http import HTTPStatus
 from typing import Literal
 
 JsonObject = dict[str, object]
@@ -23,34 +20,6 @@ BACKUP_CAPABLE_MODES: frozenset[str] = CACHE_MODES - {"single"}
 BACKUP_FORMATS: frozenset[str] = frozenset({"aof", "rdb"})
 
 
-class ManualClock:
-    """A clock moved by hand, read like ``time.time`` (UNIX seconds), for tests and scripted demos."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self._now = time.time() if start is None else start
-
-    def __call__(self) -> float:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
-        self._now += seconds
-
-
-class Endpoint(StrEnum):
-    """Names of the emulated operations, as used in the call log and for fault injection."""
-
-    LIST_INSTANCES = "list_instances"
-    SHOW_INSTANCE = "show_instance"
-    CREATE_BACKUP = "create_backup"
-    LIST_BACKUPS = "list_backups"
-    IAM_TOKEN = "iam_token"
-
-
-DCS_ENDPOINTS: frozenset[Endpoint] = frozenset(Endpoint) - {Endpoint.IAM_TOKEN}
-
-
 def iso_millis(moment: float) -> str:
     """DCS style: ``2019-05-10T08:31:16.166Z``."""
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -59,46 +28,6 @@ def iso_millis(moment: float) -> str:
 def iso_micros(moment: float) -> str:
     """IAM style: ``2015-11-09T01:42:57.527363Z``."""
     return datetime.fromtimestamp(moment, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-class ErrorStyle(StrEnum):
-    """Which body shape an error is rendered in, depending on who answers in the real cloud."""
-
-    DCS = "dcs"  # {"error_code", "error_msg", "error_ext_msg": null}
-    GATEWAY = "gateway"  # API gateway in front of DCS: {"error_code", "error_msg", "request_id"}
-    IAM = "iam"  # keystone: {"error": {"code", "message", "title"}}
-
-
-class CloudError(Exception):
-    """An answer of the emulated cloud that is not a success."""
-
-    def __init__(
-        self,
-        status: int,
-        error_code: str,
-        error_msg: str,
-        *,
-        style: ErrorStyle = ErrorStyle.DCS,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(f"HTTP {status} {error_code}: {error_msg}")
-        self.status = status
-        self.error_code = error_code
-        self.error_msg = error_msg
-        self.style = style
-        self.headers: dict[str, str] = dict(headers or {})
-
-    def body(self, request_id: str) -> JsonObject:
-        if self.style is ErrorStyle.GATEWAY:
-            return {"error_code": self.error_code, "error_msg": self.error_msg, "request_id": request_id}
-        if self.style is ErrorStyle.IAM:
-            title = HTTPStatus(self.status).phrase
-            return {"error": {"code": self.status, "message": self.error_msg, "title": title}}
-        return {"error_code": self.error_code, "error_msg": self.error_msg, "error_ext_msg": None}
-
-
-def invalid_parameter(name: str) -> CloudError:
-    return CloudError(400, "DCS.4800", f"Invalid {name} in the request.")
 
 
 _SPEC_CODE_FORMATS: Mapping[str, str] = {
@@ -298,60 +227,3 @@ class IssuedToken:
     project_id: str | None
     issued_at: float
     expires_at: float
-
-
-_DEFAULT_FAULT_MESSAGES: Mapping[int, str] = {
-    500: "Internal service error.",
-    502: "Bad gateway.",
-    503: "Service temporarily unavailable.",
-    504: "Gateway timeout.",
-}
-
-
-@dataclass(slots=True)
-class Fault:
-    """An injected failure answering the next ``remaining`` matching calls."""
-
-    endpoint: Endpoint | None
-    instance_id: str | None
-    status: int
-    retry_after: float | None
-    error_code: str | None
-    remaining: int
-    delay: float = 0.0
-
-    def matches(self, endpoint: Endpoint, instance_id: str | None) -> bool:
-        if self.endpoint is None and endpoint not in DCS_ENDPOINTS:
-            return False
-        if self.endpoint is not None and self.endpoint != endpoint:
-            return False
-        return self.instance_id is None or self.instance_id == instance_id
-
-    def failure(self) -> CloudError:
-        headers = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
-        if self.status == 429:
-            # Throttling comes from the API gateway, not from DCS itself.
-            return CloudError(
-                429,
-                self.error_code or "APIGW.0308",
-                "The throttling threshold has been reached.",
-                style=ErrorStyle.GATEWAY,
-                headers=headers,
-            )
-        # The codes real 5xx answers carry are not documented; DCS.5000 is the emulator's choice.
-        message = _DEFAULT_FAULT_MESSAGES.get(self.status, HTTPStatus(self.status).phrase + ".")
-        return CloudError(self.status, self.error_code or "DCS.5000", message, headers=headers)
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One request the emulator received, with the status it answered."""
-
-    at: float
-    method: str
-    path: str
-    endpoint: Endpoint | None
-    instance_id: str | None
-    status: int
-    request_id: str
-    query: Mapping[str, str] = field(default_factory=dict)

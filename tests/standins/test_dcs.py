@@ -20,7 +20,7 @@ from yarl import URL
 from bot.core.rules.instances import BackupRecord
 from bot.dcs.signer import QueryValue, authorization, canonical_query, sdk_date
 from bot.dcs.wire import WireBackupRecord, WireInstance
-from bot.emulator.dcs import (
+from bot.standins.dcs.control import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_DOMAIN,
     DEFAULT_PASSWORD,
@@ -28,9 +28,11 @@ from bot.emulator.dcs import (
     DEFAULT_PROJECT_NAME,
     DEFAULT_SECRET_KEY,
     DEFAULT_USERNAME,
+    Answer,
     ConnectionInfo,
     DcsEmulator,
     Endpoint,
+    Fault,
     ManualClock,
     seed_demo_instances,
     serve,
@@ -1286,3 +1288,92 @@ async def test_serve_reports_readiness_and_stops_when_cancelled(emulator: DcsEmu
 
     assert status == 401
     assert info.access_key == DEFAULT_ACCESS_KEY
+
+
+# -- faults beyond error answers: not JSON, no answer, slow answers ------------------------------------
+
+
+async def test_a_gateway_html_page_answers_any_dcs_call_once(cloud: Cloud) -> None:
+    cloud.emulator.inject(Fault(Answer.HTML))
+
+    page = await cloud.signed("GET", instances_path())
+    after = await cloud.signed("GET", instances_path())
+
+    assert (page.status, page.headers["Content-Type"]) == (502, "text/html; charset=utf-8")
+    assert page.body.startswith(b"<html>")
+    assert page.headers["X-Request-Id"]
+    assert after.status == 200
+    assert [call.fault for call in cloud.emulator.calls] == [Fault(Answer.HTML), None]
+
+
+async def test_an_empty_body_says_json_but_is_empty(cloud: Cloud) -> None:
+    instance = cloud.emulator.add_instance("redis-prod")
+    cloud.emulator.inject(Fault(Answer.EMPTY, target="list_backups"))
+
+    reply = await cloud.signed("GET", backups_path(instance.instance_id))
+
+    assert (reply.status, reply.headers["Content-Type"], reply.body) == (200, "application/json", b"")
+
+
+async def test_a_truncated_answer_still_creates_the_backup(cloud: Cloud) -> None:
+    instance = cloud.emulator.add_instance("redis-prod")
+    cloud.emulator.inject(Fault(Answer.TRUNCATED, target=Endpoint.CREATE_BACKUP))
+
+    reply = await cloud.backup(instance.instance_id, {"remark": "cut short"})
+
+    [record] = cloud.emulator.backups_of(instance.instance_id)
+    assert reply.status == 200
+    assert json.dumps({"backup_id": record.backup_id}).encode().startswith(reply.body)
+    with pytest.raises(json.JSONDecodeError):
+        reply.json()
+
+
+async def test_a_backup_made_but_its_answer_lost(cloud: Cloud) -> None:
+    instance = cloud.emulator.add_instance("redis-prod")
+    cloud.emulator.inject(Fault(Answer.NOTHING, target="create_backup", applied=True))
+    cloud.emulator.inject(Fault(Answer.ERROR, target="create_backup", status=504, applied=True))
+
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await cloud.backup(instance.instance_id, {})
+    cloud.clock.advance(WAITING + BACKUPING)
+    timed_out = await cloud.backup(instance.instance_id, {})
+
+    assert_dcs_error(timed_out, 504, "DCS.5000")
+    assert len(cloud.emulator.backups_of(instance.instance_id)) == 2
+    assert [call.status for call in cloud.emulator.calls] == [0, 504]
+
+
+async def test_an_answer_held_back_longer_than_the_client_waits(cloud: Cloud) -> None:
+    cloud.emulator.add_instance("redis-prod")
+    cloud.emulator.inject(Fault(Answer.NORMAL, target="list_instances", delay=0.3))
+    url = f"http://{cloud.host}{instances_path()}"
+    headers = {"X-Auth-Token": await cloud.token()}
+
+    with pytest.raises(TimeoutError):
+        async with cloud.session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=0.05)):
+            pass
+    await cloud.emulator.wait_for_calls(lambda: len(cloud.emulator.calls_to("list_instances")) == 1)
+
+    [call] = cloud.emulator.calls_to("list_instances")
+    assert (call.status, call.fault) == (200, Fault(Answer.NORMAL, target="list_instances", delay=0.3))
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"answer": Answer.NORMAL, "status": 500},
+        {"answer": Answer.HTML, "error": "DCS.5000"},
+        {"times": 0},
+        {"status": 99},
+    ],
+)
+def test_nonsense_faults_are_refused(fault: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"status|times|error"):
+        Fault(**fault)
+
+
+def test_faults_name_endpoints_the_emulator_serves(emulator: DcsEmulator) -> None:
+    with pytest.raises(ValueError, match="delete_backup"):
+        emulator.inject(Fault(target="delete_backup"))
+    with pytest.raises(ValueError, match="429 or 5xx"):
+        emulator.inject(Fault(status=404))
