@@ -32,6 +32,7 @@ from bot.standins.slack.standin import CommandResult, SlackStandIn
 from bot.standins.slack.timeline import Message
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
+from tests.factories import confirmed_request
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-e2e-bot-token-0123456789"
@@ -282,22 +283,16 @@ def bot_request(
     message_ts: str | None = None,
 ) -> BackupRequest:
     """A request as the bot stores it once ``requester`` has confirmed it (just now)."""
-    now = datetime.now(UTC)
-    return BackupRequest(
+    return confirmed_request(
         request_id=new_request_id(),
-        requester_id=requester,
+        instance=instance,
+        now=datetime.now(UTC),
+        requester=requester,
         requester_name=requester.lower(),
         channel_id=channel,
-        instance_id=instance.instance_id,
-        instance_name=instance.name,
         backup_format=BackupFormat.RDB,
         remark=remark,
-        rule="sre-prod",
-        created_at=now,
-        expires_at=now + timedelta(minutes=5),
         state=state,
-        confirmed_by=requester,
-        submitted_at=now,
         backup_id=backup_id,
         message_ts=message_ts,
     )

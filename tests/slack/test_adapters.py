@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
@@ -13,30 +13,16 @@ from aiohttp.test_utils import TestServer
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.ports import Delivered, GroupLookupError
-from bot.core.rules.backup_request import BackupRequest
-from bot.core.rules.instances import BackupFormat
 from bot.core.rules.messages import BackupStarted, Usage
 from bot.slack.app import retry_handlers
 from bot.slack.groups import SlackGroupDirectory
 from bot.slack.notifier import SlackNotifier
 from bot.standins.slack.standin import SlackStandIn
+from tests.factories import make_request
 
 TOKEN = "xoxb-adapter-test"
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
-REQUEST = BackupRequest(
-    request_id="r1",
-    requester_id="UALICE1",
-    requester_name="alice",
-    channel_id="COPS1",
-    instance_id="11111111-2222-3333-4444-555555555555",
-    instance_name="redis-prod",
-    backup_format=BackupFormat.AOF,
-    remark="x",
-    rule="sre",
-    created_at=NOW,
-    expires_at=NOW + timedelta(minutes=5),
-    backup_id="b1",
-)
+REQUEST = make_request(now=NOW, rule="sre", backup_id="b1")
 
 
 @pytest.fixture

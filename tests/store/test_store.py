@@ -13,27 +13,20 @@ import pytest
 
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
-from bot.core.rules.instances import BackupFormat
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import MIGRATIONS, open_database, schema_version
 from bot.store.requests import SqliteRequestStore
+from tests import factories
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def make_request(request_id: str = "r1", ttl: float = 300) -> BackupRequest:
-    return BackupRequest(
+    return factories.make_request(
         request_id=request_id,
-        requester_id="UALICE1",
-        requester_name="alice",
-        channel_id="COPS1",
-        instance_id="11111111-2222-3333-4444-555555555555",
-        instance_name="redis-prod",
-        backup_format=BackupFormat.AOF,
+        ttl=ttl,
+        now=NOW,
         remark="before the migration",
-        rule="sre-prod",
-        created_at=NOW,
-        expires_at=NOW + timedelta(seconds=ttl),
         response_url="http://127.0.0.1/response/x",
         approvers=("ULEAD1",),
     )

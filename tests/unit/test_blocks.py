@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
 from bot.core.rules.messages import (
     ApiFailure,
@@ -50,6 +49,7 @@ from bot.slack.blocks import (
     render_notice,
     render_reply,
 )
+from tests.factories import make_request
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 EVIL = "<!channel> <!here> <@U0BOSS> &amp; `code` *bold*"
@@ -61,18 +61,11 @@ INSTANCE = Instance(
     cache_mode="ha",
     engine_version="6.0",
 )
-REQUEST = BackupRequest(
+REQUEST = make_request(
     request_id="req-123",
-    requester_id="UALICE1",
-    requester_name="alice",
-    channel_id="COPS1",
-    instance_id=INSTANCE.instance_id,
-    instance_name=INSTANCE.name,
-    backup_format=BackupFormat.AOF,
+    instance=INSTANCE,
+    now=NOW,
     remark=EVIL,
-    rule="sre-prod",
-    created_at=NOW,
-    expires_at=NOW + timedelta(minutes=5),
     backup_id="b-1",
     approvers=("SLEADS1", "ULEAD1"),
     approval="peer",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.following import Ended, GiveUp, StillRunning, duration_of, judge
-from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
+from bot.core.rules.instances import BackupRecord, Instance
 from bot.core.rules.watching import (
     Recovered,
     StaleAlert,
@@ -17,27 +16,14 @@ from bot.core.rules.watching import (
     watched_outcomes,
 )
 from bot.policy_file import parse_policy
+from tests.factories import make_request
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PROD = Instance(instance_id="11111111-1111-1111-1111-111111111111", name="redis-prod")
 STAGING = Instance(instance_id="22222222-2222-2222-2222-222222222222", name="redis-staging")
 OTHER = Instance(instance_id="33333333-3333-3333-3333-333333333333", name="cache-eu")
 
-REQUEST = BackupRequest(
-    request_id="r1",
-    requester_id="UALICE1",
-    requester_name="alice",
-    channel_id="COPS1",
-    instance_id=PROD.instance_id,
-    instance_name=PROD.name,
-    backup_format=BackupFormat.AOF,
-    remark="x",
-    rule="sre",
-    created_at=NOW,
-    expires_at=NOW + timedelta(minutes=5),
-    submitted_at=NOW,
-    backup_id="b1",
-)
+REQUEST = make_request(instance=PROD, now=NOW, rule="sre", submitted_at=NOW, backup_id="b1")
 
 
 def record(backup_id: str, status: str, *, ended: datetime | None = None) -> BackupRecord:
