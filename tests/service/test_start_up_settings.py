@@ -1,0 +1,47 @@
+"""``cp .env.example .env && dcs-bot serve`` in a fresh folder: the placeholders are refused, one line each."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.service.process import WAIT, child_env, free_port
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+#: The console script that ``pip install`` made next to this interpreter (``.venv/bin/dcs-bot``).
+DCS_BOT = Path(sys.executable).with_name("dcs-bot")
+
+PLACEHOLDERS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "DCS_PROJECT_ID",
+    "DCS_ACCESS_KEY",
+    "DCS_SECRET_KEY",
+)
+
+
+def test_the_example_settings_do_not_start_the_server(tmp_path: Path) -> None:
+    shutil.copy(REPOSITORY / ".env.example", tmp_path / ".env")
+    shutil.copy(REPOSITORY / "examples" / "policy.toml", tmp_path / "policy.toml")
+
+    finished = subprocess.run(
+        [str(DCS_BOT), "serve"],
+        env=child_env({"PORT": str(free_port())}),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stdout == ""
+    assert "Traceback" not in finished.stderr
+    lines = finished.stderr.splitlines()
+    assert sorted(line.split(":")[1].strip() for line in lines) == sorted(PLACEHOLDERS), lines
+    for line in lines:
+        assert line.startswith("dcs-bot: "), line
+        assert "placeholder" in line, line
+        assert "replace-" not in line, line
