@@ -33,8 +33,9 @@ EXIT_INVALID = 1
 EXIT_STARTUP = 2
 
 
-def _fail(message: str) -> int:
-    print(f"dcs-bot: {message}", file=sys.stderr)
+def _fail(*lines: str) -> int:
+    for line in lines:
+        print(f"dcs-bot: {line}", file=sys.stderr)
     return EXIT_STARTUP
 
 
@@ -42,7 +43,12 @@ def serve() -> int:
     try:
         settings = load_settings()
     except ConfigError as error:
-        return _fail(str(error))
+        return _fail(*error.problems)
+    if settings.bot_clouds is not None:
+        return _fail(
+            "BOT_CLOUDS: several clouds are not served by this version yet; describe one cloud with "
+            "DCS_ENDPOINT, DCS_PROJECT_ID and its credentials"
+        )
     configure_logging(settings.bot_log_format, settings.secrets())
     # A warning (e.g. a coroutine never awaited) would otherwise be a plain-text line among JSON ones.
     logging.captureWarnings(True)
@@ -82,7 +88,7 @@ def serve() -> int:
     try:
         web.run_app(app, port=settings.port, print=None, handle_signals=True)
     except ConfigError as error:
-        return _fail(str(error))
+        return _fail(*error.problems)
     except OSError as error:
         return _fail(f"PORT: cannot listen on {settings.port} ({error.strerror or error})")
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""``cp .env.example .env && dcs-bot serve`` in a fresh folder: the placeholders are refused, one line each."""
+"""``cp .env.example .env && dcs-bot serve`` in a fresh folder: each placeholder is refused on a line."""
 
 from __future__ import annotations
 
@@ -45,3 +45,26 @@ def test_the_example_settings_do_not_start_the_server(tmp_path: Path) -> None:
         assert line.startswith("dcs-bot: "), line
         assert "placeholder" in line, line
         assert "replace-" not in line, line
+
+
+def test_a_clouds_file_is_accepted_but_not_served_yet(tmp_path: Path) -> None:
+    settings = {
+        "SLACK_BOT_TOKEN": "xoxb-1-not-checked",
+        "SLACK_SIGNING_SECRET": "not-checked",
+        "BOT_CLOUDS": str(tmp_path / "clouds.toml"),
+        "PORT": str(free_port()),
+    }
+
+    finished = subprocess.run(
+        [str(DCS_BOT), "serve"],
+        env=child_env(settings),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+
+    assert finished.returncode == 2, finished.stderr
+    [line] = finished.stderr.splitlines()
+    assert line.startswith("dcs-bot: BOT_CLOUDS: several clouds are not served by this version yet"), line
