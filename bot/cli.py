@@ -17,12 +17,12 @@ from typing import TextIO
 
 from aiohttp import web
 
-from bot.config import ConfigError, database_path, load_settings
+from bot.config import ConfigError, clouds_path, database_path, load_settings
 from bot.core.audit import AuditRecord
-from bot.core.policy import PolicyError
+from bot.core.policy import PolicyError, policy_warnings
 from bot.emulator.dcs import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
 from bot.logs import configure_logging
-from bot.policy_file import PolicyHolder, read_policy
+from bot.policy_file import PolicyHolder, read_cloud_names, read_policy
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
 
@@ -114,9 +114,13 @@ def _join(threads: Sequence[threading.Thread], *, timeout: float) -> None:
         thread.join(timeout)
 
 
-def check_policy(path: Path) -> int:
+def check_policy(path: Path, clouds: Path | None = None) -> int:
+    """Every problem of the policy file (exit 1), or ok and its warnings (exit 0). The clouds come from
+    ``--clouds`` or else ``BOT_CLOUDS``; without either, cloud names are not checked against a list."""
     try:
-        policy = read_policy(path)
+        clouds = clouds or clouds_path()
+        known = read_cloud_names(clouds) if clouds is not None else None
+        policy = read_policy(path, known)
     except PolicyError as error:
         print(f"{error.source}: {len(error.problems)} problem(s)")
         for problem in error.problems:
@@ -126,6 +130,8 @@ def check_policy(path: Path) -> int:
         f"{path}: ok — {len(policy.admins)} admin(s), {len(policy.rules)} rule(s), "
         f"{len(policy.watch)} watch(es)"
     )
+    for warning in policy_warnings(policy):
+        print(f"warning: {warning}")
     return EXIT_OK
 
 
@@ -222,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check-policy", help="validate a policy file")
     check.add_argument("file", type=Path)
+    check.add_argument(
+        "--clouds",
+        type=Path,
+        metavar="FILE",
+        help="the clouds file whose names rules may use (default BOT_CLOUDS)",
+    )
     audit_parser = commands.add_parser("audit", help="print the audit trail")
     audit_parser.add_argument("--format", choices=("table", "jsonl"), default="table")
     audit_parser.add_argument("--since", help="only records at or after this ISO date/time (UTC if no zone)")
@@ -234,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "serve":
             return serve()
         case "check-policy":
-            return check_policy(args.file)
+            return check_policy(args.file, args.clouds)
         case "audit":
             return audit(args.format, args.since)
         case "emulator":

@@ -366,14 +366,27 @@ def _combination_problems(given: set[str]) -> Iterable[tuple[str, str]]:
 
 
 class _DatabaseOnly(BaseSettings):
+    """The settings that commands other than ``serve`` read, without a complete configuration."""
+
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     bot_database: Path = Path("dcs-bot.sqlite3")
+    bot_clouds: Path | None = None
+
+    @field_validator("bot_clouds", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 def database_path() -> Path:
     """``BOT_DATABASE`` alone, for commands (like ``audit``) that need no complete configuration."""
     return _DatabaseOnly().bot_database
+
+
+def clouds_path() -> Path | None:
+    """``BOT_CLOUDS`` alone, for ``check-policy``."""
+    return _DatabaseOnly().bot_clouds
 
 
 _OAUTH_TRAP = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")

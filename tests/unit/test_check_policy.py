@@ -129,7 +129,8 @@ def test_duplicate_names_and_a_rule_that_never_decides_are_warnings(
     code, lines = run(capsys, tmp_path, RULE.format(name="a") + RULE.format(name="a"))
     assert code == 0
     assert lines[1:] == [
-        "warning: rule 'a' (rules[1]) never decides: rule 'a' above it already matches everything it matches",
+        "warning: rule 'a' (rules[1]) never decides: rule 'a' (rules[0]) above it already matches everything "
+        "it matches",
         "warning: rule name 'a' is used by rules[0] and rules[1]; the audit trail cannot tell them apart",
     ]
 
@@ -193,7 +194,11 @@ def test_the_clouds_file_comes_from_bot_clouds_without_the_flag(
         ("clouds = []", "rules[0] ('a').clouds: must not be empty; leave it out for every cloud"),
         ("tags = {}", "rules[0] ('a').tags: must not be empty; leave it out to match any tags"),
         ("tags = { env = 1 }", "rules[0] ('a').tags.env: must be a string, or \"*\" for any value"),
-        ('tags = { " env" = "prod" }', "rules[0] ('a').tags: ' env' is not a tag key"),
+        (
+            'tags = { " env" = "prod" }',
+            "rules[0] ('a').tags: ' env' is not a tag key (1 to 128 of letters, digits, spaces and "
+            "_ . : / = + - @; no space at either end)",
+        ),
     ],
 )
 def test_bad_clouds_and_tags_are_named(
