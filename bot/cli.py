@@ -83,6 +83,7 @@ def serve() -> int:
             len(policy().rules),
             settings.bot_database,
         )
+        policy.log_warnings()
 
     app.on_startup.append(announce_and_reload_on_sighup)
     try:

@@ -66,19 +66,22 @@ def log_warnings(policy: Policy, path: Path) -> None:
 class PolicyHolder:
     """The policy in force. A reload that fails keeps the last good policy and logs why.
 
-    What the policy's warnings say (see :func:`policy_warnings`) is logged, never fatal.
+    Warnings (see :func:`policy_warnings`) are never fatal: the server logs them once it has started
+    (:meth:`log_warnings`), and a reload logs those of the new policy.
     """
 
     def __init__(self, path: Path, known_clouds: frozenset[str] | None = None) -> None:
         self.path = path
         self.known_clouds = known_clouds
         self._policy = read_policy(path, known_clouds)
-        log_warnings(self._policy, path)
         self.reloads = 0
         self.failed_reloads = 0
 
     def __call__(self) -> Policy:
         return self._policy
+
+    def log_warnings(self) -> None:
+        log_warnings(self._policy, self.path)
 
     def reload(self) -> bool:
         try:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.service.process import WAIT, child_env, free_port
+from tests.e2e.conftest import DEFAULT_POLICY, StandIns, bot_environment
+from tests.service.process import WAIT, child_env, free_port, running_bot, wait_until_serving
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 #: The console script that ``pip install`` made next to this interpreter (``.venv/bin/dcs-bot``).
@@ -68,3 +71,23 @@ def test_a_clouds_file_is_accepted_but_not_served_yet(tmp_path: Path) -> None:
     assert finished.returncode == 2, finished.stderr
     [line] = finished.stderr.splitlines()
     assert line.startswith("dcs-bot: BOT_CLOUDS: several clouds are not served by this version yet"), line
+
+
+async def test_policy_warnings_are_logged_at_start_up_and_the_bot_runs(
+    tmp_path: Path, stand_ins: StandIns
+) -> None:
+    port = free_port()
+    # A member of SSRE1 who is also Bob would skip the four-eyes rule below: a warning, not an error.
+    settings = bot_environment(tmp_path, stand_ins, DEFAULT_POLICY, port, BOT_LOG_FORMAT="json")
+
+    async with running_bot(["serve"], settings, cwd=tmp_path) as bot:
+        await wait_until_serving(f"http://127.0.0.1:{port}/healthz", bot)
+        bot.signal(signal.SIGTERM)
+        code = await bot.exit_code()
+
+    assert code == 0, bot.stderr
+    warnings = [json.loads(line) for line in bot.stderr if '"warning"' in line]
+    assert any(
+        "rule 'staging-four-eyes' (approval = \"peer\") can be skipped" in entry["message"]
+        for entry in warnings
+    ), bot.stderr

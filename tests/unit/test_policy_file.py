@@ -44,13 +44,15 @@ def test_reload_swaps_in_a_good_file_and_keeps_the_last_good_one_otherwise(
     assert (holder.reloads, holder.failed_reloads) == (1, 1)
 
 
-def test_warnings_are_logged_at_start_up_and_on_reload_not_fatal(
+def test_warnings_are_logged_when_asked_and_on_reload_not_fatal(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "policy.toml"
     path.write_text(GOOD + GOOD, encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="bot.policy_file"):
         holder = PolicyHolder(path)
+        assert caplog.text == ""
+        holder.log_warnings()
     assert len(holder().rules) == 2
     assert "rule name 'a' is used by rules[0] and rules[1]" in caplog.text
     caplog.clear()
