@@ -18,16 +18,17 @@ from pathlib import Path
 import aiohttp
 
 from bot.clock import SystemClock
-from bot.core.audit import AuditEntry
-from bot.core.instances import BackupFormat
-from bot.core.policy import Policy, parse_policy
+from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Delivered
-from bot.core.replies import Notice, Reply
-from bot.core.requests import BackupRequest, RequestEvent
-from bot.core.tracker import Tracker, TrackerOptions
+from bot.core.rules.audit import AuditEntry
+from bot.core.rules.backup_request import BackupRequest, RequestEvent
+from bot.core.rules.instances import BackupFormat
+from bot.core.rules.messages import Notice, Reply
+from bot.core.rules.policy import Policy
 from bot.dcs.auth import AkSkAuth
 from bot.dcs.client import DcsClient
-from bot.emulator.dcs import DcsEmulator, start_emulator
+from bot.policy_file import parse_policy
+from bot.standins.dcs.control import DcsEmulator, start_emulator
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
 from bot.store.watch import SqliteWatchStore

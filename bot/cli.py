@@ -18,11 +18,11 @@ from typing import TextIO
 from aiohttp import web
 
 from bot.config import ConfigError, clouds_path, database_path, load_settings
-from bot.core.audit import AuditRecord
-from bot.core.policy import PolicyError, policy_warnings
-from bot.emulator.dcs import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
+from bot.core.rules.audit import AuditRecord
+from bot.core.rules.policy_warnings import policy_warnings
 from bot.logs import configure_logging
-from bot.policy_file import PolicyHolder, read_cloud_names, read_policy
+from bot.policy_file import PolicyError, PolicyHolder, read_cloud_names, read_policy
+from bot.standins.dcs.control import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
 
@@ -59,7 +59,7 @@ def serve() -> int:
     problem = asyncio.run(_database_problem(settings.bot_database))
     if problem is not None:
         return _fail(f"BOT_DATABASE: {settings.bot_database}: {problem}")
-    from bot.server import create_app  # imported late: start-up errors above need none of it
+    from bot.bootstrap import create_app  # imported late: start-up errors above need none of it
 
     app = create_app(settings, policy)
 
@@ -198,7 +198,7 @@ def audit(output_format: str, since: str | None) -> int:
 
 
 def emulator(port: int) -> int:
-    from bot.emulator.dcs import ConnectionInfo, serve
+    from bot.standins.dcs.control import ConnectionInfo, serve
 
     def show(info: ConnectionInfo) -> None:
         print(f"DCS emulator listening on {info.endpoint} (Ctrl-C stops it). Point a bot at it with:")

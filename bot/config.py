@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core.instances import BackupFormat
+from bot.core.rules.instances import BackupFormat
 
 
 class ConfigError(Exception):

@@ -19,13 +19,13 @@ from typing import TextIO
 
 from aiohttp import web
 
+from bot.bootstrap import create_app
 from bot.config import load_settings
-from bot.emulator.dcs import DcsEmulator, RunningEmulator, seed_demo_instances, start_emulator
-from bot.emulator.slack import SlackStandIn
-from bot.emulator.slack_render import render_transcript
-from bot.emulator.slack_timeline import Message
 from bot.policy_file import PolicyHolder
-from bot.server import create_app
+from bot.standins.dcs.control import DcsEmulator, RunningEmulator, seed_demo_instances, start_emulator
+from bot.standins.slack.render import render_transcript
+from bot.standins.slack.standin import SlackStandIn
+from bot.standins.slack.timeline import Message
 
 ALICE, BOB = "UALICE0001", "UBOB00001"
 OPS, ALERTS = "C0OPS0001", "C0ALERTS01"

@@ -11,8 +11,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.core.audit import AuditEntry, AuditKind
 from bot.core.ports import AuditLog
+from bot.core.rules.audit import AuditEntry, AuditKind
 
 _CLICK_OUTCOMES = {
     AuditKind.CONFIRMED: "confirmed",
@@ -90,6 +90,9 @@ class Metrics:
 
     def observe_slack_error(self, method: str, error: str) -> None:
         self.slack_errors.labels(method, error).inc()
+
+    def observe_socket(self, connected: bool) -> None:
+        self.socket_connected.set(1 if connected else 0)
 
     def count(self, entry: AuditEntry) -> None:
         outcome = entry.outcome or "ok"

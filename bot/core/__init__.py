@@ -1,5 +1,6 @@
-"""The core: command grammar, policy decisions, the backup request state machine.
+"""The core of the bot: pure rules (:mod:`bot.core.rules`) and the flow that applies them
+(:mod:`bot.core.flow`), plus the protocols the adapters implement (:mod:`bot.core.ports`) and the
+errors they raise (:mod:`bot.core.errors`).
 
-Nothing in this package performs I/O or imports Slack, HTTP or database libraries; adapters reach it
-through the protocols in :mod:`bot.core.ports`.
+Nothing in this package imports Slack, HTTP or database libraries.
 """

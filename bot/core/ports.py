@@ -7,20 +7,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.core.audit import AuditEntry
-from bot.core.instances import BackupFormat, BackupPage, Instance, InstancePage
-from bot.core.replies import Notice, Reply
-from bot.core.requests import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.audit import AuditEntry
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
+from bot.core.rules.messages import Notice, PlannedCall, Reply
 
 
 class DcsApi(Protocol):
-    """The four DCS v2 operations the bot uses. Errors raise :class:`bot.core.errors.DcsError`."""
+    """The four DCS v2 operations the bot uses, and the call a backup would make. Errors raise
+    :class:`bot.core.errors.DcsError`; an instance DCS does not know raises
+    :class:`bot.core.errors.InstanceNotFoundError`."""
 
     async def show_instance(self, instance_id: str) -> Instance: ...
 
     async def list_instances(
         self, *, name: str | None = None, exact: bool = False, limit: int = 100, offset: int = 0
     ) -> InstancePage: ...
+
+    def planned_backup(self, instance_id: str, backup_format: BackupFormat, remark: str) -> PlannedCall:
+        """The call :meth:`create_backup` would make, without making it (no I/O): for the dry run."""
+        ...
 
     async def create_backup(self, instance_id: str, *, backup_format: BackupFormat, remark: str) -> str:
         """Starts a backup and returns its ``backup_id``."""

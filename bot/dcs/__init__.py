@@ -1,1 +1,2 @@
-"""The DCS adapter: request signing, authentication and an aiohttp client for the DCS v2 API."""
+"""The DCS adapter, where all DCS wire knowledge lives: request signing, authentication, the aiohttp
+client for the DCS v2 API, the JSON models and their quirks, error bodies and what error codes mean."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.core.errors import DcsApiError, DcsTransportError
 from bot.dcs import signer
-from bot.dcs.client import api_error, describe_client_error
+from bot.dcs.errors import api_error, describe_client_error
 
 Clock = Callable[[], datetime]
 
@@ -253,6 +253,7 @@ class TokenAuth:
             f"IAM refused a token for user {self._username!r}: {message}",
             request_id=error.request_id,
             retry_after=error.retry_after,
+            hint=error.hint,
         )
 
 

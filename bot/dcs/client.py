@@ -1,29 +1,28 @@
-"""aiohttp client for the four DCS v2 operations the bot uses; implements :class:`bot.core.ports.DcsApi`."""
+"""aiohttp client for the four DCS v2 operations the bot uses; implements :class:`bot.core.ports.DcsApi`,
+and shows the call a backup would make without making it (the dry run)."""
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
 import yarl
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
-from bot.core.errors import DcsApiError, DcsTransportError
-from bot.core.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
+from bot.core.errors import DcsTransportError
+from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
+from bot.core.rules.messages import PlannedCall
+from bot.dcs import wire
+from bot.dcs.auth import DcsAuth
+from bot.dcs.errors import api_error, describe_client_error
 from bot.dcs.signer import QueryValue, canonical_query
-
-if TYPE_CHECKING:
-    # Only a type: auth.py imports this module for the shared error parsing.
-    from bot.dcs.auth import DcsAuth
 
 Observer = Callable[[str, int, float], None]
 """Called after every operation with (operation name, HTTP status or 0 if none arrived, seconds taken).
@@ -32,8 +31,6 @@ It runs in a ``finally`` block, so it must not raise."""
 
 JSON_CONTENT_TYPE = "application/json"
 DCS_TIME_FORMAT = "%Y%m%d%H%M%S"
-
-_ERROR_FIELD_PAIRS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
 _UNUSABLE_SEGMENTS = frozenset({"", ".", ".."})
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -71,7 +68,7 @@ class DcsClient:
 
     async def show_instance(self, instance_id: str) -> Instance:
         reply = await self._call("show_instance", "GET", ["instances", instance_id])
-        return _validate(Instance, reply, "show_instance")
+        return _validate(wire.WireInstance, reply, "show_instance").to_core()
 
     async def list_instances(
         self, *, name: str | None = None, exact: bool = False, limit: int = 100, offset: int = 0
@@ -80,16 +77,16 @@ class DcsClient:
         if name is not None:
             query += [("name", name), ("name_equal", exact)]
         reply = await self._call("list_instances", "GET", ["instances"], query=query)
-        listing = _validate(_InstanceList, reply, "list_instances")
-        total = listing.instance_num if listing.instance_num is not None else len(listing.instances)
-        return InstancePage(instances=listing.instances, total=total)
+        return _validate(wire.InstanceList, reply, "list_instances").to_core()
+
+    def planned_backup(self, instance_id: str, backup_format: BackupFormat, remark: str) -> PlannedCall:
+        segments = _backup_segments(instance_id)
+        return PlannedCall("POST", self._path(segments), _backup_payload(backup_format, remark))
 
     async def create_backup(self, instance_id: str, *, backup_format: BackupFormat, remark: str) -> str:
-        # The format is always sent: the documented default differs between clouds.
-        payload = {"remark": remark, "backup_format": BackupFormat(backup_format).value}
-        segments = ["instances", instance_id, "backups"]
-        reply = await self._call("create_backup", "POST", segments, payload=payload)
-        return _validate(_CreatedBackup, reply, "create_backup").backup_id
+        payload = _backup_payload(backup_format, remark)
+        reply = await self._call("create_backup", "POST", _backup_segments(instance_id), payload=payload)
+        return _validate(wire.CreatedBackup, reply, "create_backup").backup_id
 
     async def list_backups(
         self,
@@ -105,13 +102,11 @@ class DcsClient:
             query.append(("begin_time", dcs_time(begin_time)))
         if end_time is not None:
             query.append(("end_time", dcs_time(end_time)))
-        reply = await self._call("list_backups", "GET", ["instances", instance_id, "backups"], query=query)
+        reply = await self._call("list_backups", "GET", _backup_segments(instance_id), query=query)
         # 204 means "no records" and carries no body.
         if reply.status == HTTPStatus.NO_CONTENT or not reply.body.strip():
             return BackupPage(records=[], total=0)
-        listing = _validate(_BackupList, reply, "list_backups")
-        total = listing.total_num if listing.total_num is not None else len(listing.backup_record_response)
-        return BackupPage(records=listing.backup_record_response, total=total)
+        return _validate(wire.BackupList, reply, "list_backups").to_core()
 
     async def _call(
         self,
@@ -136,8 +131,11 @@ class DcsClient:
             raise api_error(reply.status, reply.headers, reply.body, service="DCS")
         return reply
 
+    def _path(self, segments: Sequence[str]) -> str:
+        return "/".join([self._project_path, *(_path_segment(segment) for segment in segments)])
+
     def _url(self, segments: Sequence[str], query: Sequence[tuple[str, QueryValue]]) -> yarl.URL:
-        path = "/".join([self._project_path, *(_path_segment(segment) for segment in segments)])
+        path = self._path(segments)
         wire_query = canonical_query(query)
         # encoded=True keeps yarl from re-quoting, so the wire query is byte-for-byte the signed one.
         return yarl.URL(f"{self._base}{path}?{wire_query}" if wire_query else self._base + path, encoded=True)
@@ -177,32 +175,13 @@ class _Reply:
     body: bytes
 
 
-def _null_as_empty_list(value: Any) -> Any:
-    return [] if value is None else value
+def _backup_segments(instance_id: str) -> list[str]:
+    return ["instances", instance_id, "backups"]
 
 
-class _InstanceList(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    instance_num: int | None = None
-    instances: list[Instance] = Field(default_factory=list)
-
-    _null_is_empty = field_validator("instances", mode="before")(_null_as_empty_list)
-
-
-class _BackupList(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    total_num: int | None = None
-    backup_record_response: list[BackupRecord] = Field(default_factory=list)
-
-    _null_is_empty = field_validator("backup_record_response", mode="before")(_null_as_empty_list)
-
-
-class _CreatedBackup(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    backup_id: str = Field(min_length=1)
+def _backup_payload(backup_format: BackupFormat, remark: str) -> dict[str, str]:
+    # The format is always sent: the documented default differs between clouds.
+    return {"remark": remark, "backup_format": BackupFormat(backup_format).value}
 
 
 def _validate(model: type[_Model], reply: _Reply, operation: str) -> _Model:
@@ -225,75 +204,3 @@ def dcs_time(moment: datetime) -> str:
     """``yyyyMMddHHmmss`` in UTC, as the list APIs expect; a naive ``moment`` is taken to be UTC already."""
     aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     return aware.astimezone(UTC).strftime(DCS_TIME_FORMAT)
-
-
-def api_error(status: int, headers: Mapping[str, str], body: bytes, *, service: str) -> DcsApiError:
-    """The error for a non-2xx answer from ``service`` (DCS or IAM), read from its error body if any."""
-    code, message = error_fields(body)
-    return DcsApiError(
-        status,
-        code,
-        message or _plain_status(status, service),
-        request_id=headers.get("X-Request-Id") or None,
-        retry_after=retry_after_seconds(headers.get("Retry-After")),
-    )
-
-
-def error_fields(body: bytes) -> tuple[str | None, str | None]:
-    """``(code, message)`` from any known error body shape, including Keystone's ``{"error": {...}}``."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(document, dict):
-        return None, None
-    for candidate in (document, document.get("error")):
-        if not isinstance(candidate, dict):
-            continue
-        for code_key, message_key in _ERROR_FIELD_PAIRS:
-            code, message = _text(candidate.get(code_key)), _text(candidate.get(message_key))
-            if code or message:
-                return code, message
-    return None, None
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    return str(value).strip() or None
-
-
-def _plain_status(status: int, service: str) -> str:
-    try:
-        return f"HTTP {status} {HTTPStatus(status).phrase} from {service}"
-    except ValueError:
-        return f"HTTP {status} from {service}"
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds from ``now``; it may be a number of seconds or an HTTP date."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return _seconds_until(value, now or datetime.now(UTC))
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _seconds_until(http_date: str, now: datetime) -> float | None:
-    try:
-        moment = parsedate_to_datetime(http_date)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - now).total_seconds())
-
-
-def describe_client_error(exc: aiohttp.ClientError) -> str:
-    """A short, secret-free description of a transport failure."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or type(exc.os_error).__name__
-        return f"cannot connect to {exc.host}:{exc.port} ({reason})"
-    return type(exc).__name__

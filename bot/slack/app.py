@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.runner import Runner
+from bot.slack.middleware.shutdown_gate import ShutdownGate
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def bolt_app(client: AsyncWebClient, signing_secret: str | None, runner: Runner)
         )
     finally:
         logger.setLevel(level)
+    app.use(ShutdownGate(lambda: runner.accepting))
     register_listeners(app, runner)
     return app
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.core.command import is_instance_id
-from bot.core.explain import record_error_meaning
-from bot.core.instances import BackupRecord, Instance
-from bot.core.policy import ACTION_VERBS, ADMIN_RULE, Decision, Permission
-from bot.core.replies import (
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.grammar import is_instance_id
+from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.messages import (
     ApprovalRequested,
     BackupFinished,
     BackupList,
@@ -43,7 +42,7 @@ from bot.core.replies import (
     Usage,
     WatchedBackupEnded,
 )
-from bot.core.requests import BackupRequest
+from bot.core.rules.policy import ACTION_VERBS, ADMIN_RULE, Decision, Permission
 
 Block = dict[str, Any]
 
@@ -365,13 +364,17 @@ def _card_closed(reply: CardClosed) -> Message:
     return simple(text)
 
 
+def _meaning(record: BackupRecord) -> str:
+    return record.error_meaning or "DCS gave no reason"
+
+
 def _record_fields(record: BackupRecord) -> list[tuple[str, str]]:
     kind = f"{escape(record.backup_type or '?')} · {escape((record.backup_format or '?').upper())}"
     status = escape(record.status)
     if record.status == "backuping" and record.progress:
         status += f" ({escape(record.progress)} %)"
     if record.status == "failed":
-        status += f" — {code(record.error_code or '?')} {escape(record_error_meaning(record.error_code))}"
+        status += f" — {code(record.error_code or '?')} {escape(_meaning(record))}"
     return [
         ("Backup", code(record.backup_id)),
         ("Type", kind),
@@ -502,7 +505,7 @@ def _finished(notice: BackupFinished) -> Message:
     elif record.status == "failed":
         text = (
             f":x: Backup {code(record.backup_id)} of *{escape(request.instance_name)}* failed{took}: "
-            f"{code(record.error_code or '?')} — {escape(record_error_meaning(record.error_code))}."
+            f"{code(record.error_code or '?')} — {escape(_meaning(record))}."
         )
     else:
         name = escape(request.instance_name)
@@ -520,7 +523,7 @@ def _watched(notice: WatchedBackupEnded) -> Message:
     if record.status == "succeed":
         text = f":white_check_mark: {subject} succeeded{took}: {human_size(record.size)}."
     elif record.status == "failed":
-        meaning = escape(record_error_meaning(record.error_code))
+        meaning = escape(_meaning(record))
         text = f":x: {subject} failed{took}: {code(record.error_code or '?')} — {meaning}."
     else:
         text = f"{subject} ended as {escape(record.status)}."

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core.ports import Delivered
-from bot.core.replies import Notice, Reply
+from bot.core.rules.messages import Notice, Reply
 from bot.slack.blocks import Message, render_notice, render_reply
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.core.audit import AuditEntry, AuditKind, AuditRecord
+from bot.core.rules.audit import AuditEntry, AuditKind, AuditRecord
 from bot.store.database import from_db_time, to_db_time
 
 

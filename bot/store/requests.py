@@ -9,8 +9,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.core.instances import BackupFormat
-from bot.core.requests import BackupRequest, RequestEvent, RequestState, next_state, sources_of
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, next_state, sources_of
+from bot.core.rules.instances import BackupFormat
 from bot.store.database import from_db_time, maybe_time, to_db_time
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]

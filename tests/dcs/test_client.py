@@ -8,13 +8,12 @@ import aiohttp
 import pytest
 
 from bot.core.errors import DcsApiError, DcsError, DcsTransportError
-from bot.core.instances import BackupFormat, BackupPage
 from bot.core.ports import DcsApi
+from bot.core.rules.instances import BackupFormat, BackupPage
 from bot.dcs.auth import AkSkAuth
-from bot.dcs.client import (
-    DcsClient,
+from bot.dcs.client import DcsClient, dcs_time
+from bot.dcs.errors import (
     api_error,
-    dcs_time,
     describe_client_error,
     error_fields,
     retry_after_seconds,

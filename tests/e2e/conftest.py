@@ -19,17 +19,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
+from bot.bootstrap import BOT, Bot, create_app
 from bot.config import Settings, load_settings
-from bot.core.instances import BackupFormat
-from bot.core.requests import BackupRequest, RequestState, new_request_id
-from bot.emulator.dcs import DcsEmulator, EmulatedInstance
-from bot.emulator.slack import CommandResult, SlackStandIn
-from bot.emulator.slack_delivery import Inbound, PayloadKind
-from bot.emulator.slack_payloads import AppContext, Person, Place, slash_command_form
-from bot.emulator.slack_timeline import Message
+from bot.core.rules.backup_request import BackupRequest, RequestState, new_request_id
+from bot.core.rules.instances import BackupFormat
 from bot.logs import configure_logging
 from bot.policy_file import PolicyHolder
-from bot.server import BOT, Bot, create_app
+from bot.standins.dcs.control import DcsEmulator, EmulatedInstance
+from bot.standins.slack.delivery import Inbound, PayloadKind
+from bot.standins.slack.payloads import AppContext, Person, Place, slash_command_form
+from bot.standins.slack.standin import CommandResult, SlackStandIn
+from bot.standins.slack.timeline import Message
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
 

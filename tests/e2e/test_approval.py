@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.requests import RequestState
-from bot.emulator.slack_timeline import Message
+from bot.core.rules.backup_request import RequestState
+from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import ALICE, BOB, CAROL, LEAD, OPS, World, WorldFactory
 
 APPROVAL_TTL = 0.3

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.core.audit import AuditKind
+from bot.core.rules.audit import AuditKind
 from tests.e2e.conftest import ALICE, DEFAULT_POLICY, OPS, World
 
 FLOW_KINDS = [

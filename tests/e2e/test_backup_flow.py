@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.audit import AuditKind
-from bot.emulator.slack_timeline import Message
+from bot.core.rules.audit import AuditKind
+from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import ALICE, CAROL, OPS, DcsGate, World, WorldFactory
 
 

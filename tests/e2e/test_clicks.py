@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.requests import RequestState
-from bot.emulator.slack_timeline import Message
+from bot.core.rules.backup_request import RequestState
+from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import ADMIN, ALICE, BOB, DEFAULT_POLICY, OPS, World, WorldFactory
 
 CONFIRM_TTL = 0.3

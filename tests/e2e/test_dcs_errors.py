@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from bot.emulator.slack_timeline import Message
+from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import ALICE, OPS, World, WorldFactory
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.audit import AuditKind
+from bot.core.rules.audit import AuditKind
 from tests.e2e.conftest import ALICE, BOB, OPS, PROJECT_ID, World
 
 

@@ -3,8 +3,8 @@ live status of a backup the bot started, and the answers when there is nothing t
 
 from __future__ import annotations
 
-from bot.emulator.dcs import EmulatedBackup, ManualClock
-from bot.emulator.slack_timeline import Message
+from bot.standins.dcs.control import EmulatedBackup, ManualClock
+from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import ALICE, OPS, RANDOM, VIEWER, StandInsFactory, World, WorldFactory
 
 

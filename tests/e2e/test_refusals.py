@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.emulator.slack_timeline import Message
+from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import ALICE, CAROL, OPS, PRIVATE, RANDOM, VIEWER, World
 
 STRANGER = "USTRANGER1"

@@ -9,9 +9,9 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from bot.core.audit import AuditKind
-from bot.core.requests import RequestState
-from bot.emulator.dcs import ManualClock
+from bot.core.rules.audit import AuditKind
+from bot.core.rules.backup_request import RequestState
+from bot.standins.dcs.control import ManualClock
 from tests.e2e.conftest import (
     DEFAULT_POLICY,
     OPS,

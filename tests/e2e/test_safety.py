@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from bot.emulator.slack_delivery import post_raw
 from bot.logs import REDACTED
+from bot.standins.slack.delivery import post_raw
 from tests.e2e.conftest import ALICE, BOB, LEAD, OPS, PRIVATE, SECRETS, World
 
 TYPED_REMARK = "<!channel> @here <@U0BOSS> &amp;"

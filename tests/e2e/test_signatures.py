@@ -9,7 +9,7 @@ import time
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.emulator.slack_delivery import Inbound, PayloadKind, post_raw
+from bot.standins.slack.delivery import Inbound, PayloadKind, post_raw
 from tests.e2e.conftest import ALICE, OPS, SIGNING_SECRET, World
 
 STALE = 301

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.audit import AuditKind
-from bot.core.requests import BackupRequest, RequestState
-from bot.emulator.dcs import CallRecord, ManualClock
-from bot.emulator.slack_timeline import Message
+from bot.core.rules.audit import AuditKind
+from bot.core.rules.backup_request import BackupRequest, RequestState
+from bot.standins.dcs.control import CallRecord, ManualClock
+from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import (
     ALERTS,
     DEFAULT_POLICY,

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.emulator.dcs import EmulatedBackup, ManualClock
-from bot.emulator.dcs_records import BackupOutcome
+from bot.standins.dcs.control import EmulatedBackup, ManualClock
+from bot.standins.dcs.records import BackupOutcome
 from tests.e2e.conftest import (
     ALERTS,
     ALICE,

@@ -17,13 +17,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.emulator.dcs import DEFAULT_DOMAIN, DEFAULT_PASSWORD, DEFAULT_USERNAME
-from bot.emulator.slack import CommandResult, SlackStandIn
-from bot.emulator.slack_delivery import Delivery
-from bot.emulator.slack_timeline import Message
+from bot.bootstrap import create_app
 from bot.logs import configure_logging
 from bot.policy_file import PolicyHolder
-from bot.server import create_app
+from bot.standins.dcs.control import DEFAULT_DOMAIN, DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.standins.slack.delivery import Delivery
+from bot.standins.slack.standin import CommandResult, SlackStandIn
+from bot.standins.slack.timeline import Message
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import (
     ALICE,

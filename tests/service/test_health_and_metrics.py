@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.emulator.dcs import DEFAULT_PASSWORD
+from bot.standins.dcs.control import DEFAULT_PASSWORD
 from tests.e2e.conftest import ALICE, BOB, OPS, PRIVATE
 from tests.service.conftest import SECRETS, Service, ServiceFactory
 

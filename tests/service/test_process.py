@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from aiohttp.typedefs import Handler
 
-from bot.emulator.slack_delivery import DISPATCH_FAILED, Delivery
-from bot.emulator.slack_timeline import SLACKBOT_USER_ID
+from bot.standins.slack.delivery import DISPATCH_FAILED, Delivery
+from bot.standins.slack.timeline import SLACKBOT_USER_ID
 from tests.e2e.conftest import (
     ACCESS_KEY,
     ALICE,

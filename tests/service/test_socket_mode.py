@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bot.bootstrap import create_app
 from bot.config import ConfigError
-from bot.emulator.slack_socket import DisconnectReason, SocketConnection
 from bot.policy_file import PolicyHolder
-from bot.server import create_app
+from bot.standins.slack.socket_mode import DisconnectReason, SocketConnection
 from tests.e2e.conftest import DEFAULT_POLICY, OPS, StandIns, bot_settings
 from tests.service.conftest import SECRETS, Service, ServiceFactory, serve, socket_mode_slack
 

@@ -12,14 +12,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.instances import BackupFormat
 from bot.core.ports import Delivered, GroupLookupError
-from bot.core.replies import BackupStarted, Usage
-from bot.core.requests import BackupRequest
-from bot.emulator.slack import SlackStandIn
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupFormat
+from bot.core.rules.messages import BackupStarted, Usage
 from bot.slack.app import retry_handlers
 from bot.slack.groups import SlackGroupDirectory
 from bot.slack.notifier import SlackNotifier
+from bot.standins.slack.standin import SlackStandIn
 
 TOKEN = "xoxb-adapter-test"
 NOW = datetime(2026, 11, 26, tzinfo=UTC)

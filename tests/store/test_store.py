@@ -11,9 +11,9 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.core.audit import AuditEntry, AuditKind
-from bot.core.instances import BackupFormat
-from bot.core.requests import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.instances import BackupFormat
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import MIGRATIONS, open_database, schema_version
 from bot.store.requests import SqliteRequestStore

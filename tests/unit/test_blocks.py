@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from bot.core.instances import BackupFormat, BackupRecord, Instance
-from bot.core.policy import Action, Decision, InstanceRef, Permission
-from bot.core.replies import (
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
+from bot.core.rules.messages import (
     ApiFailure,
     ApprovalRequested,
     BackupFinished,
@@ -37,7 +38,7 @@ from bot.core.replies import (
     TrackingAbandoned,
     Usage,
 )
-from bot.core.requests import BackupRequest
+from bot.core.rules.policy import Action, Decision, InstanceRef, Permission
 from bot.slack.blocks import (
     CANCEL_ACTION,
     CONFIRM_ACTION,
@@ -80,6 +81,7 @@ RECORD = BackupRecord(
     backup_id="b-1",
     status="failed",
     error_code="dcs.08.0002",
+    error_meaning="the backup timed out",
     remark=EVIL,
     size=1536,
     created_at=NOW,
@@ -123,7 +125,7 @@ REPLIES: list[Reply] = [
         )
     ),
     ClickRefused("Only <@UALICE1> can confirm this."),
-    BackupList(INSTANCE, (RECORD, RECORD.model_copy(update={"status": "backuping", "progress": "50.00"})), 2),
+    BackupList(INSTANCE, (RECORD, replace(RECORD, status="backuping", progress="50.00")), 2),
     BackupList(INSTANCE, (), 0),
     BackupStatus(REQUEST, RECORD),
     BackupStatus(REQUEST, None),
@@ -134,7 +136,7 @@ NOTICES: list[Notice] = [
     BackupStarted(REQUEST),
     BackupNotStarted(REQUEST, ApiFailure(400, "DCS.4096", EVIL, "Try later.", "req-id")),
     BackupFinished(REQUEST, RECORD, 75.0),
-    BackupFinished(REQUEST, RECORD.model_copy(update={"status": "succeed", "error_code": None}), 3600.0),
+    BackupFinished(REQUEST, replace(RECORD, status="succeed", error_code=None, error_meaning=None), 3600.0),
     TrackingAbandoned(REQUEST, 7200.0),
     ApprovalRequested(REQUEST),
     OutcomeUnknown(REQUEST),

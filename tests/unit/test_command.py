@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.command import (
+from bot.core.rules.grammar import (
     REMARK_MAX_CHARS,
     BackupCommand,
     Command,
@@ -25,7 +25,7 @@ from bot.core.command import (
     parse_command,
     unescape_slack_text,
 )
-from bot.core.instances import BackupFormat
+from bot.core.rules.instances import BackupFormat
 
 AOF = BackupFormat.AOF
 RDB = BackupFormat.RDB

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.config import BOUNDS, EXPECTED, ConfigError, Settings, database_path, load_settings
-from bot.core.instances import BackupFormat
+from bot.core.rules.instances import BackupFormat
 
 BASE: dict[str, Any] = {
     "slack_bot_token": "xoxb-1-secret",

@@ -9,22 +9,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.policy import (
+from bot.core.rules.policy import (
     ADMIN_RULE,
     Action,
     Actor,
     InstanceRef,
     Policy,
-    PolicyError,
     decide,
-    glob_example,
     instance_matches,
     may_act_somewhere,
     may_approve,
-    parse_policy,
     permissions_of,
-    policy_warnings,
 )
+from bot.core.rules.policy_warnings import glob_example, policy_warnings
+from bot.policy_file import PolicyError, parse_policy
 
 PROD_ID = "8a2f0c4e-1111-2222-3333-444455556666"
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.policy import PolicyError
-from bot.policy_file import PolicyHolder, read_cloud_names, read_policy
+from bot.policy_file import PolicyError, PolicyHolder, read_cloud_names, read_policy
 
 GOOD = '[[rules]]\nname = "a"\nusers = ["U1A"]\ninstances = ["*"]\nactions = ["list"]\n'
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.requests import (
+from bot.core.rules.backup_request import (
     FINAL_STATES,
     TRANSITIONS,
     RequestEvent,

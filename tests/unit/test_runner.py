@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from bot.clock import SystemClock
-from bot.core.command import BackupCommand, UsageError
-from bot.core.instances import BackupFormat, BackupPage, Instance, InstancePage
-from bot.core.policy import parse_policy
+from bot.core.flow.context import ServiceOptions
+from bot.core.flow.inputs import Click, Invocation
+from bot.core.flow.service import BackupService
 from bot.core.ports import Delivered
-from bot.core.replies import InternalError, Notice, Reply
-from bot.core.service import BackupService
-from bot.core.workflow import Click, Invocation, ServiceOptions
+from bot.core.rules.grammar import BackupCommand, UsageError
+from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
+from bot.core.rules.messages import InternalError, Notice, PlannedCall, Reply
+from bot.policy_file import parse_policy
 from bot.slack.listeners.runner import Runner
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
@@ -34,6 +35,9 @@ class BrokenCloud:
     async def list_instances(
         self, *, name: str | None = None, exact: bool = False, limit: int = 100, offset: int = 0
     ) -> InstancePage:
+        raise RuntimeError("unexpected")
+
+    def planned_backup(self, instance_id: str, backup_format: BackupFormat, remark: str) -> PlannedCall:
         raise RuntimeError("unexpected")
 
     async def create_backup(self, instance_id: str, *, backup_format: BackupFormat, remark: str) -> str:
@@ -96,7 +100,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         notifier=notifier,
         policy=lambda: policy,
         clock=SystemClock(),
-        options=ServiceOptions("p", 300, 3600, BackupFormat.RDB),
+        options=ServiceOptions(300, 3600, BackupFormat.RDB),
     )
     supervisor = Supervisor()
     yield Harness(

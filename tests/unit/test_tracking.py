@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.core.instances import BackupFormat, BackupRecord, Instance
-from bot.core.policy import parse_policy
-from bot.core.requests import BackupRequest
-from bot.core.tracking import (
-    Ended,
-    GiveUp,
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.following import Ended, GiveUp, StillRunning, duration_of, judge
+from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
+from bot.core.rules.watching import (
     Recovered,
     StaleAlert,
-    StillRunning,
     WatchTarget,
-    duration_of,
-    judge,
     last_success,
     staleness_change,
     watch_targets,
     watched_outcomes,
 )
+from bot.policy_file import parse_policy
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PROD = Instance(instance_id="11111111-1111-1111-1111-111111111111", name="redis-prod")
@@ -44,15 +40,12 @@ REQUEST = BackupRequest(
 )
 
 
-def record(backup_id: str, status: str, *, ended: datetime | None = None, **extra: object) -> BackupRecord:
-    return BackupRecord.model_validate(
-        {
-            "backup_id": backup_id,
-            "status": status,
-            "created_at": (ended or NOW) - timedelta(minutes=10),
-            "updated_at": ended,
-            **extra,
-        }
+def record(backup_id: str, status: str, *, ended: datetime | None = None) -> BackupRecord:
+    return BackupRecord(
+        backup_id=backup_id,
+        status=status,
+        created_at=(ended or NOW) - timedelta(minutes=10),
+        updated_at=ended,
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.core.workflow import Click
+from bot.core.flow.inputs import Click
 from bot.slack.blocks import APPROVE_ACTION, CANCEL_ACTION, CONFIRM_ACTION, REJECT_ACTION
-from bot.slack.listeners.runner import RESTARTING, Runner
+from bot.slack.listeners.runner import Runner
 
 
 def register(app: AsyncApp, runner: Runner) -> None:
@@ -25,12 +25,9 @@ def register(app: AsyncApp, runner: Runner) -> None:
 
 def _listener(
     handler: Callable[[Click], Awaitable[None]], runner: Runner
-) -> Callable[[AsyncAck, AsyncRespond, dict[str, Any]], Awaitable[None]]:
-    async def on_click(ack: AsyncAck, respond: AsyncRespond, body: dict[str, Any]) -> None:
+) -> Callable[[AsyncAck, dict[str, Any]], Awaitable[None]]:
+    async def on_click(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        if not runner.accepting:
-            await respond(text=RESTARTING, replace_original=False)
-            return
         click = click_from(body)
         if click is not None:
             runner.click(handler, click)

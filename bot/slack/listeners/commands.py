@@ -6,11 +6,11 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.core.command import UsageError, parse_command
-from bot.core.replies import Usage
-from bot.core.workflow import Invocation
+from bot.core.flow.inputs import Invocation
+from bot.core.rules.grammar import UsageError, parse_command
+from bot.core.rules.messages import Usage
 from bot.slack.blocks import render_reply
-from bot.slack.listeners.runner import RESTARTING, Runner
+from bot.slack.listeners.runner import Runner
 
 COMMAND = "/dcs-backup"
 
@@ -34,9 +34,6 @@ def invocation_from(body: dict[str, Any]) -> Invocation:
 
 
 async def handle_command(ack: AsyncAck, body: dict[str, Any], runner: Runner) -> None:
-    if not runner.accepting:
-        await ack(text=RESTARTING)
-        return
     invocation = invocation_from(body)
     parsed = parse_command(invocation.text)
     if isinstance(parsed, UsageError):

@@ -8,17 +8,15 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.core.audit import AuditEntry, AuditKind
-from bot.core.command import Command, UsageError
+from bot.core.flow.inputs import Click, Invocation
+from bot.core.flow.service import BackupService
 from bot.core.ports import AuditLog, Notifier
-from bot.core.replies import InternalError, Reply
-from bot.core.service import BackupService
-from bot.core.workflow import Click, Invocation
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.grammar import Command, UsageError
+from bot.core.rules.messages import InternalError, Reply
 from bot.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
-
-RESTARTING = "The bot is restarting and takes no new work right now. Please try again in a minute."
 
 
 def _internal_error() -> InternalError:

@@ -1,0 +1,106 @@
+"""What every step of the flow shares: the ports it talks through (:class:`Workflow`), its options, and
+the helpers for auditing a request and describing a DCS failure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.core.errors import DcsApiError, DcsError
+from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, GroupLookupError, Notifier, RequestStore
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupFormat, BackupRecord
+from bot.core.rules.policy import Actor, Decision, InstanceRef, Policy
+
+log = logging.getLogger(__name__)
+
+# How far back to look for a backup record that a submission may have created before a crash or timeout.
+SUBMISSION_SKEW = timedelta(minutes=2)
+LIST_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    confirm_ttl: float
+    approval_ttl: float
+    default_format: BackupFormat
+
+
+@dataclass(frozen=True)
+class Workflow:
+    dcs: DcsApi
+    requests: RequestStore
+    audit: AuditLog
+    groups: GroupDirectory
+    notifier: Notifier
+    policy: Callable[[], Policy]
+    clock: Clock
+    options: ServiceOptions
+
+    async def actor(self, policy: Policy, user_id: str, channel_id: str) -> Actor:
+        """The person, with the user groups the policy names that they belong to (fail closed)."""
+        wanted = policy.referenced_groups()
+        if not wanted:
+            return Actor(user_id, channel_id)
+        try:
+            members = await self.groups.members(wanted)
+        except GroupLookupError as error:
+            return Actor(user_id, channel_id, groups_unknown=str(error))
+        mine = frozenset(group for group, users in members.items() if user_id in users)
+        return Actor(user_id, channel_id, groups=mine)
+
+    async def audit_decision(
+        self, user_id: str, channel_id: str, decision: Decision, ref: InstanceRef | None
+    ) -> None:
+        await self.audit.record(
+            AuditEntry(
+                AuditKind.DECISION,
+                user_id=user_id,
+                channel_id=channel_id,
+                instance_id=ref.instance_id if ref else None,
+                instance_name=ref.name if ref else None,
+                rule=decision.rule,
+                outcome="allowed" if decision.allowed else "denied",
+                detail={"action": str(decision.action), "reason": decision.reason},
+            )
+        )
+
+
+def about(
+    request: BackupRequest,
+    kind: AuditKind,
+    user_id: str | None,
+    *,
+    rule: str | None = None,
+    outcome: str | None = None,
+    detail: dict[str, object] | None = None,
+) -> AuditEntry:
+    """An audit entry about ``request``."""
+    return AuditEntry(
+        kind,
+        user_id=user_id,
+        channel_id=request.channel_id,
+        request_id=request.request_id,
+        instance_id=request.instance_id,
+        instance_name=request.instance_name,
+        backup_id=request.backup_id,
+        rule=rule or request.rule,
+        outcome=outcome or str(request.state),
+        detail=dict(detail or {}),
+    )
+
+
+def describe(error: DcsError) -> str:
+    if isinstance(error, DcsApiError):
+        code = f" {error.error_code}" if error.error_code else ""
+        return f"DCS answered HTTP {error.status}{code}: {error.error_msg}"
+    # The transport detail (host, port, exception) is for the log, not for the channel.
+    log.warning("DCS unreachable: %s", error)
+    return "DCS could not be reached or did not answer in time"
+
+
+def created(record: BackupRecord) -> float:
+    return record.created_at.timestamp() if record.created_at else 0.0

@@ -1,0 +1,27 @@
+"""What arrives from a person: a typed command (:class:`Invocation`) or a button press (:class:`Click`) —
+who is asking, where, and how to answer them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Who typed a command, where, and how to answer them."""
+
+    user_id: str
+    user_name: str
+    channel_id: str
+    response_url: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Click:
+    """A button press on a card; ``request_id`` is the button's opaque value."""
+
+    user_id: str
+    request_id: str
+    response_url: str
+    channel_id: str | None = None

@@ -1,0 +1,63 @@
+"""The backup workflow's entry points, for the Slack adapter and the wiring: answering commands,
+handling clicks, and settling requests a crash interrupted.
+
+Everything behind them talks to the outside world only through the protocols of :mod:`bot.core.ports`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from bot.core.flow.clicks import ClickHandler
+from bot.core.flow.command_answers import CommandAnswers
+from bot.core.flow.context import ServiceOptions, Workflow
+from bot.core.flow.inputs import Click, Invocation
+from bot.core.flow.recovery import Recovery
+from bot.core.flow.submission import Submission
+from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, Notifier, RequestStore
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.grammar import Command
+from bot.core.rules.messages import Reply
+from bot.core.rules.policy import Policy
+
+
+class BackupService:
+    def __init__(
+        self,
+        *,
+        dcs: DcsApi,
+        requests: RequestStore,
+        audit: AuditLog,
+        groups: GroupDirectory,
+        notifier: Notifier,
+        policy: Callable[[], Policy],
+        clock: Clock,
+        options: ServiceOptions,
+    ) -> None:
+        workflow = Workflow(dcs, requests, audit, groups, notifier, policy, clock, options)
+        self._answers = CommandAnswers(workflow)
+        self._submission = Submission(workflow)
+        self._clicks = ClickHandler(workflow, self._submission)
+        self._recovery = Recovery(workflow, self._submission)
+
+    async def handle(self, command: Command, invocation: Invocation) -> Reply:
+        return await self._answers.handle(command, invocation)
+
+    async def confirm(self, click: Click) -> None:
+        await self._clicks.confirm(click)
+
+    async def cancel(self, click: Click) -> None:
+        await self._clicks.cancel(click)
+
+    async def approve(self, click: Click) -> None:
+        await self._clicks.approve(click)
+
+    async def reject(self, click: Click) -> None:
+        await self._clicks.reject(click)
+
+    async def settle_interrupted(
+        self, requests: Sequence[BackupRequest], retry_every: float, stop: asyncio.Event
+    ) -> None:
+        """Settles the requests a previous process left between confirmation and DCS's answer."""
+        await self._recovery.settle(requests, retry_every, stop)

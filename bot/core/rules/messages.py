@@ -1,0 +1,229 @@
+"""What the bot says, as plain values. The Slack adapter renders them; the core never formats Slack text.
+
+``Reply`` values answer one person (ephemeral); ``Notice`` values go to a channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
+from bot.core.rules.policy import Decision, InstanceRef, Permission
+
+# --- answers to one person --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    message: str
+
+
+@dataclass(frozen=True)
+class Help:
+    user_id: str
+    permissions: tuple[Permission, ...]
+    default_format: BackupFormat
+    groups_unknown: str | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    decision: Decision
+    instance: InstanceRef | None = None
+
+
+@dataclass(frozen=True)
+class InstanceNotFound:
+    query: str
+    suggestions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstanceAmbiguous:
+    query: str
+    candidates: tuple[Instance, ...]
+
+
+@dataclass(frozen=True)
+class NotBackupable:
+    instance: Instance
+    reason: str
+
+
+@dataclass(frozen=True)
+class CloudUnavailable:
+    """DCS could not answer a read; nothing was changed."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    method: str
+    path: str
+    body: dict[str, str]
+
+
+@dataclass(frozen=True)
+class DryRun:
+    instance: Instance
+    decision: Decision
+    call: PlannedCall
+    blockers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    request: BackupRequest
+    instance: Instance
+    decision: Decision
+
+
+CardOutcome = Literal[
+    "confirmed", "cancelled", "expired", "revoked", "awaiting_approval", "approved", "rejected"
+]
+
+
+@dataclass(frozen=True)
+class CardClosed:
+    """Replaces a confirmation or approval card once it has been answered, so its buttons disappear."""
+
+    request: BackupRequest
+    outcome: CardOutcome
+    by_user: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ClickRefused:
+    """A click that changes nothing (someone else's card, an unknown or already answered request)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class BackupList:
+    instance: Instance
+    records: tuple[BackupRecord, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class BackupStatus:
+    request: BackupRequest
+    record: BackupRecord | None
+
+
+@dataclass(frozen=True)
+class InternalError:
+    """Something failed on the bot's side; the reference points operators to the log line."""
+
+    reference: str
+
+
+Reply = (
+    Usage
+    | Help
+    | Refusal
+    | InstanceNotFound
+    | InstanceAmbiguous
+    | NotBackupable
+    | CloudUnavailable
+    | DryRun
+    | Confirmation
+    | CardClosed
+    | ClickRefused
+    | BackupList
+    | BackupStatus
+    | InternalError
+)
+
+# --- messages to a channel ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiFailure:
+    status: int
+    error_code: str | None
+    error_msg: str
+    hint: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupStarted:
+    request: BackupRequest
+
+
+@dataclass(frozen=True)
+class BackupNotStarted:
+    request: BackupRequest
+    failure: ApiFailure
+
+
+@dataclass(frozen=True)
+class BackupFinished:
+    """A backup started through the bot reached a final status; posted in the thread."""
+
+    request: BackupRequest
+    record: BackupRecord
+    duration_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class TrackingAbandoned:
+    request: BackupRequest
+    followed_seconds: float
+
+
+@dataclass(frozen=True)
+class ApprovalRequested:
+    request: BackupRequest
+
+
+@dataclass(frozen=True)
+class OutcomeUnknown:
+    """After a restart the bot cannot tell whether a submission reached DCS; it never retries blindly."""
+
+    request: BackupRequest
+
+
+@dataclass(frozen=True)
+class WatchedBackupEnded:
+    """A backup of a watched instance (automatic, or manual from anywhere) reached a final status."""
+
+    instance_name: str
+    record: BackupRecord
+    duration_seconds: float | None = None
+    requester_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupsStale:
+    instance_name: str
+    instance_id: str
+    window_hours: float
+    last_success: datetime | None
+
+
+@dataclass(frozen=True)
+class BackupsRecovered:
+    instance_name: str
+    instance_id: str
+    last_success: datetime
+
+
+Notice = (
+    BackupStarted
+    | BackupNotStarted
+    | BackupFinished
+    | TrackingAbandoned
+    | ApprovalRequested
+    | OutcomeUnknown
+    | WatchedBackupEnded
+    | BackupsStale
+    | BackupsRecovered
+)

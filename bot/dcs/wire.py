@@ -1,0 +1,150 @@
+"""The DCS v2 API's JSON, as pydantic models that absorb its quirks, and their conversion into the
+core's values (:mod:`bot.core.rules.instances`).
+
+Quirks handled here and nowhere else: string fields whose documented examples are ``{}`` (anything not a
+string means "absent"), blank or ``{}`` times, ``null`` lists, and totals the API may leave out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bot.core.rules.instances import BackupPage, BackupRecord, BackupStatus, Instance, InstancePage
+from bot.dcs.explain import record_error_meaning
+
+
+def _none_unless_str(value: Any) -> Any:
+    # The API documents string fields whose examples show `{}`; anything not a string means "absent".
+    return value if isinstance(value, str) or value is None else None
+
+
+def _null_as_empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+class WireInstance(BaseModel):
+    """One instance from ShowInstance (all fields) or ListInstances (no ``cache_mode``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    instance_id: str
+    name: str
+    status: str = "UNKNOWN"
+    cache_mode: str | None = None
+    engine: str | None = None
+    engine_version: str | None = None
+    spec_code: str | None = None
+    capacity: int | None = None
+
+    _coerce = field_validator("cache_mode", "engine", "engine_version", "spec_code", mode="before")(
+        _none_unless_str
+    )
+
+    def to_core(self) -> Instance:
+        return Instance(
+            instance_id=self.instance_id,
+            name=self.name,
+            status=self.status,
+            cache_mode=self.cache_mode,
+            engine=self.engine,
+            engine_version=self.engine_version,
+            spec_code=self.spec_code,
+            capacity=self.capacity,
+        )
+
+
+class WireBackupRecord(BaseModel):
+    """One entry of ListBackupRecords."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    backup_id: str
+    instance_id: str | None = None
+    backup_name: str | None = None
+    remark: str | None = None
+    backup_type: str | None = None
+    backup_format: str | None = None
+    status: str
+    progress: str | None = None
+    size: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    execution_at: datetime | None = None
+    error_code: str | None = None
+
+    _coerce = field_validator(
+        "instance_id",
+        "backup_name",
+        "remark",
+        "backup_type",
+        "backup_format",
+        "progress",
+        "error_code",
+        mode="before",
+    )(_none_unless_str)
+
+    @field_validator("created_at", "updated_at", "execution_at", mode="before")
+    @classmethod
+    def _blank_time_is_none(cls, value: Any) -> Any:
+        return value if value not in ("", {}) else None
+
+    def to_core(self) -> BackupRecord:
+        failed = self.status == BackupStatus.FAILED or self.error_code is not None
+        return BackupRecord(
+            backup_id=self.backup_id,
+            status=self.status,
+            instance_id=self.instance_id,
+            backup_name=self.backup_name,
+            remark=self.remark,
+            backup_type=self.backup_type,
+            backup_format=self.backup_format,
+            progress=self.progress,
+            size=self.size,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            execution_at=self.execution_at,
+            error_code=self.error_code,
+            error_meaning=record_error_meaning(self.error_code) if failed else None,
+        )
+
+
+class InstanceList(BaseModel):
+    """The body of ListInstances."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    instance_num: int | None = None
+    instances: list[WireInstance] = Field(default_factory=list)
+
+    _null_is_empty = field_validator("instances", mode="before")(_null_as_empty_list)
+
+    def to_core(self) -> InstancePage:
+        total = self.instance_num if self.instance_num is not None else len(self.instances)
+        return InstancePage(instances=[i.to_core() for i in self.instances], total=total)
+
+
+class BackupList(BaseModel):
+    """The body of ListBackupRecords."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    total_num: int | None = None
+    backup_record_response: list[WireBackupRecord] = Field(default_factory=list)
+
+    _null_is_empty = field_validator("backup_record_response", mode="before")(_null_as_empty_list)
+
+    def to_core(self) -> BackupPage:
+        records = [r.to_core() for r in self.backup_record_response]
+        total = self.total_num if self.total_num is not None else len(records)
+        return BackupPage(records=records, total=total)
+
+
+class CreatedBackup(BaseModel):
+    """The body of CreateBackup."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    backup_id: str = Field(min_length=1)

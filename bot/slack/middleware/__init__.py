@@ -1,0 +1,1 @@
+"""Bolt middleware: what every request goes through before a listener sees it."""

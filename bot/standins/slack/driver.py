@@ -1,0 +1,244 @@
+"""The user's side of the Slack stand-in: a person typing slash commands and pressing buttons.
+
+It builds the payloads Slack would send (signed forms over HTTP, or envelopes over the bot's Socket Mode
+link), delivers them to the bot, and shows the bot's answer the way Slack does (an ephemeral ack, or
+Slackbot's error when the bot failed to answer in time), recording it all on the timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.standins.slack.delivery import (
+    SLACK_ACK_TIMEOUT,
+    BotReply,
+    Delivery,
+    HttpDelivery,
+    Inbound,
+    PayloadKind,
+)
+from bot.standins.slack.payloads import (
+    AppContext,
+    block_actions_payload,
+    new_trigger_id,
+    signed_headers,
+    slack_escape,
+    slash_command_form,
+)
+from bot.standins.slack.response_urls import Origin, ResponseUrl, ResponseUrls
+from bot.standins.slack.socket_mode import SocketModeDelivery, SocketModeServer
+from bot.standins.slack.timeline import (
+    SLACKBOT_USER_ID,
+    Button,
+    Content,
+    JsonDict,
+    Message,
+    Timeline,
+    find_buttons,
+)
+from bot.standins.slack.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The bot's HTTP answer to a slash command, and the message Slack showed for it (if any)."""
+
+    status: int
+    body: str
+    response_url: str
+    reply: BotReply
+    message: Message | None
+
+    def json(self) -> JsonDict | None:
+        return self.reply.json()
+
+
+class SlackUser:
+    """People in the workspace, as the Slack client acts for them towards the bot."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        timeline: Timeline,
+        response_urls: ResponseUrls,
+        socket: SocketModeServer,
+        *,
+        signing_secret: str,
+        verification_token: str,
+        base_url: Callable[[], str],
+        ack_timeout: float | None = SLACK_ACK_TIMEOUT,
+    ) -> None:
+        """``base_url`` tells where the stand-in is served (response_urls point there)."""
+        self._workspace = workspace
+        self._timeline = timeline
+        self._response_urls = response_urls
+        self._socket = socket
+        self._signing_secret = signing_secret
+        self._base_url = base_url
+        self._ack_timeout = ack_timeout
+        self._context = AppContext(
+            team_id=workspace.team_id,
+            team_domain=workspace.team_domain,
+            api_app_id=workspace.app_id,
+            verification_token=verification_token,
+        )
+
+    def socket_delivery(self) -> SocketModeDelivery:
+        """A delivery target for ``send_command``/``click``: envelopes over the bot's Socket Mode link."""
+        return SocketModeDelivery(self._socket, ack_timeout=self._ack_timeout)
+
+    def issue_response_url(self, *, channel_id: str, user_id: str, message: Message | None = None) -> str:
+        """A fresh response_url: bound to ``message`` when given (like a click's), else like a command's."""
+        origin = Origin.SLASH_COMMAND if message is None else Origin.BLOCK_ACTIONS
+        return self._issue(origin, channel_id=channel_id, user_id=user_id, message=message).url
+
+    def response_url_state(self, url: str) -> ResponseUrl | None:
+        return self._response_urls.get(url.rstrip("/").rsplit("/", 1)[-1])
+
+    def _issue(
+        self, origin: Origin, *, channel_id: str, user_id: str, message: Message | None
+    ) -> ResponseUrl:
+        return self._response_urls.issue(
+            self._base_url(), origin=origin, channel_id=channel_id, user_id=user_id, message=message
+        )
+
+    def signed_headers(
+        self, body: str | bytes, *, timestamp: int | None = None, secret: str | None = None
+    ) -> dict[str, str]:
+        """Slack's headers for ``body``; pass an old ``timestamp`` or another ``secret`` to forge them."""
+        return signed_headers(body, secret=secret or self._signing_secret, timestamp=timestamp)
+
+    def _delivery(self, target: str | Delivery) -> Delivery:
+        if isinstance(target, str):
+            return HttpDelivery(target, signing_secret=self._signing_secret, ack_timeout=self._ack_timeout)
+        return target
+
+    async def send_command(
+        self,
+        bot_events_url: str | Delivery,
+        *,
+        user_id: str,
+        text: str,
+        channel_id: str,
+        user_name: str | None = None,
+        channel_name: str | None = None,
+        command: str = "/dcs-backup",
+    ) -> CommandResult:
+        """Types ``command text`` as ``user_id`` in ``channel_id`` and delivers it to the bot as Slack does.
+
+        ``text`` is what the person typed; Slack's escaping of ``& < >`` is applied here.
+        """
+        user = self._workspace.person(user_id, user_name)
+        channel = self._workspace.place(channel_id, channel_name)
+        response_url = self._issue(Origin.SLASH_COMMAND, channel_id=channel.id, user_id=user.id, message=None)
+        form = slash_command_form(
+            self._context,
+            user=user,
+            channel=channel,
+            command=command,
+            text=slack_escape(text),
+            response_url=response_url.url,
+            trigger_id=new_trigger_id(),
+        )
+        self._timeline.command_typed(channel=channel.id, user_id=user.id, command=command, text=text)
+        reply = await self._delivery(bot_events_url).deliver(Inbound(PayloadKind.SLASH_COMMANDS, form))
+        message = self._show_command_reply(reply, channel=channel.id, user_id=user.id, command=command)
+        return CommandResult(
+            status=reply.status, body=reply.body, response_url=response_url.url, reply=reply, message=message
+        )
+
+    def _show_command_reply(
+        self, reply: BotReply, *, channel: str, user_id: str, command: str
+    ) -> Message | None:
+        if reply.error is not None:
+            # What Slack shows when the app fails to answer; the exact wording is unconfirmed.
+            text = f'{command} failed with the error "{reply.error}"'
+            return self._timeline.post(
+                channel=channel,
+                author=SLACKBOT_USER_ID,
+                content=Content(text=text),
+                visible_to=user_id,
+                source="ack",
+            )
+        body = reply.json()
+        if body is None:
+            if not reply.body.strip():
+                return None
+            body = {"text": reply.body}
+        ack_text = body.get("text")
+        blocks = body.get("blocks") if isinstance(body.get("blocks"), list) else []
+        if not ack_text and not blocks:
+            return None
+        return self._timeline.post(
+            channel=channel,
+            author=self._workspace.bot_user_id,
+            content=Content(text=str(ack_text or ""), blocks=list(blocks or [])),
+            visible_to=None if body.get("response_type") == "in_channel" else user_id,
+            source="ack",
+        )
+
+    def build_click(
+        self,
+        *,
+        user_id: str,
+        message: Message,
+        action_id: str,
+        value: str | None = None,
+        force: bool = False,
+    ) -> tuple[JsonDict, Button]:
+        """The block_actions payload for ``user_id`` pressing the button ``action_id`` of ``message``.
+
+        ``value`` replaces the button's value (a forged click). ``force`` skips the checks a real client
+        implies (the user can see the message, it still exists).
+        """
+        if not force:
+            if message.deleted:
+                raise LookupError(f"message {message.ts} was deleted; nobody can click it")
+            if not message.visible_for(user_id):
+                raise PermissionError(f"{user_id} cannot see message {message.ts}, so cannot click it")
+        buttons = find_buttons(message.blocks)
+        button = next((b for b in buttons if b.action_id == action_id), None)
+        if button is None:
+            available = ", ".join(b.action_id for b in buttons) or "none"
+            raise LookupError(f"no button {action_id!r} in message {message.ts} (buttons: {available})")
+        response_url = self._issue(
+            Origin.BLOCK_ACTIONS, channel_id=message.channel, user_id=user_id, message=message
+        )
+        payload = block_actions_payload(
+            self._context,
+            user=self._workspace.person(user_id, None),
+            channel=self._workspace.place(message.channel, None),
+            message_ts=message.ts,
+            is_ephemeral=message.is_ephemeral,
+            message=None if message.is_ephemeral else self._workspace.message_json(message),
+            button=button,
+            value=button.value if value is None else value,
+            response_url=response_url.url,
+            trigger_id=new_trigger_id(),
+            action_ts=self._timeline.next_ts(),
+        )
+        return payload, button
+
+    async def click(
+        self,
+        bot_events_url: str | Delivery,
+        *,
+        user_id: str,
+        message: Message,
+        action_id: str,
+        value: str | None = None,
+        force: bool = False,
+    ) -> int:
+        """Presses a button as ``user_id`` and returns the HTTP status of the bot's answer (0: no answer)."""
+        payload, button = self.build_click(
+            user_id=user_id, message=message, action_id=action_id, value=value, force=force
+        )
+        self._timeline.button_clicked(user_id=user_id, message=message, button=button)
+        reply = await self.send_interactive(bot_events_url, payload)
+        return reply.status
+
+    async def send_interactive(self, bot_events_url: str | Delivery, payload: Mapping[str, Any]) -> BotReply:
+        """Delivers any interaction payload, e.g. a crafted or forged one, correctly signed."""
+        return await self._delivery(bot_events_url).deliver(Inbound(PayloadKind.INTERACTIVE, payload))

@@ -1,0 +1,548 @@
+"""In-memory fakes of every port in :mod:`bot.core.ports`, for testing the flow without sockets or SQL.
+
+Each fake keeps its state in plain containers a test can read, records what it was asked, and can be told
+to fail where a flow test needs a fault. Every async method first yields to the event loop once, as real
+I/O would, so that ``asyncio.gather`` of two clicks really interleaves them; state changes that the real
+adapters make atomically (``RequestStore.transition``, ``WatchStore.remember`` …) have no yield between
+their check and their write, so they stay atomic here too.
+
+``Fakes`` bundles one of each with a policy and options; ``service_on(fakes)`` builds the
+:class:`BackupService` the Slack adapter would call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from bot.core.errors import DcsTransportError, InstanceNotFoundError
+from bot.core.flow.context import ServiceOptions
+from bot.core.flow.service import BackupService
+from bot.core.ports import Delivered, GroupLookupError, WatchState
+from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, next_state, sources_of
+from bot.core.rules.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
+from bot.core.rules.messages import Notice, PlannedCall, Reply
+from bot.core.rules.policy import Policy
+from bot.policy_file import parse_policy
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+PROJECT_ID = "0123456789abcdef0123456789abcdef"
+CONFIRM_TTL = 300.0
+APPROVAL_TTL = 3600.0
+
+T = TypeVar("T")
+
+
+async def _checkpoint() -> None:
+    """Where a real adapter would wait for the network or the database."""
+    await asyncio.sleep(0)
+
+
+# --- Clock ---------------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, start: datetime = NOW) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, seconds: float) -> datetime:
+        self.current += timedelta(seconds=seconds)
+        return self.current
+
+
+# --- DcsApi --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DcsCall:
+    """One call the flow made: the method's name, the instance it named (if any) and its other arguments."""
+
+    method: str
+    instance_id: str | None
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+def fake_backup_id(n: int) -> str:
+    """The ``n``-th backup id the fake DCS hands out (1, 2 …): a UUID, as DCS's are."""
+    return f"bac0{n:04x}-0000-4000-8000-{n:012x}"
+
+
+def instance_not_found(instance_id: str) -> InstanceNotFoundError:
+    """What DCS answers for an instance it does not have (the one place that knows how that looks)."""
+    return InstanceNotFoundError(
+        404, "DCS.4061", f"The instance {instance_id} does not exist.", request_id="fake-req"
+    )
+
+
+class FakeDcs:
+    """A DCS project of instances and their backup records.
+
+    ``fail(method, error, times=…)`` makes the next calls of ``method`` raise ``error``;
+    ``lose_create_answers()`` makes ``create_backup`` start the backup and then lose DCS's answer (as a
+    timeout after the POST reached DCS does).
+    """
+
+    def __init__(
+        self, *instances: Instance, clock: FakeClock | None = None, project_id: str = PROJECT_ID
+    ) -> None:
+        self.instances: dict[str, Instance] = {i.instance_id: i for i in instances}
+        self.backups: dict[str, list[BackupRecord]] = {i.instance_id: [] for i in instances}
+        self.calls: list[DcsCall] = []
+        self.project_id = project_id
+        self.clock = clock or FakeClock()
+        self._faults: dict[str, list[Exception]] = {}
+        self._lost_answers = 0
+        self._ids = itertools.count(1)
+
+    # what a test sets up
+
+    def add_instance(self, instance: Instance) -> Instance:
+        self.instances[instance.instance_id] = instance
+        self.backups.setdefault(instance.instance_id, [])
+        return instance
+
+    def add_record(self, instance_id: str, record: BackupRecord) -> BackupRecord:
+        self.backups.setdefault(instance_id, []).append(record)
+        return record
+
+    def fail(self, method: str, error: Exception, *, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` raise ``error`` (after being recorded): a
+        :class:`DcsError` as the adapter raises them, or anything else to play an adapter with a bug."""
+        self._faults.setdefault(method, []).extend([error] * times)
+
+    def lose_create_answers(self, times: int = 1) -> None:
+        self._lost_answers += times
+
+    # what a test asserts on
+
+    def calls_to(self, method: str) -> list[DcsCall]:
+        return [call for call in self.calls if call.method == method]
+
+    @property
+    def created(self) -> list[DcsCall]:
+        """Every ``create_backup`` call, successful or not."""
+        return self.calls_to("create_backup")
+
+    # the port
+
+    async def show_instance(self, instance_id: str) -> Instance:
+        await self._called("show_instance", instance_id)
+        instance = self.instances.get(instance_id.lower())
+        if instance is None:
+            raise instance_not_found(instance_id)
+        return instance
+
+    async def list_instances(
+        self, *, name: str | None = None, exact: bool = False, limit: int = 100, offset: int = 0
+    ) -> InstancePage:
+        await self._called("list_instances", None, name=name, exact=exact, limit=limit, offset=offset)
+        # ListInstances has no cache_mode; DCS matches names by substring unless asked for an exact match.
+        matches = [
+            dataclasses.replace(i, cache_mode=None)
+            for i in self.instances.values()
+            if name is None or (i.name == name if exact else name in i.name)
+        ]
+        return InstancePage(instances=matches[offset : offset + limit], total=len(matches))
+
+    async def create_backup(self, instance_id: str, *, backup_format: BackupFormat, remark: str) -> str:
+        await self._called("create_backup", instance_id, backup_format=backup_format, remark=remark)
+        if instance_id not in self.instances:
+            raise instance_not_found(instance_id)
+        backup_id = fake_backup_id(next(self._ids))
+        self.add_record(
+            instance_id,
+            BackupRecord(
+                backup_id=backup_id,
+                instance_id=instance_id,
+                remark=remark,
+                backup_type="manual",
+                backup_format=str(backup_format),
+                status="waiting",
+                created_at=self.clock.now(),
+            ),
+        )
+        if self._lost_answers:
+            self._lost_answers -= 1
+            raise DcsTransportError("the answer to CreateBackup was lost")
+        return backup_id
+
+    async def list_backups(
+        self,
+        instance_id: str,
+        *,
+        begin_time: datetime | None = None,
+        end_time: datetime | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> BackupPage:
+        await self._called(
+            "list_backups", instance_id, begin_time=begin_time, end_time=end_time, limit=limit, offset=offset
+        )
+        if instance_id not in self.instances:
+            raise instance_not_found(instance_id)
+        records = [
+            r
+            for r in self.backups.get(instance_id, [])
+            if (begin_time is None or (r.created_at is not None and r.created_at >= begin_time))
+            and (end_time is None or (r.created_at is not None and r.created_at <= end_time))
+        ]
+        records.sort(key=lambda r: r.created_at or NOW, reverse=True)
+        return BackupPage(records=records[offset : offset + limit], total=len(records))
+
+    def planned_backup(self, instance_id: str, backup_format: BackupFormat, remark: str) -> PlannedCall:
+        """The call ``create_backup`` would make (pure: recorded, never failing)."""
+        self.calls.append(
+            DcsCall("planned_backup", instance_id, {"backup_format": backup_format, "remark": remark})
+        )
+        return PlannedCall(
+            "POST",
+            f"/v2/{self.project_id}/instances/{instance_id}/backups",
+            {"remark": remark, "backup_format": str(backup_format)},
+        )
+
+    async def _called(self, method: str, instance_id: str | None, **arguments: Any) -> None:
+        self.calls.append(DcsCall(method, instance_id, arguments))
+        await _checkpoint()
+        faults = self._faults.get(method)
+        if faults:
+            raise faults.pop(0)
+
+
+# --- RequestStore --------------------------------------------------------------------------------------
+
+_REQUEST_FIELDS = frozenset(f.name for f in fields(BackupRequest))
+
+
+@dataclass(frozen=True)
+class TransitionAttempt:
+    """One call of ``transition``; ``won`` tells whether it changed the request."""
+
+    request_id: str
+    event: RequestEvent
+    unexpired: bool
+    changes: dict[str, object]
+    won: bool
+
+
+class FakeRequestStore:
+    """Backup requests in a dict, with the same rules as the SQLite store: ``transition`` moves a request
+    only from a state the event allows (and, with ``unexpired``, only while ``expires_at > now``), sets
+    ``updated_at`` to ``now``, and refuses unknown fields; ``update`` never changes the state."""
+
+    def __init__(self, *requests: BackupRequest) -> None:
+        self.requests: dict[str, BackupRequest] = {}
+        self.transitions: list[TransitionAttempt] = []
+        self.updates: list[tuple[str, dict[str, object]]] = []
+        for request in requests:
+            self.requests[request.request_id] = request
+
+    def winners(self, event: RequestEvent) -> list[TransitionAttempt]:
+        return [t for t in self.transitions if t.event == event and t.won]
+
+    async def add(self, request: BackupRequest) -> None:
+        await _checkpoint()
+        if request.request_id in self.requests:
+            raise ValueError(f"request {request.request_id} exists already")
+        self.requests[request.request_id] = request
+
+    async def get(self, request_id: str) -> BackupRequest | None:
+        await _checkpoint()
+        return self.requests.get(request_id)
+
+    async def transition(
+        self,
+        request_id: str,
+        event: RequestEvent,
+        *,
+        now: datetime,
+        unexpired: bool = False,
+        **changes: object,
+    ) -> BackupRequest | None:
+        await _checkpoint()
+        # From here on no await: the check and the write are one step, like the store's conditional UPDATE.
+        sources = sources_of(event)
+        targets = {next_state(source, event) for source in sources}
+        if len(targets) != 1:
+            raise ValueError(f"event {event} leads to several states: {targets}")
+        unknown = set(changes) - _REQUEST_FIELDS
+        if unknown:
+            raise ValueError(f"unknown request fields: {unknown}")
+        target = targets.pop()
+        assert target is not None
+        current = self.requests.get(request_id)
+        won = current is not None and current.state in sources and (not unexpired or current.expires_at > now)
+        self.transitions.append(TransitionAttempt(request_id, event, unexpired, dict(changes), won))
+        if not won or current is None:
+            return None
+        changed = current.with_state(target, updated_at=now, **changes)
+        self.requests[request_id] = changed
+        return changed
+
+    async def update(self, request_id: str, **changes: object) -> None:
+        await _checkpoint()
+        if set(changes) - _REQUEST_FIELDS or "state" in changes:
+            raise ValueError("update() sets plain fields; states change through transition()")
+        self.updates.append((request_id, dict(changes)))
+        current = self.requests.get(request_id)
+        if current is not None:
+            self.requests[request_id] = replace(current, **changes)  # type: ignore[arg-type]
+
+    async def in_states(self, *states: RequestState) -> list[BackupRequest]:
+        await _checkpoint()
+        found = [r for r in self.requests.values() if r.state in states]
+        return sorted(found, key=lambda r: r.created_at)
+
+    async def by_backup_id(self, backup_id: str) -> BackupRequest | None:
+        await _checkpoint()
+        return next((r for r in self.requests.values() if r.backup_id == backup_id), None)
+
+
+# --- AuditLog ------------------------------------------------------------------------------------------
+
+
+class FakeAuditLog:
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    async def record(self, entry: AuditEntry) -> None:
+        await _checkpoint()
+        self.entries.append(entry)
+
+    def kinds(self) -> list[AuditKind]:
+        return [entry.kind for entry in self.entries]
+
+    def of(self, kind: AuditKind) -> list[AuditEntry]:
+        return [entry for entry in self.entries if entry.kind == kind]
+
+
+# --- GroupDirectory ------------------------------------------------------------------------------------
+
+
+class FakeGroupDirectory:
+    """User groups by id; ``fail(reason)`` makes every lookup raise :class:`GroupLookupError`."""
+
+    def __init__(self, groups: dict[str, Iterable[str]] | None = None) -> None:
+        self.groups: dict[str, frozenset[str]] = {g: frozenset(m) for g, m in (groups or {}).items()}
+        self.asked: list[frozenset[str]] = []
+        self.failure: str | None = None
+
+    def fail(self, reason: str = "plan_upgrade_required") -> None:
+        self.failure = reason
+
+    async def members(self, group_ids: frozenset[str]) -> dict[str, frozenset[str]]:
+        self.asked.append(group_ids)
+        await _checkpoint()
+        if self.failure is not None:
+            raise GroupLookupError(self.failure)
+        return {group: self.groups.get(group, frozenset()) for group in group_ids}
+
+
+# --- Notifier ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentReply:
+    response_url: str
+    reply: Reply
+    replace_original: bool
+    taken: bool
+
+
+@dataclass(frozen=True)
+class Announcement:
+    channel_id: str
+    notice: Notice
+    thread_ts: str | None
+    fallback_response_url: str | None
+    delivered: Delivered | None
+
+
+class FakeNotifier:
+    """Records every reply and notice.
+
+    ``refuse_replies`` / ``refuse_announcements`` make Slack take nothing; a channel in ``closed_channels``
+    is one the bot may not post in, so a notice there goes through the fallback response_url (no ``ts``).
+    """
+
+    def __init__(self) -> None:
+        self.replies: list[SentReply] = []
+        self.announcements: list[Announcement] = []
+        self.refuse_replies = False
+        self.refuse_announcements = False
+        self.closed_channels: set[str] = set()
+        self._ts = itertools.count(1)
+
+    async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
+        await _checkpoint()
+        taken = not self.refuse_replies
+        self.replies.append(SentReply(response_url, reply, replace_original, taken))
+        return taken
+
+    async def announce(
+        self,
+        channel_id: str,
+        notice: Notice,
+        *,
+        thread_ts: str | None = None,
+        fallback_response_url: str | None = None,
+    ) -> Delivered | None:
+        await _checkpoint()
+        delivered: Delivered | None
+        if self.refuse_announcements:
+            delivered = None
+        elif channel_id in self.closed_channels:
+            delivered = Delivered() if fallback_response_url else None
+        else:
+            delivered = Delivered(ts=f"1700000000.{next(self._ts):06d}")
+        self.announcements.append(
+            Announcement(channel_id, notice, thread_ts, fallback_response_url, delivered)
+        )
+        return delivered
+
+    def replies_of(self, kind: type[T]) -> list[T]:
+        return [sent.reply for sent in self.replies if isinstance(sent.reply, kind)]
+
+    def notices_of(self, kind: type[T]) -> list[T]:
+        return [sent.notice for sent in self.announcements if isinstance(sent.notice, kind)]
+
+    def replies_to(self, response_url: str) -> list[Reply]:
+        return [sent.reply for sent in self.replies if sent.response_url == response_url]
+
+
+# --- WatchStore ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Watched:
+    instance_name: str
+    watching_since: datetime
+    stale_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SeenBackup:
+    instance_id: str
+    status: str
+    announced: bool
+    seen_at: datetime
+
+
+class FakeWatchStore:
+    """What the watch remembers, in dicts keyed by (channel, instance) and (channel, backup)."""
+
+    def __init__(self) -> None:
+        self.watched: dict[tuple[str, str], _Watched] = {}
+        self.seen_backups: dict[tuple[str, str], SeenBackup] = {}
+
+    async def state(self, channel_id: str, instance_id: str, instance_name: str, now: datetime) -> WatchState:
+        await _checkpoint()
+        watched = self.watched.setdefault((channel_id, instance_id), _Watched(instance_name, now))
+        return WatchState(watched.watching_since, watched.stale_since)
+
+    async def seen(self, channel_id: str, backup_ids: Iterable[str]) -> set[str]:
+        await _checkpoint()
+        return {b for b in backup_ids if (channel_id, b) in self.seen_backups}
+
+    async def remember(
+        self,
+        channel_id: str,
+        backup_id: str,
+        instance_id: str,
+        status: str,
+        *,
+        announced: bool,
+        now: datetime,
+    ) -> bool:
+        await _checkpoint()
+        if (channel_id, backup_id) in self.seen_backups:
+            return False
+        self.seen_backups[(channel_id, backup_id)] = SeenBackup(instance_id, status, announced, now)
+        return True
+
+    async def set_stale(
+        self, channel_id: str, instance_id: str, *, since: datetime | None, expected: datetime | None
+    ) -> bool:
+        await _checkpoint()
+        watched = self.watched.get((channel_id, instance_id))
+        if watched is None or watched.stale_since != expected:
+            return False
+        watched.stale_since = since
+        return True
+
+
+# --- the service on the fakes --------------------------------------------------------------------------
+
+
+def options(**overrides: Any) -> ServiceOptions:
+    values: dict[str, Any] = {
+        "confirm_ttl": CONFIRM_TTL,
+        "approval_ttl": APPROVAL_TTL,
+        "default_format": BackupFormat.RDB,
+    }
+    return ServiceOptions(**(values | overrides))
+
+
+@dataclass
+class Fakes:
+    """One fake of each port, a policy a test may swap (``fakes.policy = …`` takes effect at once) and the
+    service options."""
+
+    policy: Policy
+    clock: FakeClock = field(default_factory=FakeClock)
+    dcs: FakeDcs = field(default_factory=FakeDcs)
+    requests: FakeRequestStore = field(default_factory=FakeRequestStore)
+    audit: FakeAuditLog = field(default_factory=FakeAuditLog)
+    groups: FakeGroupDirectory = field(default_factory=FakeGroupDirectory)
+    notifier: FakeNotifier = field(default_factory=FakeNotifier)
+    watch: FakeWatchStore = field(default_factory=FakeWatchStore)
+    options: ServiceOptions = field(default_factory=options)
+
+    def __post_init__(self) -> None:
+        self.dcs.clock = self.clock  # one time for everything: DCS stamps its records with it
+
+    def set_policy(self, text: str) -> Policy:
+        self.policy = parse_policy(text)
+        return self.policy
+
+
+def make_fakes(
+    policy: Policy | str,
+    *instances: Instance,
+    groups: dict[str, Iterable[str]] | None = None,
+    clock: FakeClock | None = None,
+    **option_overrides: Any,
+) -> Fakes:
+    """Fakes for ``policy`` (a Policy or its TOML text) with ``instances`` in the DCS project."""
+    clock = clock or FakeClock()
+    return Fakes(
+        policy=parse_policy(policy) if isinstance(policy, str) else policy,
+        clock=clock,
+        dcs=FakeDcs(*instances, clock=clock),
+        groups=FakeGroupDirectory(groups),
+        options=options(**option_overrides),
+    )
+
+
+def service_on(fakes: Fakes) -> BackupService:
+    """The BackupService wired to ``fakes``; it reads ``fakes.policy`` anew for every decision."""
+    return BackupService(
+        dcs=fakes.dcs,
+        requests=fakes.requests,
+        audit=fakes.audit,
+        groups=fakes.groups,
+        notifier=fakes.notifier,
+        policy=lambda: fakes.policy,
+        clock=fakes.clock,
+        options=fakes.options,
+    )

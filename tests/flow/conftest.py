@@ -1,0 +1,94 @@
+"""The flow on in-memory fakes: a policy, a small DCS project, and helpers to type commands and click."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from bot.core.flow.inputs import Click, Invocation
+from bot.core.flow.service import BackupService
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.grammar import UsageError, parse_command
+from bot.core.rules.messages import Confirmation, Reply
+from tests.factories import ALICE, BOB, LEAD, OPS, make_instance
+from tests.fakes import Fakes, make_fakes, service_on
+
+CAROL = "UCAROL1"  # in no rule
+LEAD2 = "ULEAD2"
+DANA = "UDANA1"  # approves through the user group SLEADS1
+LEADS_GROUP = "SLEADS1"
+
+PROD = make_instance("redis-prod", "11111111-2222-3333-4444-555555555555")
+STAGING = make_instance("redis-staging", "22222222-2222-3333-4444-555555555555")
+CRITICAL = make_instance("critical-payments", "33333333-2222-3333-4444-555555555555")
+SINGLE = make_instance("redis-single", "44444444-2222-3333-4444-555555555555", cache_mode="single")
+
+POLICY = f"""
+[[rules]]
+name = "critical"
+users = ["{ALICE}", "{BOB}"]
+instances = ["critical-*"]
+actions = ["backup"]
+approval = "peer"
+approvers = ["{LEAD}", "{LEAD2}", "{ALICE}", "{LEADS_GROUP}"]
+
+[[rules]]
+name = "sre-prod"
+users = ["{ALICE}", "{BOB}"]
+instances = ["redis-*"]
+actions = ["backup", "list", "status"]
+"""
+
+WITHOUT_ALICE = f"""
+[[rules]]
+name = "sre-prod"
+users = ["{BOB}"]
+instances = ["redis-*"]
+actions = ["backup", "list", "status"]
+"""
+
+
+@dataclass
+class Flow:
+    """The service on the fakes, and what a person does in Slack, as calls."""
+
+    fakes: Fakes
+    service: BackupService
+
+    async def command(self, text: str, *, user: str = ALICE, channel: str = OPS) -> Reply:
+        parsed = parse_command(text)
+        assert not isinstance(parsed, UsageError), parsed
+        invocation = Invocation(user, user.lower(), channel, response_url(user, "command"), text)
+        return await self.service.handle(parsed, invocation)
+
+    async def card(self, text: str, *, user: str = ALICE) -> BackupRequest:
+        """The request behind the confirmation card that ``text`` brings up."""
+        reply = await self.command(text, user=user)
+        assert isinstance(reply, Confirmation), reply
+        return reply.request
+
+    async def request(self, request_id: str) -> BackupRequest:
+        request = await self.fakes.requests.get(request_id)
+        assert request is not None
+        return request
+
+
+def response_url(user: str, what: str) -> str:
+    return f"http://127.0.0.1:9/response/{what}/{user}"
+
+
+def click(user: str, request: BackupRequest) -> Click:
+    return Click(
+        user_id=user, request_id=request.request_id, response_url=response_url(user, "click"), channel_id=OPS
+    )
+
+
+@pytest.fixture
+def fakes() -> Fakes:
+    return make_fakes(POLICY, PROD, STAGING, CRITICAL, SINGLE, groups={LEADS_GROUP: {DANA}})
+
+
+@pytest.fixture
+def flow(fakes: Fakes) -> Flow:
+    return Flow(fakes, service_on(fakes))
