@@ -17,10 +17,11 @@ from typing import TextIO
 
 from aiohttp import web
 
-from bot.config import ConfigError, database_path, load_settings
+from bot.config import ConfigError, clouds_path, database_path, load_settings
 from bot.core.rules.audit import AuditRecord
+from bot.core.rules.policy_warnings import policy_warnings
 from bot.logs import configure_logging
-from bot.policy_file import PolicyError, PolicyHolder, read_policy
+from bot.policy_file import PolicyError, PolicyHolder, read_cloud_names, read_policy
 from bot.standins.dcs.control import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
@@ -32,8 +33,9 @@ EXIT_INVALID = 1
 EXIT_STARTUP = 2
 
 
-def _fail(message: str) -> int:
-    print(f"dcs-bot: {message}", file=sys.stderr)
+def _fail(*lines: str) -> int:
+    for line in lines:
+        print(f"dcs-bot: {line}", file=sys.stderr)
     return EXIT_STARTUP
 
 
@@ -41,7 +43,12 @@ def serve() -> int:
     try:
         settings = load_settings()
     except ConfigError as error:
-        return _fail(str(error))
+        return _fail(*error.problems)
+    if settings.bot_clouds is not None:
+        return _fail(
+            "BOT_CLOUDS: several clouds are not served by this version yet; describe one cloud with "
+            "DCS_ENDPOINT, DCS_PROJECT_ID and its credentials"
+        )
     configure_logging(settings.bot_log_format, settings.secrets())
     # A warning (e.g. a coroutine never awaited) would otherwise be a plain-text line among JSON ones.
     logging.captureWarnings(True)
@@ -76,12 +83,13 @@ def serve() -> int:
             len(policy().rules),
             settings.bot_database,
         )
+        policy.log_warnings()
 
     app.on_startup.append(announce_and_reload_on_sighup)
     try:
         web.run_app(app, port=settings.port, print=None, handle_signals=True)
     except ConfigError as error:
-        return _fail(str(error))
+        return _fail(*error.problems)
     except OSError as error:
         return _fail(f"PORT: cannot listen on {settings.port} ({error.strerror or error})")
     return EXIT_OK
@@ -107,9 +115,13 @@ def _join(threads: Sequence[threading.Thread], *, timeout: float) -> None:
         thread.join(timeout)
 
 
-def check_policy(path: Path) -> int:
+def check_policy(path: Path, clouds: Path | None = None) -> int:
+    """Every problem of the policy file (exit 1), or ok and its warnings (exit 0). The clouds come from
+    ``--clouds`` or else ``BOT_CLOUDS``; without either, cloud names are not checked against a list."""
     try:
-        policy = read_policy(path)
+        clouds = clouds or clouds_path()
+        known = read_cloud_names(clouds) if clouds is not None else None
+        policy = read_policy(path, known)
     except PolicyError as error:
         print(f"{error.source}: {len(error.problems)} problem(s)")
         for problem in error.problems:
@@ -119,6 +131,8 @@ def check_policy(path: Path) -> int:
         f"{path}: ok — {len(policy.admins)} admin(s), {len(policy.rules)} rule(s), "
         f"{len(policy.watch)} watch(es)"
     )
+    for warning in policy_warnings(policy):
+        print(f"warning: {warning}")
     return EXIT_OK
 
 
@@ -215,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser("check-policy", help="validate a policy file")
     check.add_argument("file", type=Path)
+    check.add_argument(
+        "--clouds",
+        type=Path,
+        metavar="FILE",
+        help="the clouds file whose names rules may use (default BOT_CLOUDS)",
+    )
     audit_parser = commands.add_parser("audit", help="print the audit trail")
     audit_parser.add_argument("--format", choices=("table", "jsonl"), default="table")
     audit_parser.add_argument("--since", help="only records at or after this ISO date/time (UTC if no zone)")
@@ -227,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "serve":
             return serve()
         case "check-policy":
-            return check_policy(args.file)
+            return check_policy(args.file, args.clouds)
         case "audit":
             return audit(args.format, args.since)
         case "emulator":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCOPES = {"commands", "chat:write", "chat:write.public", "usergroups:read", "users:read"}
+SCOPES = {"commands", "chat:write", "chat:write.public", "usergroups:read"}
 
 
 def instructions(dockerfile: str) -> list[tuple[str, str]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from fnmatch import fnmatchcase
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +21,7 @@ from bot.core.rules.policy import (
     may_approve,
     permissions_of,
 )
+from bot.core.rules.policy_warnings import glob_example, policy_warnings
 from bot.policy_file import PolicyError, parse_policy
 
 PROD_ID = "8a2f0c4e-1111-2222-3333-444455556666"
@@ -232,12 +236,128 @@ def test_a_refused_item_is_reported_once() -> None:
     assert len(caught.value.problems) == 1
 
 
-def test_duplicate_rule_names_are_refused() -> None:
+def test_duplicate_rule_names_are_a_warning_not_an_error() -> None:
     rule = "[[rules]]\nname='a'\nusers=['U1A']\ninstances=['*']\nactions=['list']\n"
-    with pytest.raises(PolicyError, match="used twice"):
-        parse_policy(rule + rule)
+    policy = parse_policy(rule + rule)
+    assert "rule name 'a' is used by rules[0] and rules[1]; the audit trail cannot tell them apart" in (
+        policy_warnings(policy)
+    )
 
 
 @given(st.from_regex(r"[a-z][a-z0-9-]{3,20}", fullmatch=True))
 def test_star_matches_every_name(name: str) -> None:
     assert instance_matches(["*"], InstanceRef(PROD_ID, name))
+
+
+def rules(*bodies: str) -> Policy:
+    text = ""
+    for index, body in enumerate(bodies):
+        text += f"[[rules]]\nname = 'r{index}'\ninstances = ['*']\n{body}\n"
+    return parse_policy(text)
+
+
+def test_shadowing_examples_say_when_it_depends_on_group_membership() -> None:
+    policy = rules(
+        "groups = ['SSRE1']\nactions = ['backup']",
+        "users = ['UBOB1']\nchannels = ['COPS1']\nactions = ['backup', 'list']\n"
+        "approval = 'peer'\napprovers = ['ULEAD1']",
+    )
+    assert policy_warnings(policy) == [
+        "rule 'r1' (approval = \"peer\") can be skipped: rule 'r0' above it allows the same "
+        "without approval, e.g. user UBOB1, if a member of SSRE1, in channel COPS1 may back up x"
+    ]
+
+
+def test_rules_that_cannot_meet_give_no_warning() -> None:
+    peer = "approval = 'peer'\napprovers = ['ULEAD1']"
+    assert (
+        policy_warnings(
+            rules("users = ['UA1']\nactions = ['list']", f"users = ['UA1']\nactions = ['backup']\n{peer}")
+        )
+        == []
+    )
+    assert (
+        policy_warnings(
+            rules(
+                "users = ['UA1']\nchannels = ['C1A']\nactions = ['backup']",
+                f"users = ['UA1']\nchannels = ['C2B']\nactions = ['backup']\n{peer}",
+            )
+        )
+        == []
+    )
+    disjoint = parse_policy(
+        "[[rules]]\nname = 'a'\nusers = ['UA1']\ninstances = ['redis-dev-*']\nactions = ['backup']\n"
+        "[[rules]]\nname = 'b'\nusers = ['UA1']\ninstances = ['redis-prod-*']\n"
+        f"actions = ['backup']\n{peer}\n"
+    )
+    assert policy_warnings(disjoint) == []
+
+
+def test_other_approvers_deciding_first_is_a_warning() -> None:
+    policy = rules(
+        "users = ['UA1']\nactions = ['backup']\napproval = 'peer'\napprovers = ['ULEAD1']",
+        "groups = ['SSRE1']\nactions = ['backup']\napproval = 'peer'\napprovers = ['SLEADS1']",
+    )
+    assert policy_warnings(policy) == [
+        "rule 'r1' asks SLEADS1 to approve, but rule 'r0' above it decides first and asks ULEAD1, "
+        "e.g. user UA1, if a member of SSRE1, in any channel may back up x"
+    ]
+
+
+def test_a_rule_only_for_admins_never_decides() -> None:
+    policy = parse_policy(
+        "admins = ['UADMIN1']\n"
+        "[[rules]]\nname = 'a'\nusers = ['UADMIN1']\ninstances = ['*']\nactions = ['list']\n"
+    )
+    assert policy_warnings(policy) == ["rule 'a' never decides: every user it names is an admin"]
+
+
+def test_instance_ids_in_shadowing_examples() -> None:
+    peer = "approval = 'peer'\napprovers = ['ULEAD1']"
+    by_id = parse_policy(
+        f"[[rules]]\nname = 'a'\nusers = ['UA1']\ninstances = ['redis-*']\nactions = ['backup']\n"
+        f"[[rules]]\nname = 'b'\nusers = ['UA1']\ninstances = ['{PROD_ID}']\nactions = ['backup']\n{peer}\n"
+    )
+    [warning] = policy_warnings(by_id)
+    assert warning.endswith(f"may back up {PROD_ID} if it is named like redis-*")
+    same_id = parse_policy(
+        f"[[rules]]\nname = 'a'\nusers = ['UA1']\ninstances = ['{PROD_ID}']\nactions = ['backup']\n"
+        f"[[rules]]\nname = 'b'\nusers = ['UA1']\ninstances = ['{PROD_ID}']\nactions = ['backup']\n{peer}\n"
+    )
+    assert policy_warnings(same_id)[0].endswith(f"may back up {PROD_ID}")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "example"),
+    [
+        ("*", "redis-prod-*", "redis-prod-x"),
+        ("redis-*", "*-prod", "redis-prod"),
+        ("redis-?", "redis-[0-9]", "redis-0"),
+        ("redis-[!a]", "redis-a", None),
+        ("redis-dev-*", "redis-prod-*", None),
+        ("a*b", "*", "axb"),
+        ("ab", "a*b", "ab"),
+    ],
+)
+def test_glob_examples(first: str, second: str, example: str | None) -> None:
+    assert glob_example(first, second) == example
+    assert glob_example(second, first) == example or example is None
+
+
+GLOBS = st.lists(st.sampled_from(["a", "b", "-", "*", "?", "[ab]", "[!a]"]), min_size=1, max_size=6).map(
+    "".join
+)
+
+
+@given(GLOBS, GLOBS)
+def test_a_glob_example_matches_both_globs(first: str, second: str) -> None:
+    example = glob_example(first, second)
+    if example is not None:
+        assert example and fnmatchcase(example, first) and fnmatchcase(example, second)
+    else:
+        # No short name over the characters the globs tell apart matches both.
+        assert not any(
+            fnmatchcase(name, first) and fnmatchcase(name, second)
+            for size in range(1, 5)
+            for name in ("".join(letters) for letters in itertools.product("ab-x", repeat=size))
+        )

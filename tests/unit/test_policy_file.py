@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
-from bot.policy_file import PolicyError, PolicyHolder, read_policy
+from bot.policy_file import PolicyError, PolicyHolder, read_cloud_names, read_policy
 
 GOOD = '[[rules]]\nname = "a"\nusers = ["U1A"]\ninstances = ["*"]\nactions = ["list"]\n'
 
@@ -40,3 +41,48 @@ def test_reload_swaps_in_a_good_file_and_keeps_the_last_good_one_otherwise(
     assert [rule.name for rule in holder().rules] == ["b"]
     assert "keeping the previous policy" in caplog.text
     assert (holder.reloads, holder.failed_reloads) == (1, 1)
+
+
+def test_warnings_are_logged_when_asked_and_on_reload_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(GOOD + GOOD, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="bot.policy_file"):
+        holder = PolicyHolder(path)
+        assert caplog.text == ""
+        holder.log_warnings()
+    assert len(holder().rules) == 2
+    assert "rule name 'a' is used by rules[0] and rules[1]" in caplog.text
+    caplog.clear()
+    path.write_text("admins = []\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="bot.policy_file"):
+        assert holder.reload()
+    assert "the policy allows nothing" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("clouds = [", "not valid TOML"),
+        ("name = 'eu-de'\n", "clouds: required, one [[clouds]] table for each cloud"),
+        ("[[clouds]]\nname = 'EU'\n", "clouds[0].name: 'EU' is not a cloud name"),
+        ("[[clouds]]\nname = 'eu-de'\n[[clouds]]\nname = 'eu-de'\n", "clouds[1].name: 'eu-de' is used twice"),
+    ],
+)
+def test_cloud_names_are_read_from_a_clouds_file(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "clouds.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        read_cloud_names(path)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_cloud_names(tmp_path: Path) -> None:
+    path = tmp_path / "clouds.toml"
+    path.write_text(
+        "[[clouds]]\nname = 'eu-de'\nendpoint = 'x'\n[[clouds]]\nname = 'eu-nl'\n", encoding="utf-8"
+    )
+    assert read_cloud_names(path) == {"eu-de", "eu-nl"}
+    with pytest.raises(PolicyError, match="cannot read the file"):
+        read_cloud_names(tmp_path / "nope.toml")

@@ -38,10 +38,15 @@ def is_group_id(value: str) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class Rule:
+    """One grant. ``clouds`` and ``tags`` (INTERFACE §4) are read and checked, not yet used to decide;
+    ``None`` means any cloud and any tags. ``tags`` holds (key, value) pairs, ``"*"`` for any value."""
+
     name: str
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     channels: tuple[str, ...] | None = None
+    clouds: tuple[str, ...] | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
     instances: tuple[str, ...]
     actions: tuple[Action, ...]
     approval: Approval = "self"
@@ -56,7 +61,11 @@ class Rule:
 
 @dataclass(frozen=True, kw_only=True)
 class Watch:
+    """``clouds`` and ``tags`` are read and checked, not yet used to choose what is watched."""
+
     instances: tuple[str, ...]
+    clouds: tuple[str, ...] | None = None
+    tags: tuple[tuple[str, str], ...] | None = None
     channel: str
     events: tuple[WatchEvent, ...] = ("failed",)
     stale_after_hours: float | None = None
