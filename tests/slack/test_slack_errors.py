@@ -250,6 +250,21 @@ async def test_a_plain_text_body_leaves_the_notifier_and_directory_standing(
 # --- the user-group directory --------------------------------------------------------------------------
 
 
+async def test_an_ok_answer_without_a_list_of_users_is_a_passing_failure(
+    session: aiohttp.ClientSession,
+) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "users": "UALICE1"})
+
+    app = web.Application()
+    app.router.add_route("*", "/api/{method}", answer)
+    async with TestServer(app, host="127.0.0.1") as server:
+        groups = SlackGroupDirectory(client(str(server.make_url("/api/")), session))
+        with pytest.raises(GroupLookupError, match="an unreadable answer") as failed:
+            await groups.members(frozenset({"SSRE1"}))
+    assert failed.value.passing
+
+
 async def test_concurrent_callers_share_one_look_up_per_group(
     slack: SlackStandIn, session: aiohttp.ClientSession
 ) -> None:
