@@ -330,21 +330,26 @@ class FakeAuditLog:
 
 
 class FakeGroupDirectory:
-    """User groups by id; ``fail(reason)`` makes every lookup raise :class:`GroupLookupError`."""
+    """User groups by id. ``fail(reason)`` makes every lookup raise :class:`GroupLookupError` — a definite
+    refusal, or with ``passing=True`` a passing failure (Slack could not tell just now); ``recover()``
+    ends it. ``asked`` records every lookup."""
 
     def __init__(self, groups: dict[str, Iterable[str]] | None = None) -> None:
         self.groups: dict[str, frozenset[str]] = {g: frozenset(m) for g, m in (groups or {}).items()}
         self.asked: list[frozenset[str]] = []
-        self.failure: str | None = None
+        self.failure: GroupLookupError | None = None
 
-    def fail(self, reason: str = "plan_upgrade_required") -> None:
-        self.failure = reason
+    def fail(self, reason: str = "plan_upgrade_required", *, passing: bool = False) -> None:
+        self.failure = GroupLookupError(reason, passing=passing)
+
+    def recover(self) -> None:
+        self.failure = None
 
     async def members(self, group_ids: frozenset[str]) -> dict[str, frozenset[str]]:
         self.asked.append(group_ids)
         await _checkpoint()
         if self.failure is not None:
-            raise GroupLookupError(self.failure)
+            raise self.failure
         return {group: self.groups.get(group, frozenset()) for group in group_ids}
 
 

@@ -78,12 +78,23 @@ class GroupDirectory(Protocol):
     """Slack user-group membership."""
 
     async def members(self, group_ids: frozenset[str]) -> dict[str, frozenset[str]]:
-        """Members of each group; raises :class:`GroupLookupError` when Slack cannot tell."""
+        """Members of each group; raises :class:`GroupLookupError` when Slack cannot tell for some."""
         ...
 
 
 class GroupLookupError(Exception):
-    """User-group membership could not be read (e.g. ``plan_upgrade_required``)."""
+    """User-group membership could not be read.
+
+    ``passing``: Slack could not answer just now (a timeout, a 5xx, a rate limit, an answer that is not
+    Slack's JSON) and no members were known to fall back on; asking again in a moment may work. Otherwise
+    Slack refused (e.g. ``plan_upgrade_required``, ``missing_scope``) and will again: group rules grant
+    nothing. ``reason`` is Slack's error name or a short description, for the person and the log.
+    """
+
+    def __init__(self, reason: str, *, passing: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.passing = passing
 
 
 class Clock(Protocol):

@@ -29,6 +29,7 @@ from bot.core.rules.messages import (
     CloudUnavailable,
     Confirmation,
     DryRun,
+    GroupsUnavailable,
     Help,
     InstanceAmbiguous,
     InstanceNotFound,
@@ -208,6 +209,12 @@ def render_reply(reply: Reply) -> Message:
             target = instance_label(instance.name, instance.instance_id)
             text = f":warning: {target} cannot be backed up. {escape(reason)}"
             return simple(text)
+        case GroupsUnavailable(reason):
+            text = (
+                f":hourglass: Slack could not tell which user groups you are in ({escape(reason)}), "
+                "and the answer depends on them. Nothing was changed; please try again in a moment."
+            )
+            return simple(text)
         case CloudUnavailable(detail):
             text = (
                 f":cloud: I could not get an answer from DCS ({escape(detail)}). "
@@ -260,7 +267,12 @@ def _help(reply: Help) -> Message:
         "Remarks: up to 128 characters, in quotes or as the rest of the line. "
         "An instance named list, status or help must be given by its ID."
     ]
-    if reply.groups_unknown:
+    if reply.groups_unknown and reply.groups_passing:
+        notes.append(
+            f"Slack could not tell just now which user groups you are in ({escape(reply.groups_unknown)}), "
+            "so rules granted through groups are not listed. Try again in a moment."
+        )
+    elif reply.groups_unknown:
         notes.append(
             f"Your user-group membership could not be read ({escape(reply.groups_unknown)}), "
             "so rules granted through groups do not apply right now."

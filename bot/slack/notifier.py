@@ -1,4 +1,9 @@
-"""Delivers rendered messages: ``response_url`` for one person, ``chat.postMessage`` for a channel."""
+"""Delivers rendered messages: ``response_url`` for one person, ``chat.postMessage`` for a channel.
+
+Whatever Slack answers — an error, an HTML page, an empty or cut-off body, nothing, or nothing in time —
+the notifier raises nothing: a message Slack did not take is "not delivered" (False or None), and the
+flow decides whether to try again.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import logging
 from collections.abc import Callable
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -14,6 +18,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot.core.ports import Delivered
 from bot.core.rules.messages import Notice, Reply
 from bot.slack.blocks import Message, render_notice, render_reply
+from bot.slack.errors import SlackCallError, call_slack
 
 log = logging.getLogger(__name__)
 
@@ -49,33 +54,34 @@ class SlackNotifier:
     ) -> Delivered | None:
         message = render_notice(notice)
         try:
-            response = await self._client.chat_postMessage(
-                channel=channel_id,
-                text=message.text,
-                blocks=message.blocks,
-                thread_ts=thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
+            response = await call_slack(
+                "chat.postMessage",
+                self._client.chat_postMessage(
+                    channel=channel_id,
+                    text=message.text,
+                    blocks=message.blocks,
+                    thread_ts=thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                ),
+                timeout=self._client.timeout,
             )
-        except SlackApiError as error:
-            reason = str(error.response.get("error", "unknown_error"))
+        except SlackCallError as error:
+            failure = error.failure
             if self._on_error is not None:
-                self._on_error("chat.postMessage", reason)
-            if reason in _CANNOT_POST and fallback_response_url:
+                self._on_error("chat.postMessage", failure.reason)
+            if failure.reason in _CANNOT_POST and fallback_response_url:
                 log.info(
                     "chat.postMessage to %s failed (%s); answering through the response_url",
                     channel_id,
-                    reason,
+                    failure.reason,
                 )
                 if await self._respond(fallback_response_url, message, in_channel=True):
                     return Delivered()
                 return None
-            log.error("could not post to %s: %s", channel_id, reason)
+            log.error("could not post to %s: %s", channel_id, failure)
             return None
-        except (aiohttp.ClientError, TimeoutError) as error:
-            log.error("could not reach Slack to post to %s: %s", channel_id, type(error).__name__)
-            return None
-        ts = response.get("ts")
+        ts = response.data.get("ts") if isinstance(response.data, dict) else None
         return Delivered(ts if isinstance(ts, str) else None)
 
     async def _respond(
@@ -85,16 +91,22 @@ class SlackNotifier:
             url=response_url, session=self._session, retry_handlers=list(self._retry_handlers)
         )
         try:
-            response = await webhook.send(
-                text=message.text,
-                blocks=message.blocks,
-                response_type="in_channel" if in_channel else "ephemeral",
-                replace_original=replace_original,
+            response = await call_slack(
+                "response_url",
+                webhook.send(
+                    text=message.text,
+                    blocks=message.blocks,
+                    response_type="in_channel" if in_channel else "ephemeral",
+                    replace_original=replace_original,
+                ),
+                timeout=self._client.timeout,
             )
-        except (aiohttp.ClientError, TimeoutError) as error:
-            log.error("response_url unreachable: %s", type(error).__name__)
+        except SlackCallError as error:
+            # The URL is a secret for a while: it is never logged.
+            log.error("could not answer through the response_url: %s", error.failure)
             return False
         if response.status_code != 200:
-            log.warning("response_url answered HTTP %s: %s", response.status_code, response.body[:200])
+            body = response.body if isinstance(response.body, str) else ""
+            log.warning("response_url answered HTTP %s: %r", response.status_code, body[:100])
             return False
         return True

@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import ConfigError
 from bot.core.ports import Clock
+from bot.slack.errors import SlackCallError, call_slack
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +94,19 @@ async def socket_mode(
 
 
 async def _check_app_token(slack: AsyncWebClient, app_token: str) -> None:
-    """Refuses to start with an app-level token Slack rejects (slack_sdk would retry it forever)."""
+    """Refuses to start with an app-level token Slack rejects (slack_sdk would retry it forever); when
+    Slack cannot tell right now, connecting goes ahead (slack_sdk keeps trying)."""
     try:
-        await slack.apps_connections_open(app_token=app_token)
-    except SlackApiError as error:
-        reason = str(error.response.get("error", "unknown_error"))
-        if reason in _REFUSED_TOKEN:
-            raise ConfigError(f"SLACK_APP_TOKEN: Slack refused the app-level token ({reason})") from None
-        log.warning("could not check the app-level token (%s); connecting anyway", reason)
-    except (aiohttp.ClientError, TimeoutError) as error:
-        log.warning("could not reach Slack to check the app-level token (%s); connecting anyway", error)
+        await call_slack(
+            "apps.connections.open", slack.apps_connections_open(app_token=app_token), timeout=slack.timeout
+        )
+    except SlackCallError as error:
+        failure = error.failure
+        if failure.reason in _REFUSED_TOKEN and not failure.passing:
+            raise ConfigError(
+                f"SLACK_APP_TOKEN: Slack refused the app-level token ({failure.reason})"
+            ) from None
+        log.warning("could not check the app-level token (%s); connecting anyway", failure)
 
 
 async def _watch(state: SocketState, stop: asyncio.Event) -> None:

@@ -14,9 +14,10 @@ from aiohttp.test_utils import TestServer
 from bot.bootstrap import create_app
 from bot.config import ConfigError
 from bot.policy_file import PolicyHolder
+from bot.standins.faults import Answer, Fault
 from bot.standins.slack.socket_mode import DisconnectReason, SocketConnection
 from tests.e2e.conftest import DEFAULT_POLICY, OPS, StandIns, bot_settings
-from tests.service.conftest import SECRETS, Service, ServiceFactory, serve, socket_mode_slack
+from tests.service.conftest import APP_TOKEN, SECRETS, Service, ServiceFactory, serve, socket_mode_slack
 
 # Small, so that reconnecting after an outage is quick; slack_sdk waits this long between attempts.
 FAST_PING = 0.5
@@ -205,3 +206,40 @@ async def test_a_refused_app_token_stops_start_up_with_one_line(tmp_path: Path, 
     assert message.startswith("SLACK_APP_TOKEN:") and "invalid_auth" in message and "\n" not in message
     assert "revoked" not in message, "the token itself is not repeated"
     assert slack.socket.connections == [], "no connection was attempted with a refused token"
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault(Answer.TRUNCATED, target="apps.connections.open"), id="truncated"),
+        pytest.param(Fault(Answer.HTML, target="apps.connections.open", status=502), id="html-502"),
+        pytest.param(Fault(Answer.EMPTY, target="apps.connections.open"), id="empty"),
+    ],
+)
+async def test_an_unreadable_answer_to_the_token_check_still_connects(
+    tmp_path: Path, stand_ins: StandIns, fault: Fault, caplog: pytest.LogCaptureFixture
+) -> None:
+    servers: list[TestServer] = []
+    slack = socket_mode_slack()
+    slack.bind(await serve(slack.app(), servers))
+    slack.inject(fault)
+    settings = bot_settings(
+        tmp_path,
+        slack,
+        stand_ins.dcs_url,
+        DEFAULT_POLICY,
+        slack_signing_secret=None,
+        slack_app_token=APP_TOKEN,
+    )
+    bot = TestServer(create_app(settings, PolicyHolder(settings.bot_policy)), host="127.0.0.1")
+    try:
+        async with asyncio.timeout(10):
+            await bot.start_server()
+            await slack.wait_for_socket()
+    finally:
+        await bot.close()
+        for server in servers:
+            await server.close()
+
+    assert "could not check the app-level token" in caplog.text and "connecting anyway" in caplog.text
+    assert "Traceback" not in caplog.text

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.ports import Delivered, GroupLookupError
 from bot.core.rules.messages import BackupStarted, Usage
 from bot.slack.app import retry_handlers
-from bot.slack.groups import SlackGroupDirectory
+from bot.slack.groups import REFUSAL_TTL, SlackGroupDirectory
 from bot.slack.notifier import SlackNotifier
 from bot.standins.slack.standin import SlackStandIn
 from tests.factories import make_request
@@ -92,19 +92,21 @@ async def test_a_refusal_fails_closed_and_is_remembered_briefly(
     clock = FakeClock()
     groups = SlackGroupDirectory(client(slack.api_url, session), clock)
     for _ in range(2):
-        with pytest.raises(GroupLookupError, match="plan_upgrade_required"):
+        with pytest.raises(GroupLookupError, match="plan_upgrade_required") as refused:
             await groups.members(frozenset({"SSRE1"}))
+        assert not refused.value.passing
     assert len(slack.calls("usergroups.users.list")) == 1
     slack.fail_usergroups(None)
     slack.set_usergroup("SSRE1", ["UALICE1"])
-    clock.now += 1000
+    clock.now += REFUSAL_TTL
     assert await groups.members(frozenset({"SSRE1"})) == {"SSRE1": {"UALICE1"}}
 
 
-async def test_unreachable_slack_fails_closed(session: aiohttp.ClientSession) -> None:
+async def test_unreachable_slack_is_a_passing_failure(session: aiohttp.ClientSession) -> None:
     groups = SlackGroupDirectory(client(f"http://127.0.0.1:{closed_port()}/api/", session))
-    with pytest.raises(GroupLookupError, match="could not be reached"):
+    with pytest.raises(GroupLookupError, match="no connection") as failed:
         await groups.members(frozenset({"SSRE1"}))
+    assert failed.value.passing
 
 
 async def test_a_notice_goes_to_the_channel(slack: SlackStandIn, session: aiohttp.ClientSession) -> None:

@@ -24,6 +24,7 @@ from bot.core.rules.messages import (
     CloudUnavailable,
     Confirmation,
     DryRun,
+    GroupsUnavailable,
     Help,
     InstanceAmbiguous,
     InstanceNotFound,
@@ -91,6 +92,8 @@ REPLIES: list[Reply] = [
         BackupFormat.RDB,
     ),
     Help("UEVE1", (), BackupFormat.AOF, groups_unknown="plan_upgrade_required"),
+    Help("UEVE1", (), BackupFormat.AOF, groups_unknown=EVIL, groups_passing=True),
+    GroupsUnavailable(EVIL),
     Refusal(
         Decision(False, Action.BACKUP, "You may back up only in <#COPS1>."), InstanceRef("i", "redis-prod")
     ),
@@ -167,6 +170,17 @@ def test_notices_are_valid_block_kit_and_never_mention(notice: Notice) -> None:
     assert "<!channel>" not in text
     assert "<!here>" not in text
     assert "<@U0BOSS>" not in text
+
+
+def test_a_passing_group_failure_asks_to_try_again_and_refuses_nothing() -> None:
+    answer = render_reply(GroupsUnavailable("no answer in time"))
+    assert answer.text == (
+        ":hourglass: Slack could not tell which user groups you are in (no answer in time), and the answer "
+        "depends on them. Nothing was changed; please try again in a moment."
+    )
+    help_text = str(render_reply(Help("UEVE1", (), BackupFormat.AOF, "timeout", groups_passing=True)).blocks)
+    assert "Slack could not tell just now which user groups you are in (timeout)" in help_text
+    assert "Try again in a moment." in help_text and "do not apply" not in help_text
 
 
 def test_confirmation_card_has_the_two_buttons_with_the_request_id() -> None:

@@ -16,6 +16,7 @@ from bot.core.rules.policy import (
     InstanceRef,
     Policy,
     decide,
+    groups_could_decide,
     instance_matches,
     may_act_somewhere,
     may_approve,
@@ -132,6 +133,49 @@ def test_unreadable_groups_grant_nothing_and_say_why(policy: Policy) -> None:
     decision = decide(policy, actor, Action.BACKUP, PROD)
     assert not decision.allowed
     assert "plan_upgrade_required" in decision.reason
+
+
+def test_a_passing_group_failure_adds_no_note_to_a_refusal(policy: Policy) -> None:
+    actor = Actor("UCAROL1", "CRANDOM1", groups_unknown="no answer in time", groups_passing=True)
+    decision = decide(policy, actor, Action.BACKUP, PROD)
+    assert not decision.allowed and "no answer in time" not in decision.reason
+
+
+def test_groups_could_decide_when_a_group_rule_comes_before_the_persons_own(policy: Policy) -> None:
+    carol = Actor("UCAROL1", "COPS1", groups_unknown="timeout", groups_passing=True)
+    # sre-prod grants through SSRE1: Carol might be in it.
+    assert groups_could_decide(policy, carol, Action.BACKUP, PROD)
+    assert groups_could_decide(policy, carol, Action.LIST, None)
+    # No rule grants status through groups, and none covers this channel through a group.
+    assert not groups_could_decide(policy, carol, Action.STATUS, PROD)
+    assert not groups_could_decide(policy, Actor("UCAROL1", "CRANDOM1"), Action.BACKUP, PROD)
+    # Alice is named in sre-prod itself: the groups cannot change what it says for her.
+    assert not groups_could_decide(policy, Actor("UALICE1", "COPS1"), Action.BACKUP, PROD)
+    assert not groups_could_decide(policy, Actor("UADMIN1", "COPS1"), Action.BACKUP, PROD)
+
+
+def test_groups_could_decide_over_a_later_rule_that_names_the_person() -> None:
+    policy = parse_policy(
+        """
+        [[rules]]
+        name = "four-eyes"
+        groups = ["SPAYMENTS1"]
+        instances = ["redis-*"]
+        actions = ["backup"]
+        approval = "peer"
+        approvers = ["ULEAD1"]
+
+        [[rules]]
+        name = "self"
+        users = ["UALICE1"]
+        instances = ["*"]
+        actions = ["backup"]
+        """
+    )
+    alice = Actor("UALICE1", "COPS1", groups_unknown="timeout", groups_passing=True)
+    # Were Alice in SPAYMENTS1, the peer rule would decide; the answer turns on the group.
+    assert groups_could_decide(policy, alice, Action.BACKUP, PROD)
+    assert not groups_could_decide(policy, alice, Action.BACKUP, InstanceRef("x", "cache-eu"))
 
 
 def test_first_matching_rule_decides() -> None:

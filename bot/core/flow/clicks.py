@@ -15,7 +15,7 @@ from bot.core.flow.submission import Submission
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, expiry
 from bot.core.rules.messages import ApprovalRequested, CardClosed, CardOutcome, ClickRefused
-from bot.core.rules.policy import Action, InstanceRef, decide, may_approve
+from bot.core.rules.policy import Action, Actor, InstanceRef, decide, is_group_id, may_approve
 
 # States a request reaches only through a confirmation (and, under a peer rule, an approval).
 _STARTED_STATES = frozenset(
@@ -30,6 +30,13 @@ _STARTED_STATES = frozenset(
 )
 _PAST_TENSE = {"confirm": "confirmed", "cancel": "cancelled", "approve": "approved", "reject": "rejected"}
 _UNKNOWN = "This backup request is unknown to the bot. Nothing was changed."
+
+
+def _groups_unknown(actor: Actor, what: str) -> str:
+    return (
+        f"Slack could not tell which user groups you are in ({actor.groups_unknown}), and {what} "
+        "depends on them. Nothing was changed; try again in a moment."
+    )
 
 
 class ClickHandler:
@@ -47,9 +54,12 @@ class ClickHandler:
             return
         policy = self._w.policy()
         actor = await self._w.actor(policy, click.user_id, request.channel_id)
-        decision = decide(
-            policy, actor, Action.BACKUP, InstanceRef(request.instance_id, request.instance_name)
-        )
+        ref = InstanceRef(request.instance_id, request.instance_name)
+        if self._w.undecidable(policy, actor, Action.BACKUP, ref):
+            # Slack could not tell just now; that is no reason to take the request away.
+            await self._refuse(click, _groups_unknown(actor, "whether you may confirm"), request)
+            return
+        decision = decide(policy, actor, Action.BACKUP, ref)
         if not decision.allowed:
             await self._close(
                 click,
@@ -202,6 +212,9 @@ class ClickHandler:
             return None
         actor = await self._w.actor(self._w.policy(), click.user_id, request.channel_id)
         if not may_approve(request.approvers, click.user_id, actor.groups):
+            if actor.groups_passing and any(is_group_id(a) for a in request.approvers):
+                await self._refuse(click, _groups_unknown(actor, f"whether you may {verb} it"), request)
+                return None
             note = f" ({actor.groups_unknown})" if actor.groups_unknown else ""
             message = (
                 f"Only the approvers of rule {request.rule!r} can {verb} this request{note}. "

@@ -25,6 +25,7 @@ from bot.core.rules.messages import (
     CloudUnavailable,
     Confirmation,
     DryRun,
+    GroupsUnavailable,
     Help,
     InstanceAmbiguous,
     InstanceNotFound,
@@ -67,16 +68,21 @@ class CommandAnswers:
             permissions=tuple(permissions_of(policy, actor)),
             default_format=self._w.options.default_format,
             groups_unknown=actor.groups_unknown,
+            groups_passing=actor.groups_passing,
         )
 
     async def _authorize(
         self, invocation: Invocation, action: Action, query: str
     ) -> tuple[Instance, Decision] | Reply:
         """Policy pre-check, instance resolution, then the decision — in that order, so that a person
-        with no rights at all never causes a cloud call."""
+        with no rights at all never causes a cloud call. When the answer would turn on user groups Slack
+        could not tell just now, nothing is decided (or audited as a decision): the person is asked to
+        try again."""
         policy = self._w.policy()
         actor = await self._w.actor(policy, invocation.user_id, invocation.channel_id)
         if not may_act_somewhere(policy, actor, action):
+            if self._w.undecidable(policy, actor, action, None):
+                return GroupsUnavailable(actor.groups_unknown or "")
             decision = decide(policy, actor, action, None)
             await self._w.audit_decision(invocation.user_id, invocation.channel_id, decision, None)
             return Refusal(decision)
@@ -84,6 +90,8 @@ class CommandAnswers:
         if not isinstance(resolution, Instance):
             return resolution
         ref = InstanceRef(resolution.instance_id, resolution.name)
+        if self._w.undecidable(policy, actor, action, ref):
+            return GroupsUnavailable(actor.groups_unknown or "")
         decision = decide(policy, actor, action, ref)
         await self._w.audit_decision(invocation.user_id, invocation.channel_id, decision, ref)
         if not decision.allowed:
@@ -155,6 +163,8 @@ class CommandAnswers:
         policy = self._w.policy()
         actor = await self._w.actor(policy, invocation.user_id, invocation.channel_id)
         ref = None if request is None else InstanceRef(request.instance_id, request.instance_name)
+        if self._w.undecidable(policy, actor, Action.STATUS, ref):
+            return GroupsUnavailable(actor.groups_unknown or "")
         decision = decide(policy, actor, Action.STATUS, ref)
         await self._w.audit_decision(invocation.user_id, invocation.channel_id, decision, ref)
         if not decision.allowed:

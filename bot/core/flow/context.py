@@ -13,7 +13,7 @@ from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, GroupLookupE
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.instances import BackupFormat, BackupRecord
-from bot.core.rules.policy import Actor, Decision, InstanceRef, Policy
+from bot.core.rules.policy import Action, Actor, Decision, InstanceRef, Policy, groups_could_decide
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +41,25 @@ class Workflow:
     options: ServiceOptions
 
     async def actor(self, policy: Policy, user_id: str, channel_id: str) -> Actor:
-        """The person, with the user groups the policy names that they belong to (fail closed)."""
+        """The person, with the user groups the policy names that they belong to. When Slack cannot tell,
+        the person is in no group, and ``groups_unknown`` says why (``groups_passing``: for now)."""
         wanted = policy.referenced_groups()
         if not wanted:
             return Actor(user_id, channel_id)
         try:
             members = await self.groups.members(wanted)
         except GroupLookupError as error:
-            return Actor(user_id, channel_id, groups_unknown=str(error))
+            if error.passing:
+                log.warning("user groups of %s unknown for now: %s", user_id, error.reason)
+            return Actor(user_id, channel_id, groups_unknown=error.reason, groups_passing=error.passing)
         mine = frozenset(group for group, users in members.items() if user_id in users)
         return Actor(user_id, channel_id, groups=mine)
+
+    @staticmethod
+    def undecidable(policy: Policy, actor: Actor, action: Action, ref: InstanceRef | None) -> bool:
+        """Whether no decision can be made for ``actor`` now: Slack could not tell their user groups
+        just now, and those could change the decision."""
+        return actor.groups_passing and groups_could_decide(policy, actor, action, ref)
 
     async def audit_decision(
         self, user_id: str, channel_id: str, decision: Decision, ref: InstanceRef | None

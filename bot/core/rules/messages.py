@@ -27,6 +27,9 @@ class Help:
     permissions: tuple[Permission, ...]
     default_format: BackupFormat
     groups_unknown: str | None = None
+    #: Slack could not tell just now (rather than refusing): rules granted through groups are not
+    #: listed, and asking again in a moment may show them.
+    groups_passing: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,14 @@ class InstanceAmbiguous:
 @dataclass(frozen=True)
 class NotBackupable:
     instance: Instance
+    reason: str
+
+
+@dataclass(frozen=True)
+class GroupsUnavailable:
+    """Slack could not tell just now which user groups the person is in, and the answer depends on them;
+    nothing was decided or changed."""
+
     reason: str
 
 
@@ -131,6 +142,7 @@ Reply = (
     | InstanceNotFound
     | InstanceAmbiguous
     | NotBackupable
+    | GroupsUnavailable
     | CloudUnavailable
     | DryRun
     | Confirmation

@@ -108,13 +108,16 @@ class Actor:
     """The person asking, with the user groups they belong to among those the policy names.
 
     ``groups_unknown`` carries the reason when membership could not be read: group rules then grant
-    nothing (fail closed) and the person is told why.
+    nothing (fail closed) and the person is told why. With ``groups_passing`` Slack could not tell just
+    now (asking again may work): a decision that could turn on the groups (:func:`groups_could_decide`)
+    is not made at all, and the person is asked to try again.
     """
 
     user_id: str
     channel_id: str
     groups: frozenset[str] = frozenset()
     groups_unknown: str | None = None
+    groups_passing: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def _applies_to(rule: Rule, actor: Actor) -> bool:
 
 
 def _group_note(policy: Policy, actor: Actor) -> str:
-    if actor.groups_unknown is None or not policy.referenced_groups():
+    if actor.groups_unknown is None or actor.groups_passing or not policy.referenced_groups():
         return ""
     return (
         f" Your user-group membership could not be read from Slack ({actor.groups_unknown}), "
@@ -173,6 +176,26 @@ def decide(policy: Policy, actor: Actor, action: Action, instance: InstanceRef |
                 approvers=rule.approvers,
             )
     return Decision(False, action, _why_not(mine, actor, action, instance) + _group_note(policy, actor))
+
+
+def groups_could_decide(policy: Policy, actor: Actor, action: Action, instance: InstanceRef | None) -> bool:
+    """Whether belonging to some user group could change what :func:`decide` says for ``actor`` (taken to
+    be in none): some rule granting through groups comes before every rule that names the person.
+    ``instance`` None stands for any instance."""
+    if actor.user_id in policy.admins:
+        return False
+    for rule in policy.rules:
+        if not (
+            action in rule.actions
+            and rule.covers_channel(actor.channel_id)
+            and (instance is None or rule.covers_instance(instance))
+        ):
+            continue
+        if actor.user_id in rule.users:
+            return False
+        if rule.groups:
+            return True
+    return False
 
 
 def _why_not(mine: list[Rule], actor: Actor, action: Action, instance: InstanceRef | None) -> str:
