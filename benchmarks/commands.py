@@ -37,7 +37,7 @@ import aiohttp
 from benchmarks import standins
 from benchmarks.load import Prepared, burst, client_session, command
 from benchmarks.processes import Child, free_port, running
-from benchmarks.procstat import cpu_model, cpu_seconds, rss_bytes
+from benchmarks.procstat import cpu_model, cpu_seconds, main_thread_cpu_seconds, rss_bytes
 from benchmarks.stats import Latency, Row, json_number, judge, ratio, render_table
 from bot.core.rules.instances import BackupFormat
 from bot.dcs.auth import AkSkAuth
@@ -176,6 +176,8 @@ class Round:
     seconds: float
     acks: list[float]
     cpu_seconds: float
+    #: Of ``cpu_seconds``, what the main thread (the event loop) used; the rest ran in other threads.
+    loop_cpu_seconds: float
     standins_cpu_seconds: float
     cards: list[float] = field(default_factory=list)
     cards_missing: int = 0
@@ -200,6 +202,7 @@ class Round:
             "ack_p50_ms": json_number(ack.p50_ms),
             "ack_p99_ms": json_number(ack.p99_ms),
             "cpu_ms_per_command": json_number(self.cpu_seconds * 1000 / self.commands),
+            "loop_thread_cpu_ms_per_command": json_number(self.loop_cpu_seconds * 1000 / self.commands),
             "standins_cpu_ms_per_command": json_number(self.standins_cpu_seconds * 1000 / self.commands),
             "card_p50_ms": json_number(card.p50_ms),
             "card_p99_ms": json_number(card.p99_ms),
@@ -240,6 +243,7 @@ def pooled(rounds: Sequence[Round]) -> dict[str, float]:
         "ack_p50_ms": ack.p50_ms,
         "ack_p99_ms": ack.p99_ms,
         "cpu_ms_per_command": sum(r.cpu_seconds for r in rounds) * 1000 / commands,
+        "loop_thread_cpu_ms_per_command": sum(r.loop_cpu_seconds for r in rounds) * 1000 / commands,
         "standins_cpu_ms_per_command": sum(r.standins_cpu_seconds for r in rounds) * 1000 / commands,
         "card_p50_ms": card.p50_ms,
         "card_p99_ms": card.p99_ms,
@@ -314,7 +318,7 @@ class Bench:
         child, url = (self.bot, self.bot_url) if app == "bot" else (self.bare, self.bare_url)
         requests = await self.prepare(count)
         before = await self.counts()
-        cpu = cpu_seconds(child.pid)
+        cpu, loop_cpu = cpu_seconds(child.pid), main_thread_cpu_seconds(child.pid)
         stand_ins_cpu = cpu_seconds(self.stand_ins.pid)
         samples = await burst(self.session, url, requests, self.options.concurrency)
         answered = [s for s in samples if s.status == 200]
@@ -330,6 +334,7 @@ class Bench:
             not_cards = len(arrivals) - int(arrived["cards"])
         await asyncio.sleep(SETTLE_SECONDS)
         cpu = cpu_seconds(child.pid) - cpu
+        loop_cpu = main_thread_cpu_seconds(child.pid) - loop_cpu
         stand_ins_cpu = cpu_seconds(self.stand_ins.pid) - stand_ins_cpu
         after = await self.counts()
         return Round(
@@ -340,6 +345,7 @@ class Bench:
             seconds=seconds,
             acks=[s.seconds for s in answered],
             cpu_seconds=cpu,
+            loop_cpu_seconds=loop_cpu,
             standins_cpu_seconds=stand_ins_cpu,
             cards=cards,
             cards_missing=missing,
@@ -470,6 +476,12 @@ def rows(bot: Mapping[str, float], bare: Mapping[str, float], extra: Mapping[str
         Row("ack p50", bot["ack_p50_ms"], bare["ack_p50_ms"], "ms"),
         Row("ack p99", bot["ack_p99_ms"], bare["ack_p99_ms"], "ms"),
         Row("CPU per command, app process", bot["cpu_ms_per_command"], bare["cpu_ms_per_command"], "ms"),
+        Row(
+            "  of which the main thread (event loop)",
+            bot["loop_thread_cpu_ms_per_command"],
+            bare["loop_thread_cpu_ms_per_command"],
+            "ms",
+        ),
         Row(
             "CPU per command, stand-ins",
             bot["standins_cpu_ms_per_command"],
@@ -656,6 +668,7 @@ async def _start_profiler(target: Path | None, pid: int) -> asyncio.subprocess.P
         "250",
         "--format",
         "raw",
+        "--gil",
         "--output",
         str(target),
         stdout=asyncio.subprocess.DEVNULL,

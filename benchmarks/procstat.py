@@ -9,8 +9,19 @@ _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of all threads of ``pid`` so far (10 ms resolution on most kernels)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
+    """User + system CPU time of all threads of ``pid`` so far, those that ended included (10 ms
+    resolution on most kernels)."""
+    return _cpu(Path(f"/proc/{pid}/stat"))
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """The same for the main thread alone: in the bot, the event loop (aiosqlite works in a thread of its
+    own)."""
+    return _cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
+def _cpu(path: Path) -> float:
+    stat = path.read_text()
     # The command name (field 2) is in parentheses and may contain spaces: split after its end.
     fields = stat[stat.rindex(")") + 2 :].split()
     user, system = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
