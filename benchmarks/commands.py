@@ -180,6 +180,8 @@ class Round:
     loop_cpu_seconds: float
     standins_cpu_seconds: float
     cards: list[float] = field(default_factory=list)
+    #: From the first command sent to the last card in (bot only).
+    seconds_to_last_card: float = math.nan
     cards_missing: int = 0
     not_cards: int = 0
     dcs_calls: dict[str, int] = field(default_factory=dict)
@@ -206,6 +208,7 @@ class Round:
             "standins_cpu_ms_per_command": json_number(self.standins_cpu_seconds * 1000 / self.commands),
             "card_p50_ms": json_number(card.p50_ms),
             "card_p99_ms": json_number(card.p99_ms),
+            "cards_per_s": json_number(self.commands / self.seconds_to_last_card),
             "cards_missing": self.cards_missing,
             "replies_without_confirm_button": self.not_cards,
             "dcs_calls": self.dcs_calls,
@@ -223,7 +226,10 @@ class Round:
         )
         if self.app == "bot":
             calls = sum(self.dcs_calls.values()) / self.commands
-            text += f", card p50 {card.p50_ms:6.0f} p99 {card.p99_ms:6.0f} ms, DCS calls/command {calls:.2f}"
+            text += (
+                f", card p50 {card.p50_ms:6.0f} p99 {card.p99_ms:6.0f} ms"
+                f" ({self.commands / self.seconds_to_last_card:.0f} cards/s), DCS calls/command {calls:.2f}"
+            )
         if self.failed or self.cards_missing:
             text += f"  [{self.failed} failed, {self.cards_missing} cards missing]"
         return text
@@ -247,6 +253,7 @@ def pooled(rounds: Sequence[Round]) -> dict[str, float]:
         "standins_cpu_ms_per_command": sum(r.standins_cpu_seconds for r in rounds) * 1000 / commands,
         "card_p50_ms": card.p50_ms,
         "card_p99_ms": card.p99_ms,
+        "cards_per_s": commands / sum(r.seconds_to_last_card for r in rounds),
         "dcs_calls_per_command": dcs / commands,
         "slack_api_calls_per_command": sum(r.slack_api_calls for r in rounds) / commands,
     }
@@ -325,12 +332,15 @@ class Bench:
         seconds = max(s.answered for s in samples) - min(s.sent for s in samples)
         cards: list[float] = []
         missing = not_cards = 0
+        to_last_card = math.nan
         if app == "bot":
             self.bot_commands += count
             arrived = await self.cards([s.token for s in answered], self.options.card_timeout)
             arrivals: dict[str, float] = arrived["arrivals"]
             cards = [arrivals[s.token] - s.sent for s in answered if s.token in arrivals]
             missing = int(arrived["missing"])
+            if arrivals:
+                to_last_card = max(arrivals.values()) - min(s.sent for s in samples)
             not_cards = len(arrivals) - int(arrived["cards"])
         await asyncio.sleep(SETTLE_SECONDS)
         cpu = cpu_seconds(child.pid) - cpu
@@ -348,6 +358,7 @@ class Bench:
             loop_cpu_seconds=loop_cpu,
             standins_cpu_seconds=stand_ins_cpu,
             cards=cards,
+            seconds_to_last_card=to_last_card,
             cards_missing=missing,
             not_cards=not_cards,
             dcs_calls=_delta(before["dcs"], after["dcs"]),
@@ -488,6 +499,7 @@ def rows(bot: Mapping[str, float], bare: Mapping[str, float], extra: Mapping[str
             bare["standins_cpu_ms_per_command"],
             "ms",
         ),
+        Row("throughput to the last card", bot["cards_per_s"], unit="commands/s"),
         Row("card p50 inside the burst", bot["card_p50_ms"], unit="ms"),
         Row("card p99 inside the burst", bot["card_p99_ms"], unit="ms"),
         Row("DCS calls per command", bot["dcs_calls_per_command"], unit=""),
