@@ -467,12 +467,13 @@ def _bot_command() -> list[str]:
 
 
 def machine() -> dict[str, Any]:
+    """The machine; the load average tells how much else ran on it (other processes skew the figures)."""
     return {
         "nproc": os.cpu_count(),
         "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
+        "load_average": [round(value, 2) for value in os.getloadavg()],
     }
 
 
@@ -516,6 +517,7 @@ def rows(bot: Mapping[str, float], bare: Mapping[str, float], extra: Mapping[str
 
 async def run(options: Options) -> dict[str, Any]:
     started = time.monotonic()
+    before = machine()
     with tempfile.TemporaryDirectory(prefix="dcs-bench-") as folder:
         work = Path(folder)
         slack_port, dcs_port, control_port = free_port(), free_port(), free_port()
@@ -581,7 +583,9 @@ async def run(options: Options) -> dict[str, Any]:
             )
             profiler = await _start_profiler(options.profile, bot.pid)
             try:
-                return await _measure(bench, options, dcs_url, started)
+                results = await _measure(bench, options, dcs_url, started)
+                results["machine"] = before | {"load_average_at_end": machine()["load_average"]}
+                return results
             except BaseException:
                 for child in (bot, bare, stand_ins):
                     print(f"--- {child.name} log (tail) ---\n{child.tail()}", file=sys.stderr)
@@ -636,7 +640,6 @@ async def _measure(bench: Bench, options: Options, dcs_url: str, started: float)
     verdicts = judge(values)
     table = render_table(rows(bot, bare, extra), verdicts)
     return {
-        "machine": machine(),
         "options": {
             key: str(value) if isinstance(value, Path) else value for key, value in asdict(options).items()
         },
@@ -703,7 +706,9 @@ def main(options: Options) -> int:
     print()
     print(results["table"])
     options.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nJSON: {options.output}  ({results['wall_seconds']} s)")
+    load = results["machine"]["load_average"], results["machine"]["load_average_at_end"]
+    print(f"\nload average (1, 5, 15 min) at start {load[0]}, at end {load[1]} on {os.cpu_count()} cores")
+    print(f"JSON: {options.output}  ({results['wall_seconds']} s)")
     failed = sum(r["failed"] + r["cards_missing"] for r in results["rounds"])
     if failed:
         print(f"PROBLEM: {failed} commands without an ack or a card", file=sys.stderr)
