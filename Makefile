@@ -36,8 +36,9 @@ test: lint types unit
 demo: $(STAMP)
 	$(BIN)/dcs-bot demo
 
+# Not part of test; e.g. make bench BENCH_ARGS="--burst 500 --rounds 3" (flags: python -m benchmarks -h).
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .import_linter_cache .coverage .coverage.*
