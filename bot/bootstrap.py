@@ -173,6 +173,7 @@ def _assemble(
         auth=auth,
         timeout=settings.dcs_timeout,
         observer=metrics.observe_dcs_call,
+        on_retry=metrics.observe_dcs_retry,
     )
     slack_retries = [RateLimitCounter(metrics), *retry_handlers()]
     slack = AsyncWebClient(

@@ -61,6 +61,12 @@ class Metrics:
             ["endpoint", "status"],
             registry=r,
         )
+        self.dcs_retries = Counter(
+            "dcs_bot_dcs_retries",
+            "DCS reads tried again, by endpoint and reason (rate_limited, server_error, no_answer)",
+            ["endpoint", "reason"],
+            registry=r,
+        )
         self.dcs_latency = Histogram(
             "dcs_bot_dcs_call_seconds",
             "DCS API call latency",
@@ -87,6 +93,9 @@ class Metrics:
     def observe_dcs_call(self, endpoint: str, status: int, seconds: float) -> None:
         self.dcs_calls.labels(endpoint, str(status)).inc()
         self.dcs_latency.labels(endpoint).observe(seconds)
+
+    def observe_dcs_retry(self, endpoint: str, reason: str) -> None:
+        self.dcs_retries.labels(endpoint, reason).inc()
 
     def observe_slack_error(self, method: str, error: str) -> None:
         self.slack_errors.labels(method, error).inc()
