@@ -175,7 +175,7 @@ def _assemble(
         observer=metrics.observe_dcs_call,
         on_retry=metrics.observe_dcs_retry,
     )
-    slack_retries = [RateLimitCounter(metrics), *retry_handlers()]
+    slack_retries = [RateLimitCounter(metrics, api_url=settings.slack_api_url), *retry_handlers()]
     slack = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
