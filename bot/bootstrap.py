@@ -231,7 +231,10 @@ def _assemble(
 
 
 async def _events(request: web.Request) -> web.Response:
-    return await handle_events(request.app[BOT].bolt, request)
+    bot = request.app[BOT]
+    secret = bot.settings.slack_signing_secret
+    assert secret is not None, "HTTP mode always has a signing secret (checked with the settings)"
+    return await handle_events(bot.bolt, request, signing_secret=secret.get_secret_value())
 
 
 def _observed(bot: Bot) -> Observed:
