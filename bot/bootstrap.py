@@ -37,6 +37,7 @@ from bot.slack.groups import SlackGroupDirectory
 from bot.slack.listeners.runner import Runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, SocketState, socket_mode
+from bot.slack.startup import check_bot_token
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
@@ -117,6 +118,8 @@ def create_app(
                 )
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
+                # Before any work starts: a refused token stops start-up here (ConfigError).
+                await check_bot_token(bot.slack)
                 async with _background_work(bot), _socket_mode(bot):
                     yield
             finally:
