@@ -17,13 +17,15 @@ JUNK = {
     "payload-a-json-string": b"payload=%22hello%22",
     "payload-empty": b"payload=",
     "payload-twice-the-second-bad": b"payload=%7B%7D&payload=%7Bnot",
+    # A JSON object, but not of a shape Bolt can build its context from.
+    "json-odd-shape": b'{"team": 7, "view": []}',
     "json-not-json": b"{not json",
     "json-a-list": b"[1, 2]",
     "a-form-brace-first": b"{oops=1&command=%2Fdcs-backup",
     "not-a-form": b"just some text",
     "a-form-with-a-bare-word": b"command=%2Fdcs-backup&oops&text=x",
 }
-JSON_BODIES = {"json-not-json", "json-a-list"}
+JSON_BODIES = {"json-not-json", "json-a-list", "json-odd-shape"}
 
 
 def content_type(name: str) -> str:
