@@ -37,6 +37,7 @@ from bot.slack.groups import SlackGroupDirectory
 from bot.slack.listeners.runner import Runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, SocketState, socket_mode
+from bot.slack.startup import check_bot_token
 from bot.store.audit import SqliteAuditLog
 from bot.store.database import open_database
 from bot.store.requests import SqliteRequestStore
@@ -117,6 +118,8 @@ def create_app(
                 )
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
+                # Before any work starts: a refused token stops start-up here (ConfigError).
+                await check_bot_token(bot.slack)
                 async with _background_work(bot), _socket_mode(bot):
                     yield
             finally:
@@ -173,8 +176,9 @@ def _assemble(
         auth=auth,
         timeout=settings.dcs_timeout,
         observer=metrics.observe_dcs_call,
+        on_retry=metrics.observe_dcs_retry,
     )
-    slack_retries = [RateLimitCounter(metrics), *retry_handlers()]
+    slack_retries = [RateLimitCounter(metrics, api_url=settings.slack_api_url), *retry_handlers()]
     slack = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -230,7 +234,10 @@ def _assemble(
 
 
 async def _events(request: web.Request) -> web.Response:
-    return await handle_events(request.app[BOT].bolt, request)
+    bot = request.app[BOT]
+    secret = bot.settings.slack_signing_secret
+    assert secret is not None, "HTTP mode always has a signing secret (checked with the settings)"
+    return await handle_events(bot.bolt, request, signing_secret=secret.get_secret_value())
 
 
 def _observed(bot: Bot) -> Observed:

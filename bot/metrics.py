@@ -1,9 +1,17 @@
 """Prometheus metrics. Most are derived from the audit stream, so that every counted event is also an
-audited one and the two can never disagree."""
+audited one and the two can never disagree.
+
+No label value is taken from outside as it is: each comes from a fixed set (Slack methods, DCS operations,
+commands, actions), or is the bot's own word for an outcome and must look like one (a short lower-case
+identifier). Anything else is counted as ``other``, so no token, secret or part of a URL can reach
+``/metrics``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Collection
+from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -13,6 +21,29 @@ from slack_sdk.http_retry.state import RetryState
 
 from bot.core.ports import AuditLog
 from bot.core.rules.audit import AuditEntry, AuditKind
+from bot.core.rules.grammar import Command
+from bot.core.rules.policy import Action
+
+OTHER = "other"
+RESPONSE_URL = "response_url"
+#: The Slack Web API methods the bot calls; a call of any other is counted as ``other``.
+SLACK_METHODS = frozenset(
+    {
+        "apps.connections.open",
+        "auth.test",
+        "chat.postEphemeral",
+        "chat.postMessage",
+        "chat.update",
+        "usergroups.list",
+        "usergroups.users.list",
+    }
+)
+DCS_OPERATIONS = frozenset({"show_instance", "list_instances", "list_backups", "create_backup"})
+DCS_RETRY_REASONS = frozenset({"rate_limited", "server_error", "no_answer"})
+_COMMANDS = frozenset({kind.__name__ for kind in get_args(Command)} | {"invalid"})
+_ACTIONS = frozenset(str(action) for action in Action)
+# The bot's own words for outcomes and Slack's error names look like this; tokens, URLs and free text do not.
+_WORD = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 _CLICK_OUTCOMES = {
     AuditKind.CONFIRMED: "confirmed",
@@ -61,6 +92,12 @@ class Metrics:
             ["endpoint", "status"],
             registry=r,
         )
+        self.dcs_retries = Counter(
+            "dcs_bot_dcs_retries",
+            "DCS reads tried again, by endpoint and reason (rate_limited, server_error, no_answer)",
+            ["endpoint", "reason"],
+            registry=r,
+        )
         self.dcs_latency = Histogram(
             "dcs_bot_dcs_call_seconds",
             "DCS API call latency",
@@ -85,23 +122,30 @@ class Metrics:
         )
 
     def observe_dcs_call(self, endpoint: str, status: int, seconds: float) -> None:
-        self.dcs_calls.labels(endpoint, str(status)).inc()
+        endpoint = fixed(endpoint, DCS_OPERATIONS)
+        self.dcs_calls.labels(endpoint, str(status) if 0 <= status <= 999 else OTHER).inc()
         self.dcs_latency.labels(endpoint).observe(seconds)
 
+    def observe_dcs_retry(self, endpoint: str, reason: str) -> None:
+        self.dcs_retries.labels(fixed(endpoint, DCS_OPERATIONS), fixed(reason, DCS_RETRY_REASONS)).inc()
+
     def observe_slack_error(self, method: str, error: str) -> None:
-        self.slack_errors.labels(method, error).inc()
+        self.slack_errors.labels(slack_method(method), word(error)).inc()
+
+    def observe_slack_rate_limited(self, method: str) -> None:
+        self.slack_rate_limited.labels(slack_method(method)).inc()
 
     def observe_socket(self, connected: bool) -> None:
         self.socket_connected.set(1 if connected else 0)
 
     def count(self, entry: AuditEntry) -> None:
-        outcome = entry.outcome or "ok"
+        outcome = word(entry.outcome or "ok")
         match entry.kind:
             case AuditKind.COMMAND:
-                command = str(entry.detail.get("command", "invalid"))
+                command = fixed(str(entry.detail.get("command", "invalid")), _COMMANDS)
                 self.commands.labels(command, "usage_error" if outcome == "usage_error" else "accepted").inc()
             case AuditKind.DECISION:
-                self.decisions.labels(str(entry.detail.get("action", "?")), outcome).inc()
+                self.decisions.labels(fixed(str(entry.detail.get("action")), _ACTIONS), outcome).inc()
             case AuditKind.API_RESULT:
                 self.submissions.labels(outcome).inc()
             case AuditKind.OUTCOME:
@@ -127,11 +171,13 @@ class MeteredAuditLog:
 
 
 class RateLimitCounter(AsyncRetryHandler):
-    """Counts 429 answers; never retries itself (the rate-limit handler after it does)."""
+    """Counts 429 answers by Web API method, or as ``response_url`` for any URL outside ``api_url``;
+    never retries itself (the rate-limit handler after it does)."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, *, api_url: str) -> None:
         super().__init__(max_retry_count=0)
         self._metrics = metrics
+        self._api_url = api_url
 
     async def can_retry_async(
         self,
@@ -142,10 +188,28 @@ class RateLimitCounter(AsyncRetryHandler):
         error: Exception | None = None,
     ) -> bool:
         if response is not None and response.status_code == 429:
-            self._metrics.slack_rate_limited.labels(_method(request)).inc()
+            self._metrics.observe_slack_rate_limited(called_method(request, self._api_url))
         return False
 
 
-def _method(request: HttpRequest) -> str:
+def called_method(request: HttpRequest, api_url: str) -> str:
+    """The Web API method a request calls (``other`` for one the bot does not call), or ``response_url``."""
     url: Any = request.url
-    return str(url).rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    text = str(url)
+    if not text.startswith(api_url):
+        return RESPONSE_URL
+    return slack_method(text[len(api_url) :].split("?", 1)[0].strip("/"))
+
+
+def slack_method(name: str) -> str:
+    return name if name in SLACK_METHODS or name == RESPONSE_URL else OTHER
+
+
+def fixed(value: str, allowed: Collection[str]) -> str:
+    """``value`` if it is one of ``allowed``, else ``other``."""
+    return value if value in allowed else OTHER
+
+
+def word(value: str) -> str:
+    """``value`` if it looks like an outcome or error name (a short lower-case identifier), else ``other``."""
+    return value if _WORD.fullmatch(value) else OTHER

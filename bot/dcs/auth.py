@@ -15,7 +15,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot.core.errors import DcsApiError, DcsTransportError
 from bot.dcs import signer
-from bot.dcs.errors import api_error, describe_client_error
+from bot.dcs.errors import NoAnswerError, api_error, describe_client_error
 
 Clock = Callable[[], datetime]
 
@@ -211,10 +211,10 @@ class TokenAuth:
             ) as response:
                 return response.status, response.headers.copy(), await response.read()
         except TimeoutError:
-            raise DcsTransportError(f"IAM did not answer within {self._timeout.total:g} s") from None
+            raise NoAnswerError(f"IAM did not answer within {self._timeout.total:g} s") from None
         except aiohttp.ClientError as exc:
             # Not chained, so nothing of the request can surface in a logged traceback.
-            raise DcsTransportError(f"IAM is unreachable: {describe_client_error(exc)}") from None
+            raise NoAnswerError(f"IAM is unreachable: {describe_client_error(exc)}") from None
 
     def _credentials_document(self) -> bytes:
         user = {

@@ -15,12 +15,24 @@ from http import HTTPStatus
 
 import aiohttp
 
-from bot.core.errors import DcsApiError, InstanceNotFoundError
+from bot.core.errors import DcsApiError, DcsTransportError, InstanceNotFoundError
 from bot.dcs.explain import api_error_hint
 
 _ERROR_FIELD_PAIRS = (("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"))
 # DCS's answers for an instance it does not know, or an ID that cannot be one.
 _NOT_FOUND_CODES = frozenset({"DCS.3022", "DCS.4061"})
+
+
+class NoAnswerError(DcsTransportError):
+    """No answer arrived: the connection failed, was closed, or the time ran out. Unlike an answer that
+    could not be read, this may pass, so a read is tried again."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed read may succeed when tried again: 429, any 5xx, or no answer at all."""
+    if isinstance(error, DcsApiError):
+        return error.is_retryable
+    return isinstance(error, NoAnswerError)
 
 
 def api_error(status: int, headers: Mapping[str, str], body: bytes, *, service: str) -> DcsApiError:

@@ -2,15 +2,19 @@
 core's values (:mod:`bot.core.rules.instances`).
 
 Quirks handled here and nowhere else: string fields whose documented examples are ``{}`` (anything not a
-string means "absent"), blank or ``{}`` times, ``null`` lists, and totals the API may leave out.
+string means "absent"), blank or ``{}`` times, times without a zone (UTC, as the API documents its times),
+times that are no time (absent, logged once), ``null`` lists, and totals the API may leave out.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import re
+from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.core.rules.instances import BackupPage, BackupRecord, BackupStatus, Instance, InstancePage
 from bot.dcs.explain import record_error_meaning
@@ -23,6 +27,57 @@ def _none_unless_str(value: Any) -> Any:
 
 def _null_as_empty_list(value: Any) -> Any:
     return [] if value is None else value
+
+
+log = logging.getLogger(__name__)
+
+_RECORD_TIMES = ("created_at", "updated_at", "execution_at")
+# The compact form the list API takes in its queries (yyyyMMddHHmmss), should a record ever use it.
+_COMPACT_TIME = re.compile(r"[0-9]{14}")
+_SHOWN_VALUE = 64
+
+
+class _ReportedOnce:
+    """Remembers the last ``size`` things reported, so each is logged once rather than on every poll."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._seen: OrderedDict[tuple[str, ...], None] = OrderedDict()
+
+    def first_time(self, key: tuple[str, ...]) -> bool:
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return True
+
+
+_unreadable_times = _ReportedOnce()
+
+
+def record_time(value: Any) -> datetime | None:
+    """A record's time as an aware datetime: one without a zone is UTC; blank, ``{}``, or anything that is
+    no time is None."""
+    if isinstance(value, datetime):
+        moment = value
+    elif not isinstance(value, str) or not value.strip():
+        return None
+    else:
+        text = value.strip()
+        try:
+            if _COMPACT_TIME.fullmatch(text):
+                moment = datetime.strptime(text, "%Y%m%d%H%M%S")
+            else:
+                moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or value == {} or (isinstance(value, str) and not value.strip())
 
 
 class WireInstance(BaseModel):
@@ -86,10 +141,17 @@ class WireBackupRecord(BaseModel):
         mode="before",
     )(_none_unless_str)
 
-    @field_validator("created_at", "updated_at", "execution_at", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _blank_time_is_none(cls, value: Any) -> Any:
-        return value if value not in ("", {}) else None
+    def _readable_times(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        times = {name: data[name] for name in _RECORD_TIMES if name in data}
+        readable = {name: record_time(value) for name, value in times.items()}
+        for name, value in times.items():
+            if readable[name] is None and not _is_blank(value):
+                _report_unreadable(str(data.get("backup_id")), name, value)
+        return data | readable
 
     def to_core(self) -> BackupRecord:
         failed = self.status == BackupStatus.FAILED or self.error_code is not None
@@ -109,6 +171,14 @@ class WireBackupRecord(BaseModel):
             error_code=self.error_code,
             error_meaning=record_error_meaning(self.error_code) if failed else None,
         )
+
+
+def _report_unreadable(backup_id: str, name: str, value: Any) -> None:
+    shown = repr(value)
+    if len(shown) > _SHOWN_VALUE:
+        shown = shown[:_SHOWN_VALUE] + "…"
+    if _unreadable_times.first_time((backup_id, name, shown)):
+        log.warning("DCS backup record %s: %s %s is no time; taken as absent", backup_id, name, shown)
 
 
 class InstanceList(BaseModel):

@@ -1,8 +1,17 @@
-"""The Bolt app, its Web API client, and the HTTP entry point for ``POST /slack/events``."""
+"""The Bolt app, its Web API client, and the HTTP entry point for ``POST /slack/events``.
+
+A request to ``/slack/events`` is verified on its raw bytes before anything parses them: unsigned, badly
+signed or too old is 401; signed but unreadable (not UTF-8, a ``payload`` that is no JSON object, a
+form that is no form, JSON that is no object) is 400. Neither reaches Bolt, and neither logs a traceback.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -17,6 +26,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.listeners import register_listeners
@@ -55,20 +65,90 @@ def bolt_app(client: AsyncWebClient, signing_secret: str | None, runner: Runner)
     return app
 
 
-async def to_bolt_request(request: web.Request) -> AsyncBoltRequest:
-    raw = await request.text()
-    bolt_request = AsyncBoltRequest(body=raw, query=request.query_string, headers=dict(request.headers))
-    if not bolt_request.body and raw and not raw.startswith("{"):
+class UnreadableBodyError(ValueError):
+    """A signed request whose body Bolt could not make sense of; ``str()`` says why, without the body."""
+
+
+class RawBodyVerifier(SignatureVerifier):
+    """slack_sdk's verifier over the bytes as they came: its own signature first decodes them as UTF-8,
+    which fails on bytes that are not, before it could tell whether they were signed."""
+
+    def generate_signature(self, *, timestamp: str, body: str | bytes) -> str | None:
+        if timestamp is None:
+            return None
+        data = body if isinstance(body, bytes) else body.encode()
+        signed = b"v0:" + timestamp.encode() + b":" + data
+        return "v0=" + hmac.new(self.signing_secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signature_problem(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str]) -> str | None:
+    """Why ``raw`` is not a request Slack signed with the app's secret just now, or None if it is."""
+    timestamp = headers.get("x-slack-request-timestamp")
+    signature = headers.get("x-slack-signature")
+    if not timestamp or not signature:
+        return "no signature"
+    try:
+        valid = verifier.is_valid(body=raw, timestamp=timestamp, signature=signature)
+    except (ValueError, OverflowError):
+        return "a timestamp that is no number"
+    return None if valid else "a signature that does not match, or a timestamp over 5 minutes off"
+
+
+def to_bolt_request(raw: bytes, request: web.Request) -> AsyncBoltRequest:
+    """The Bolt request for a verified body; :class:`UnreadableBodyError` if there is none to be made."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableBodyError("the body is not UTF-8") from None
+    form = _check_shape(text, request.content_type)
+    try:
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+    except Exception as error:  # Bolt builds its context from the body, whatever shape that has.
+        raise UnreadableBodyError(f"Bolt cannot read the body ({type(error).__name__})") from None
+    if form is not None and "payload" in text and "payload" not in form:
         # Bolt takes any form body containing the substring "payload" for an interactivity payload and
         # parses it to {} when there is no payload field, so a command mentioning "payload" would reach
         # no listener. Parse such bodies as the plain form they are; the raw body still gets verified.
-        form = dict(parse_qsl(raw, keep_blank_values=True))
-        if "payload" not in form:
-            bolt_request.body = form
-            bolt_request.context = build_async_context(AsyncBoltContext({}), form)
+        bolt_request.body = form
+        bolt_request.context = build_async_context(AsyncBoltContext({}), form)
     return bolt_request
 
 
-async def handle_events(app: AsyncApp, request: web.Request) -> web.Response:
-    bolt_response = await app.async_dispatch(await to_bolt_request(request))
+def _check_shape(text: str, content_type: str) -> dict[str, str] | None:
+    """Checks the body has the shape Bolt will take it for (as Bolt decides: JSON when so declared or
+    when it starts with ``{``, else a form); returns the form, if it is one."""
+    if not text:
+        return None
+    if content_type == "application/json" or text.startswith("{"):
+        _json_object(text, "the JSON body")
+        return None
+    if any("=" not in field for field in text.split("&") if field):
+        raise UnreadableBodyError("the body is not a form")
+    form = dict(parse_qsl(text, keep_blank_values=True))
+    if "payload" in form:
+        _json_object(form["payload"], "the payload field")
+    return form
+
+
+def _json_object(text: str, what: str) -> None:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise UnreadableBodyError(f"{what} is not JSON") from None
+    if not isinstance(document, dict):
+        raise UnreadableBodyError(f"{what} is not a JSON object")
+
+
+async def handle_events(app: AsyncApp, request: web.Request, *, signing_secret: str) -> web.Response:
+    raw = await request.read()
+    problem = signature_problem(RawBodyVerifier(signing_secret), raw, request.headers)
+    if problem is not None:
+        log.info("refused a request to /slack/events with %s (HTTP 401)", problem)
+        return web.json_response({"error": "invalid request"}, status=401)
+    try:
+        bolt_request = to_bolt_request(raw, request)
+    except UnreadableBodyError as error:
+        log.warning("refused a signed request to /slack/events: %s (HTTP 400)", error)
+        return web.json_response({"error": "unreadable request"}, status=400)
+    bolt_response = await app.async_dispatch(bolt_request)
     return await to_aiohttp_response(bolt_response)

@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import socket
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from huaweicloudsdkcore.signer.signer import Signer
 from multidict import CIMultiDict
 
 from bot.dcs.auth import AkSkAuth, Clock, TokenAuth, utc_now
-from bot.dcs.client import DcsClient
+from bot.dcs.client import Backoff, DcsClient
 
 ACCESS_KEY = "AKTESTEXAMPLE1234567"
 SECRET_KEY = "sk-TEST-secret-3f9a1c77e2"
@@ -35,6 +36,8 @@ DOMAIN = "OTC-EU-DE-00000000001000000001"
 TOKEN_PREFIX = "tok-TEST-secret-"
 REQUIRED_SIGNED_HEADERS = {"content-type", "host", "x-project-id", "x-sdk-date"}
 TIMEOUT = 0.2
+#: Retries fast enough for several to fit into TIMEOUT.
+FAST_BACKOFF = Backoff(initial=0.01, maximum=0.02, jitter=0.005)
 
 _SIGNED_HEADERS = re.compile(r"SignedHeaders=([^,\s]+)")
 
@@ -46,6 +49,8 @@ class Received:
     raw_query: str
     headers: CIMultiDict[str]
     body: bytes
+    #: ``time.monotonic()`` when it arrived.
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> object:
         return json.loads(self.body)
@@ -53,13 +58,15 @@ class Received:
 
 @dataclass(frozen=True)
 class Canned:
-    """One prepared answer. ``hang`` keeps the connection open until the test ends."""
+    """One prepared answer. ``hang`` keeps the connection open until the test ends; ``close`` closes it
+    without an answer."""
 
     status: int = 200
     body: object = None
     raw_body: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     hang: bool = False
+    close: bool = False
 
     def encoded_body(self) -> bytes:
         if self.raw_body is not None:
@@ -120,10 +127,10 @@ class FakeCloud:
             body=await request.read(),
         )
         if received.raw_path == "/v3/auth/tokens":
-            return await self._iam(received)
-        return await self._dcs(received)
+            return await self._iam(received, request)
+        return await self._dcs(received, request)
 
-    async def _dcs(self, received: Received) -> web.StreamResponse:
+    async def _dcs(self, received: Received, request: web.BaseRequest) -> web.StreamResponse:
         self.dcs_requests.append(received)
         refusal = self._authenticate(received)
         if refusal is not None:
@@ -131,7 +138,7 @@ class FakeCloud:
         if not self._dcs_replies:
             self.problems.append(f"no reply queued for {received.method} {received.raw_path}")
             return web.Response(status=599)
-        return await self._answer(self._dcs_replies.popleft())
+        return await self._answer(self._dcs_replies.popleft(), request)
 
     def _authenticate(self, received: Received) -> web.Response | None:
         if "Authorization" in received.headers:
@@ -164,13 +171,13 @@ class FakeCloud:
             return f"wire URI {wire!r} is not the canonical {uri!r}"
         return None
 
-    async def _iam(self, received: Received) -> web.StreamResponse:
+    async def _iam(self, received: Received, request: web.BaseRequest) -> web.StreamResponse:
         self.iam_requests.append(received)
         self.iam_arrived.set()
         if self.iam_gate is not None:
             await self.iam_gate.wait()
         if self._iam_replies:
-            return await self._answer(self._iam_replies.popleft())
+            return await self._answer(self._iam_replies.popleft(), request)
         if not self._valid_credentials(received):
             return web.json_response(
                 {
@@ -211,9 +218,13 @@ class FakeCloud:
         }
         return web.json_response(body, status=201, headers={"X-Subject-Token": token})
 
-    async def _answer(self, canned: Canned) -> web.StreamResponse:
+    async def _answer(self, canned: Canned, request: web.BaseRequest) -> web.StreamResponse:
         if canned.hang:
             await self.released.wait()
+        if canned.close:
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=499)
         return web.Response(status=canned.status, body=canned.encoded_body(), headers=dict(canned.headers))
 
 
@@ -265,7 +276,14 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 def aksk_client(cloud: FakeCloud, session: aiohttp.ClientSession) -> DcsClient:
     auth = AkSkAuth(ACCESS_KEY, SECRET_KEY, PROJECT_ID)
-    return DcsClient(session, endpoint=cloud.base_url, project_id=PROJECT_ID, auth=auth, timeout=TIMEOUT)
+    return DcsClient(
+        session,
+        endpoint=cloud.base_url,
+        project_id=PROJECT_ID,
+        auth=auth,
+        timeout=TIMEOUT,
+        backoff=FAST_BACKOFF,
+    )
 
 
 def token_auth(cloud: FakeCloud, session: aiohttp.ClientSession, *, clock: Clock = utc_now) -> TokenAuth:
@@ -280,4 +298,5 @@ def token_client(cloud: FakeCloud, session: aiohttp.ClientSession) -> DcsClient:
         project_id=PROJECT_ID,
         auth=token_auth(cloud, session),
         timeout=TIMEOUT,
+        backoff=FAST_BACKOFF,
     )

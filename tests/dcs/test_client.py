@@ -20,6 +20,7 @@ from bot.dcs.errors import (
 )
 from tests.dcs.conftest import (
     ACCESS_KEY,
+    FAST_BACKOFF,
     INSTANCE_ID,
     PASSWORD,
     PROJECT_ID,
@@ -317,7 +318,7 @@ async def test_non_json_error_body(cloud: FakeCloud, aksk_client: DcsClient) -> 
     cloud.reply(Canned(status=502, raw_body=b"<html><body>Bad Gateway</body></html>"))
 
     with pytest.raises(DcsApiError) as caught:
-        await aksk_client.show_instance(INSTANCE_ID)
+        await aksk_client.create_backup(INSTANCE_ID, backup_format=BackupFormat.RDB, remark="")
 
     error = caught.value
     assert (error.status, error.error_code, error.request_id) == (502, None, None)
@@ -445,13 +446,14 @@ async def test_401_with_aksk_is_not_retried(cloud: FakeCloud, aksk_client: DcsCl
     assert len(cloud.dcs_requests) == 1
 
 
-async def test_other_errors_are_not_retried(cloud: FakeCloud, token_client: DcsClient) -> None:
-    cloud.reply(Canned(status=500, body={"error_code": "DCS.5000", "error_msg": "internal"}))
+async def test_other_errors_do_not_refresh_the_token(cloud: FakeCloud, token_client: DcsClient) -> None:
+    cloud.reply(Canned(status=403, body={"error_code": "DCS.2003", "error_msg": "no permission"}))
 
     with pytest.raises(DcsApiError):
         await token_client.show_instance(INSTANCE_ID)
 
     assert len(cloud.dcs_requests) == 1
+    assert len(cloud.iam_requests) == 1
 
 
 async def test_revoked_token_is_replaced(cloud: FakeCloud, token_client: DcsClient) -> None:
@@ -547,7 +549,7 @@ async def test_secrets_never_appear_in_errors_or_reprs(
 ) -> None:
     cloud.reply(
         Canned(status=400, body={"error_code": "DCS.4096", "error_msg": "backuping"}),
-        Canned(status=502, raw_body=b"bad gateway"),
+        *[Canned(status=502, raw_body=b"bad gateway")] * FAST_BACKOFF.attempts,
         Canned(raw_body=b"{"),
         Canned(status=403, body={"error_code": "DCS.2003", "error_msg": "no permission"}),
         Canned(hang=True),

@@ -889,6 +889,22 @@ async def test_a_status_override_is_reported_until_cleared(cloud: Cloud) -> None
     assert (odd.status, timeline.status) == ("archiving", "waiting")
 
 
+async def test_a_record_quirk_shows_fields_as_given_until_cleared(cloud: Cloud) -> None:
+    instance = cloud.emulator.add_instance("redis-prod")
+    added = cloud.emulator.add_backup(instance.instance_id)
+
+    cloud.emulator.set_record_quirk(added.backup_id, created_at="2026-12-01 10:00:00", updated_at=None)
+    odd = await cloud.signed("GET", backups_path(instance.instance_id))
+    cloud.emulator.set_record_quirk(added.backup_id)
+    usual = await cloud.signed("GET", backups_path(instance.instance_id))
+
+    [shown] = odd.json()["backup_record_response"]
+    assert (shown["created_at"], shown["updated_at"]) == ("2026-12-01 10:00:00", None)
+    assert shown["backup_id"] == added.backup_id and shown["status"] == "waiting"
+    [plain] = usual.json()["backup_record_response"]
+    assert str(plain["created_at"]).endswith("Z") and plain["updated_at"] == ""
+
+
 # -- ListBackupRecords -------------------------------------------------------------------------------
 
 

@@ -18,8 +18,9 @@ effect first (see :mod:`bot.standins.faults`)::
     dcs.inject(Fault(Answer.NORMAL, target="list_instances", delay=10))       # slower than the client waits
 
 :meth:`DcsEmulator.inject_fault` is the older shorthand for ``ERROR`` faults (429 or 5xx in the cloud's
-body shape, optionally with ``Retry-After``), and :meth:`DcsEmulator.fail_next_backup` makes the next
-backup of an instance end ``failed``.
+body shape, optionally with ``Retry-After``), :meth:`DcsEmulator.fail_next_backup` makes the next
+backup of an instance end ``failed``, and :meth:`DcsEmulator.set_record_quirk` makes one backup record
+show fields as given (a time without a zone, a time that is no time).
 """
 
 from __future__ import annotations
@@ -182,6 +183,13 @@ class DcsEmulator(DcsProject):
         """Makes the record report ``status`` from now on, e.g. ``"expired"``, ``"deleted"`` or one DCS does
         not document; ``None`` returns it to its timeline."""
         self.backup(backup_id).status_override = status
+
+    def set_record_quirk(self, backup_id: str, **fields: object) -> None:
+        """Makes the record show ``fields`` exactly as given from now on, whatever its timeline says, as a
+        cloud with odd habits would: e.g. ``created_at="2026-12-01 10:00:00"`` (a time without a zone) or
+        ``updated_at="soon"``; None is shown as JSON null. Without fields the record is shown as usual again.
+        """
+        self.backup(backup_id).quirks = dict(fields)
 
     # -- IAM ---------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ Nothing here speaks HTTP; :mod:`bot.standins.dcs.server` puts these records into
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -162,6 +162,8 @@ class EmulatedBackup:
     sequence: int
     # Set by tests to make the cloud report a status the timeline cannot produce (expired, deleted, odd).
     status_override: str | None = None
+    # Set by tests: fields the record shows exactly so, whatever its timeline says (a cloud's odd values).
+    quirks: JsonObject = field(default_factory=dict)
 
     @property
     def started_at(self) -> float:
@@ -198,7 +200,7 @@ class EmulatedBackup:
         status = self.status_at(now)
         finished = status not in RUNNING_BACKUP_STATUSES
         failed = status == "failed"
-        return {
+        shown: JsonObject = {
             "backup_id": self.backup_id,
             "backup_name": self.name,
             "instance_id": self.instance_id,
@@ -217,6 +219,7 @@ class EmulatedBackup:
             "error_code": self.error_code if failed and self.error_code else {},
             "is_support_restore": "TRUE" if status == "succeed" else "FALSE",
         }
+        return shown | self.quirks
 
 
 @dataclass(frozen=True, slots=True)

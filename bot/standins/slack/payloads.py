@@ -5,6 +5,8 @@ Pure builders: no I/O, so the same payloads can travel over HTTP or, later, insi
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -153,10 +155,15 @@ def signed_headers(
 ) -> dict[str, str]:
     """Headers Slack sends with ``body``: signed with ``secret`` at ``timestamp`` (default: now).
 
-    Pass an old timestamp or another secret to forge a request the app must reject.
+    Pass an old timestamp or another secret to forge a request the app must reject. Bytes are signed as
+    they are, even when they are not UTF-8 (slack_sdk's own signer would decode them first).
     """
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
+    if isinstance(body, bytes):
+        mac = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+        signature: str | None = "v0=" + mac.hexdigest()
+    else:
+        signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
     assert signature is not None  # only None when the timestamp is None, which it never is here
     return {
         "x-slack-request-timestamp": stamp,

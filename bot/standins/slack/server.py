@@ -183,7 +183,9 @@ class SlackServer:
         real = web.Response(status=post.status, text=post.answer)
         if fault is None:
             return real
-        error_answer = web.Response(status=fault.status or 500, text=fault.error or "internal_error")
+        error_answer = web.Response(
+            status=fault.status or 500, text=fault.error or "internal_error", headers=fault.retry_after_header
+        )
         sent = await faulty_answer(fault, real=real, error=error_answer)
         return hang_up(request) if sent is None else sent
 
