@@ -38,6 +38,19 @@ _PASSING_ERRORS = frozenset(
 )
 
 
+#: Slack's answers that say a token itself is no good (auth.test, apps.connections.open).
+TOKEN_REFUSALS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "not_allowed_token_type",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+    }
+)
+
+
 @dataclass(frozen=True)
 class SlackFailure:
     """What went wrong with one Slack call.
@@ -53,6 +66,11 @@ class SlackFailure:
     passing: bool
     retry_after: float | None = None
     status: int | None = None
+
+    @property
+    def refuses_token(self) -> bool:
+        """Slack said the token itself is no good (not a passing trouble)."""
+        return self.reason in TOKEN_REFUSALS and not self.passing
 
     @property
     def summary(self) -> str:
@@ -107,7 +125,7 @@ def slack_error(error: BaseException) -> SlackFailure:
         return SlackFailure(TIMEOUT, passing=True)
     if isinstance(error, aiohttp.ClientResponseError):
         return SlackFailure(UNREADABLE, passing=True, status=error.status)
-    if isinstance(error, aiohttp.ClientError):
+    if isinstance(error, aiohttp.ClientError | OSError):
         return SlackFailure(UNREACHABLE, passing=True)
     if isinstance(error, SlackApiError):
         return _from_response(error.response)

@@ -30,10 +30,6 @@ SOCKET_DOWN_GRACE = timedelta(seconds=30)
 SOCKET_PING_INTERVAL = 10.0
 _CHECK_EVERY = 1.0
 
-_REFUSED_TOKEN = frozenset(
-    {"invalid_auth", "not_authed", "not_allowed_token_type", "token_revoked", "account_inactive"}
-)
-
 
 @dataclass
 class SocketState:
@@ -102,7 +98,7 @@ async def _check_app_token(slack: AsyncWebClient, app_token: str) -> None:
         )
     except SlackCallError as error:
         failure = error.failure
-        if failure.reason in _REFUSED_TOKEN and not failure.passing:
+        if failure.refuses_token:
             raise ConfigError(
                 f"SLACK_APP_TOKEN: Slack refused the app-level token ({failure.reason})"
             ) from None
