@@ -70,6 +70,8 @@ def serve() -> int:
             if settings.socket_mode
             else f"HTTP mode, POST /slack/events on port {settings.port}"
         )
+        if settings.bot_ops_port is not None:
+            mode += f"; /livez, /readyz, /healthz and /metrics on port {settings.bot_ops_port}"
         auth = "AK/SK signing" if settings.dcs_access_key else "IAM password token"
         if settings.dcs_access_key and settings.dcs_username:
             log.warning("both AK/SK and IAM password settings are present; using AK/SK")
