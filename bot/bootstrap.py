@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings
 from bot.core.flow.context import ServiceOptions
+from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Clock
@@ -64,6 +65,7 @@ class Bot:
     slack: AsyncWebClient
     service: BackupService
     tracker: Tracker
+    housekeeping: Housekeeping
     supervisor: Supervisor
     bolt: AsyncApp
     metrics: Metrics
@@ -173,6 +175,7 @@ async def _background_work(bot: Bot) -> AsyncIterator[None]:
         work = bot.service.settle_interrupted(interrupted, bot.settings.bot_poll_interval, stop)
         bot.supervisor.spawn(work, name="settle interrupted requests")
     bot.supervisor.spawn(bot.tracker.run(stop), name="tracker")
+    bot.supervisor.spawn(bot.housekeeping.run(stop), name="housekeeping")
     try:
         yield
     finally:
@@ -238,15 +241,28 @@ def _assemble(
             default_format=settings.bot_default_format,
         ),
     )
+    watch = SqliteWatchStore(database)
     tracker = Tracker(
         dcs=dcs,
         requests=requests,
-        watch=SqliteWatchStore(database),
+        watch=watch,
         notifier=notifier,
         audit=audit,
         policy=policy,
         clock=clock,
         options=TrackerOptions(interval=settings.bot_poll_interval, give_up_after=follow_for),
+    )
+    housekeeping = Housekeeping(
+        requests=requests,
+        watch=watch,
+        notifier=notifier,
+        # Not metered: an expiry by the clock is no click, and the click counter would count it.
+        audit=stored_audit,
+        clock=clock,
+        options=HousekeepingOptions(
+            sweep_every=settings.bot_poll_interval,
+            retention=timedelta(days=settings.bot_retention_days),
+        ),
     )
     runner = Runner(service=service, notifier=notifier, audit=audit, supervisor=supervisor)
     signing_secret = settings.slack_signing_secret
@@ -261,6 +277,7 @@ def _assemble(
         slack=slack,
         service=service,
         tracker=tracker,
+        housekeeping=housekeeping,
         supervisor=supervisor,
         bolt=bolt,
         metrics=metrics,
