@@ -154,7 +154,7 @@ async def _ops_server(bot: Bot) -> AsyncIterator[None]:
     ops = web.Application()
     ops[OBSERVED] = _observed(bot)
     register_operations(ops)
-    runner = web.AppRunner(ops, access_log=None)
+    runner = web.AppRunner(ops)
     await runner.setup()
     try:
         try:
