@@ -54,9 +54,12 @@ USER 10001:10001
 VOLUME ["/data"]
 EXPOSE 3000
 
-# Slim images have no curl; python's urllib fails (non-zero exit) on a refused connection or a 503.
+# Liveness only: /livez answers while the process serves and asks nobody (not DCS, IAM, Slack or the
+# database), so an outage elsewhere never gets the container restarted. It is on BOT_OPS_PORT when that
+# is set, else on PORT. Slim images have no curl; python's urllib fails (non-zero exit) on a refused
+# connection or an error status.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % (os.environ.get('BOT_OPS_PORT') or os.environ.get('PORT', '3000')), timeout=4)"]
 
 # SIGTERM makes the bot stop taking work and let in-flight DCS calls finish; give it time (--stop-timeout).
 STOPSIGNAL SIGTERM

@@ -3,6 +3,10 @@
 Resources open in order inside one ``cleanup_ctx`` and close in reverse. On shutdown the bot first stops
 taking work (Socket Mode disconnects; HTTP stops listening before cleanup runs), then lets the supervisor
 finish in-flight work — a DCS call and the post of its result — and only then closes what that work uses.
+
+The operations endpoints (§10) are served by the app itself, or, with ``BOT_OPS_PORT``, by a second
+aiohttp server on that port that opens before the background work and closes after it: so ``/readyz``
+says 503 while in-flight work drains, and ``/livez`` still answers.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.core.flow.context import ServiceOptions
+from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Clock
@@ -30,7 +35,7 @@ from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter
 from bot.operations import register_operations
-from bot.operations.observed import OBSERVED, Observed
+from bot.operations.observed import OBSERVED, DcsCalls, Lifecycle, Observed
 from bot.policy_file import PolicyHolder
 from bot.slack.app import bolt_app, handle_events, retry_handlers
 from bot.slack.groups import SlackGroupDirectory
@@ -61,10 +66,14 @@ class Bot:
     slack: AsyncWebClient
     service: BackupService
     tracker: Tracker
+    housekeeping: Housekeeping
     supervisor: Supervisor
     bolt: AsyncApp
     metrics: Metrics
     socket: SocketState
+    dcs_calls: DcsCalls
+    lifecycle: Lifecycle
+    clock: Clock
 
 
 BOT = web.AppKey("bot", Bot)
@@ -120,16 +129,44 @@ def create_app(
                 app[OBSERVED] = _observed(bot)
                 # Before any work starts: a refused token stops start-up here (ConfigError).
                 await check_bot_token(bot.slack)
-                async with _background_work(bot), _socket_mode(bot):
+                async with _ops_server(bot), _background_work(bot), _socket_mode(bot):
                     yield
             finally:
                 await database.close()
 
+    async def stopping(app: web.Application) -> None:
+        if BOT in app:
+            app[BOT].lifecycle.stopping = True
+
     app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(stopping)
     if not settings.socket_mode:
         app.router.add_post("/slack/events", _events)
-    register_operations(app)
+    if settings.bot_ops_port is None:
+        register_operations(app)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _ops_server(bot: Bot) -> AsyncIterator[None]:
+    """With ``BOT_OPS_PORT``, the operations endpoints on that port (and only there)."""
+    port = bot.settings.bot_ops_port
+    if port is None:
+        yield
+        return
+    ops = web.Application()
+    ops[OBSERVED] = _observed(bot)
+    register_operations(ops)
+    runner = web.AppRunner(ops)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, port=port).start()
+        except OSError as error:
+            raise ConfigError(f"BOT_OPS_PORT: cannot listen on {port} ({error.strerror or error})") from None
+        yield
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager
@@ -141,6 +178,7 @@ async def _background_work(bot: Bot) -> AsyncIterator[None]:
         work = bot.service.settle_interrupted(interrupted, bot.settings.bot_poll_interval, stop)
         bot.supervisor.spawn(work, name="settle interrupted requests")
     bot.supervisor.spawn(bot.tracker.run(stop), name="tracker")
+    bot.supervisor.spawn(bot.housekeeping.run(stop), name="housekeeping")
     try:
         yield
     finally:
@@ -165,6 +203,12 @@ def _assemble(
     socket_ping_interval: float,
 ) -> Bot:
     metrics = Metrics()
+    dcs_calls = DcsCalls(clock)
+
+    def observe_dcs_call(operation: str, status: int, seconds: float) -> None:
+        metrics.observe_dcs_call(operation, status, seconds)
+        dcs_calls.observe(operation, status, seconds)
+
     requests = SqliteRequestStore(database)
     stored_audit = SqliteAuditLog(database, clock.now)
     audit = MeteredAuditLog(stored_audit, metrics)
@@ -175,7 +219,7 @@ def _assemble(
         project_id=settings.dcs_project_id,
         auth=auth,
         timeout=settings.dcs_timeout,
-        observer=metrics.observe_dcs_call,
+        observer=observe_dcs_call,
         on_retry=metrics.observe_dcs_retry,
     )
     slack_retries = [RateLimitCounter(metrics, api_url=settings.slack_api_url), *retry_handlers()]
@@ -201,15 +245,28 @@ def _assemble(
             default_format=settings.bot_default_format,
         ),
     )
+    watch = SqliteWatchStore(database)
     tracker = Tracker(
         dcs=dcs,
         requests=requests,
-        watch=SqliteWatchStore(database),
+        watch=watch,
         notifier=notifier,
         audit=audit,
         policy=policy,
         clock=clock,
         options=TrackerOptions(interval=settings.bot_poll_interval, give_up_after=follow_for),
+    )
+    housekeeping = Housekeeping(
+        requests=requests,
+        watch=watch,
+        notifier=notifier,
+        # Not metered: an expiry by the clock is no click, and the click counter would count it.
+        audit=stored_audit,
+        clock=clock,
+        options=HousekeepingOptions(
+            sweep_every=settings.bot_poll_interval,
+            retention=timedelta(days=settings.bot_retention_days),
+        ),
     )
     runner = Runner(service=service, notifier=notifier, audit=audit, supervisor=supervisor)
     signing_secret = settings.slack_signing_secret
@@ -224,12 +281,16 @@ def _assemble(
         slack=slack,
         service=service,
         tracker=tracker,
+        housekeeping=housekeeping,
         supervisor=supervisor,
         bolt=bolt,
         metrics=metrics,
         socket=SocketState(
             clock, metrics.observe_socket, down_grace=socket_down_grace, ping_interval=socket_ping_interval
         ),
+        dcs_calls=dcs_calls,
+        lifecycle=Lifecycle(),
+        clock=clock,
     )
 
 
@@ -245,8 +306,12 @@ def _observed(bot: Bot) -> Observed:
         database=bot.database,
         policy=bot.policy,
         dcs_auth=bot.dcs_auth,
+        dcs_calls=bot.dcs_calls,
+        cloud=bot.settings.dcs_cloud_name,
         requests=bot.requests,
         supervisor=bot.supervisor,
         metrics=bot.metrics,
+        clock=bot.clock,
+        lifecycle=bot.lifecycle,
         socket=bot.socket if bot.settings.socket_mode else None,
     )

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -70,6 +71,8 @@ def serve() -> int:
             if settings.socket_mode
             else f"HTTP mode, POST /slack/events on port {settings.port}"
         )
+        if settings.bot_ops_port is not None:
+            mode += f"; /livez, /readyz, /healthz and /metrics on port {settings.bot_ops_port}"
         auth = "AK/SK signing" if settings.dcs_access_key else "IAM password token"
         if settings.dcs_access_key and settings.dcs_username:
             log.warning("both AK/SK and IAM password settings are present; using AK/SK")
@@ -137,6 +140,17 @@ def check_policy(path: Path, clouds: Path | None = None) -> int:
 
 
 _AUDIT_COLUMNS = ("seq", "at", "kind", "user", "channel", "instance", "backup_id", "rule", "outcome")
+# Where each table column comes from in the database; "at" is printed in a fixed-width ISO form.
+_STORED = {
+    "seq": "seq",
+    "kind": "kind",
+    "user": "user_id",
+    "channel": "channel_id",
+    "instance": "instance_name",
+    "backup_id": "backup_id",
+    "rule": "rule",
+}
+_AT_WIDTH = len(datetime(2026, 1, 1, tzinfo=UTC).isoformat(timespec="seconds"))
 
 
 def _audit_row(record: AuditRecord) -> dict[str, object]:
@@ -157,23 +171,37 @@ def _audit_row(record: AuditRecord) -> dict[str, object]:
     }
 
 
-def print_audit(records: Sequence[AuditRecord], output_format: str, out: TextIO) -> None:
-    rows = [_audit_row(record) for record in records]
+async def print_audit(log: SqliteAuditLog, since: datetime | None, output_format: str, out: TextIO) -> None:
+    """Writes the trail (from ``since``) to ``out`` as it is read, in constant memory. A table's column
+    widths come from the database first, so that its lines need not be held to be lined up."""
+    upto = await log.last_seq()
+    records = log.stream(since, upto=upto)
     if output_format == "jsonl":
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        async for record in records:
+            out.write(json.dumps(_audit_row(record), ensure_ascii=False, default=str) + "\n")
         return
-    cells = [[("" if row[c] is None else str(row[c])) for c in _AUDIT_COLUMNS] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(_AUDIT_COLUMNS)]
-    out.write("  ".join(c.ljust(w) for c, w in zip(_AUDIT_COLUMNS, widths, strict=True)).rstrip() + "\n")
-    for r in cells:
-        out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    longest = await log.longest(list(_STORED.values()), since, upto=upto)
+    widths = [
+        max(len(column), _AT_WIDTH if column == "at" else longest.get(_STORED.get(column, ""), 0))
+        for column in _AUDIT_COLUMNS
+    ]
+    # The last column is not padded, so its width does not matter.
+    widths[-1] = 0
+    out.write(_table_line(_AUDIT_COLUMNS, widths))
+    async for record in records:
+        row = _audit_row(record)
+        out.write(_table_line(["" if row[c] is None else str(row[c]) for c in _AUDIT_COLUMNS], widths))
 
 
-async def _read_audit(database: Path, since: datetime | None) -> list[AuditRecord]:
+def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip() + "\n"
+
+
+async def _print_audit(database: Path, since: datetime | None, output_format: str, out: TextIO) -> None:
     connection = await open_database(database)
     try:
-        return await SqliteAuditLog(connection, lambda: datetime.now(UTC)).records(since)
+        await print_audit(SqliteAuditLog(connection, lambda: datetime.now(UTC)), since, output_format, out)
+        out.flush()
     finally:
         await connection.close()
 
@@ -192,8 +220,14 @@ def audit(output_format: str, since: str | None) -> int:
     database = database_path()
     if not database.exists():
         return _fail(f"BOT_DATABASE: {database} does not exist (has the bot run here yet?)")
-    records = asyncio.run(_read_audit(database, start))
-    print_audit(records, output_format, sys.stdout)
+    try:
+        asyncio.run(_print_audit(database, start, output_format, sys.stdout))
+    except BrokenPipeError:
+        # The reader went away (`dcs-bot audit | head`): that ends the output, quietly. Python would flush
+        # stdout once more at exit and report the same error, so stdout goes to devnull first, as the
+        # Python documentation recommends (signal module, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
     return EXIT_OK
 
 

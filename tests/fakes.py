@@ -25,7 +25,14 @@ from bot.core.flow.context import ServiceOptions
 from bot.core.flow.service import BackupService
 from bot.core.ports import Delivered, GroupLookupError, WatchState
 from bot.core.rules.audit import AuditEntry, AuditKind
-from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, next_state, sources_of
+from bot.core.rules.backup_request import (
+    FINAL_STATES,
+    BackupRequest,
+    RequestEvent,
+    RequestState,
+    next_state,
+    sources_of,
+)
 from bot.core.rules.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
 from bot.core.rules.messages import Notice, PlannedCall, Reply
 from bot.core.rules.policy import Policy
@@ -233,17 +240,20 @@ class TransitionAttempt:
     unexpired: bool
     changes: dict[str, object]
     won: bool
+    expired: bool = False
 
 
 class FakeRequestStore:
     """Backup requests in a dict, with the same rules as the SQLite store: ``transition`` moves a request
-    only from a state the event allows (and, with ``unexpired``, only while ``expires_at > now``), sets
-    ``updated_at`` to ``now``, and refuses unknown fields; ``update`` never changes the state."""
+    only from a state the event allows (and, with ``unexpired``, only while ``expires_at > now``; with
+    ``expired``, only once ``expires_at <= now``), sets ``updated_at`` to ``now``, and refuses unknown
+    fields; ``update`` never changes the state. ``pruned`` collects the ids ``prune`` deleted."""
 
     def __init__(self, *requests: BackupRequest) -> None:
         self.requests: dict[str, BackupRequest] = {}
         self.transitions: list[TransitionAttempt] = []
         self.updates: list[tuple[str, dict[str, object]]] = []
+        self.pruned: list[str] = []
         for request in requests:
             self.requests[request.request_id] = request
 
@@ -267,6 +277,7 @@ class FakeRequestStore:
         *,
         now: datetime,
         unexpired: bool = False,
+        expired: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         await _checkpoint()
@@ -281,8 +292,13 @@ class FakeRequestStore:
         target = targets.pop()
         assert target is not None
         current = self.requests.get(request_id)
-        won = current is not None and current.state in sources and (not unexpired or current.expires_at > now)
-        self.transitions.append(TransitionAttempt(request_id, event, unexpired, dict(changes), won))
+        won = (
+            current is not None
+            and current.state in sources
+            and (not unexpired or current.expires_at > now)
+            and (not expired or current.expires_at <= now)
+        )
+        self.transitions.append(TransitionAttempt(request_id, event, unexpired, dict(changes), won, expired))
         if not won or current is None:
             return None
         changed = current.with_state(target, updated_at=now, **changes)
@@ -306,6 +322,24 @@ class FakeRequestStore:
     async def by_backup_id(self, backup_id: str) -> BackupRequest | None:
         await _checkpoint()
         return next((r for r in self.requests.values() if r.backup_id == backup_id), None)
+
+    async def past_expiry(self, now: datetime, *, limit: int = 100) -> list[BackupRequest]:
+        await _checkpoint()
+        waiting = (RequestState.PENDING, RequestState.AWAITING_APPROVAL)
+        found = [r for r in self.requests.values() if r.state in waiting and r.expires_at <= now]
+        return sorted(found, key=lambda r: r.expires_at)[:limit]
+
+    async def prune(self, before: datetime) -> int:
+        await _checkpoint()
+        gone = [
+            r.request_id
+            for r in self.requests.values()
+            if r.state in FINAL_STATES and (r.finished_at or r.updated_at or r.created_at) < before
+        ]
+        for request_id in gone:
+            del self.requests[request_id]
+        self.pruned += gone
+        return len(gone)
 
 
 # --- AuditLog ------------------------------------------------------------------------------------------
@@ -484,6 +518,15 @@ class FakeWatchStore:
             return False
         watched.stale_since = since
         return True
+
+    async def forget(self, before: datetime) -> int:
+        await _checkpoint()
+        gone = [key for key, seen in self.seen_backups.items() if seen.seen_at < before]
+        for key in gone:
+            del self.seen_backups[key]
+        for watched in self.watched.values():
+            watched.watching_since = max(watched.watching_since, before)
+        return len(gone)
 
 
 # --- the service on the fakes --------------------------------------------------------------------------

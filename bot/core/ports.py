@@ -57,10 +57,12 @@ class RequestStore(Protocol):
         *,
         now: datetime,
         unexpired: bool = False,
+        expired: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         """Applies ``event`` if the request is in a state that allows it (and, with ``unexpired``, has not
-        expired at ``now``); returns the updated request, or None when this caller did not win."""
+        expired at ``now``; with ``expired``, has); returns the updated request, or None when this caller
+        did not win."""
         ...
 
     async def update(self, request_id: str, **changes: object) -> None: ...
@@ -68,6 +70,15 @@ class RequestStore(Protocol):
     async def in_states(self, *states: RequestState) -> list[BackupRequest]: ...
 
     async def by_backup_id(self, backup_id: str) -> BackupRequest | None: ...
+
+    async def past_expiry(self, now: datetime, *, limit: int = 100) -> list[BackupRequest]:
+        """Requests still waiting for an answer (pending, awaiting approval) whose time ran out by ``now``,
+        soonest expired first, at most ``limit``."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Deletes the requests in a final state that reached it before ``before``; returns how many."""
+        ...
 
 
 class AuditLog(Protocol):
@@ -160,4 +171,10 @@ class WatchStore(Protocol):
         self, channel_id: str, instance_id: str, *, since: datetime | None, expected: datetime | None
     ) -> bool:
         """Compare-and-set of ``stale_since``; True when this caller changed it."""
+        ...
+
+    async def forget(self, before: datetime) -> int:
+        """Forgets the final backups seen before ``before`` (returns how many) and moves the start of every
+        watch that began earlier up to ``before``: a forgotten backup that DCS still lists ended before
+        the watch "began", so it is never announced again."""
         ...

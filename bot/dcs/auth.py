@@ -13,7 +13,7 @@ import aiohttp
 import yarl
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from bot.core.errors import DcsApiError, DcsTransportError
+from bot.core.errors import DcsApiError, DcsError, DcsTransportError
 from bot.dcs import signer
 from bot.dcs.errors import NoAnswerError, api_error, describe_client_error
 
@@ -116,6 +116,19 @@ class _CachedToken:
     refresh_at: datetime
 
 
+@dataclass(frozen=True)
+class TokenState:
+    """What the bot knows of its IAM token, read without asking IAM (for the operations endpoints).
+
+    ``refresh_at`` is when the cached token is to be replaced (None: no token cached); ``failure`` and
+    ``failed_at`` describe the last request for a token when it failed (None once one succeeded)."""
+
+    refresh_at: datetime | None
+    usable: bool
+    failure: str | None = None
+    failed_at: datetime | None = None
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -151,6 +164,7 @@ class TokenAuth:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._clock = clock
         self._token: _CachedToken | None = None
+        self._failure: tuple[datetime, str] | None = None
         self._fetching = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -170,6 +184,16 @@ class TokenAuth:
     def invalidate(self) -> None:
         self._token = None
 
+    def state(self) -> TokenState:
+        """The cached token's state and the last failure to get one; never a call to IAM."""
+        token, failure = self._token, self._failure
+        return TokenState(
+            refresh_at=None if token is None else token.refresh_at,
+            usable=self._usable_token() is not None,
+            failure=None if failure is None else failure[1],
+            failed_at=None if failure is None else failure[0],
+        )
+
     async def token(self) -> SecretStr:
         """The cached token, fetched first if there is none or it is about to expire."""
         cached = self._usable_token()
@@ -179,7 +203,12 @@ class TokenAuth:
             # Whoever held the lock before us has probably just fetched one.
             cached = self._usable_token()
             if cached is None:
-                self._token = await self._fetch()
+                try:
+                    self._token = await self._fetch()
+                except DcsError as error:
+                    self._failure = (self._clock(), str(error) or type(error).__name__)
+                    raise
+                self._failure = None
                 cached = self._token.value
             return cached
 

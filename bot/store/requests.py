@@ -9,11 +9,21 @@ from typing import Any
 
 import aiosqlite
 
-from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, next_state, sources_of
+from bot.core.rules.backup_request import (
+    FINAL_STATES,
+    BackupRequest,
+    RequestEvent,
+    RequestState,
+    next_state,
+    sources_of,
+)
 from bot.core.rules.instances import BackupFormat
 from bot.store.database import from_db_time, maybe_time, to_db_time
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
+_WAITING = (RequestState.PENDING, RequestState.AWAITING_APPROVAL)
+# Rows deleted per statement when pruning, so that no single write holds the database for long.
+_PRUNE_BATCH = 500
 _TIME_COLUMNS = {"created_at", "expires_at", "updated_at", "submitted_at", "finished_at"}
 
 
@@ -64,6 +74,7 @@ class SqliteRequestStore:
         *,
         now: datetime,
         unexpired: bool = False,
+        expired: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         sources = sorted(sources_of(event))
@@ -79,6 +90,8 @@ class SqliteRequestStore:
         condition = f"request_id = :request_id AND state IN ({placeholders})"
         if unexpired:
             condition += " AND expires_at > :now"
+        if expired:
+            condition += " AND expires_at <= :now"
         parameters = values | {f"source{index}": str(s) for index, s in enumerate(sources)}
         parameters |= {"request_id": request_id, "now": to_db_time(now)}
         # A single conditional UPDATE … RETURNING is the atomic compare-and-set: of several concurrent
@@ -111,3 +124,26 @@ class SqliteRequestStore:
         async with self._db.execute("SELECT * FROM requests WHERE backup_id = ?", (backup_id,)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else _from_row(row)
+
+    async def past_expiry(self, now: datetime, *, limit: int = 100) -> list[BackupRequest]:
+        async with self._db.execute(
+            "SELECT * FROM requests WHERE state IN (?, ?) AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            [*(str(s) for s in _WAITING), to_db_time(now), limit],
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_from_row(row) for row in rows]
+
+    async def prune(self, before: datetime) -> int:
+        finals = sorted(str(s) for s in FINAL_STATES)
+        marks = ", ".join("?" for _ in finals)
+        # The moment a request reached its final state: finished_at, or the time of its last transition.
+        query = (
+            "DELETE FROM requests WHERE request_id IN (SELECT request_id FROM requests"
+            f" WHERE state IN ({marks}) AND coalesce(finished_at, updated_at, created_at) < ? LIMIT ?)"
+        )
+        deleted = 0
+        while True:
+            cursor = await self._db.execute(query, [*finals, to_db_time(before), _PRUNE_BATCH])
+            deleted += cursor.rowcount
+            if cursor.rowcount < _PRUNE_BATCH:
+                return deleted

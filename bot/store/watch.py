@@ -10,6 +10,9 @@ import aiosqlite
 from bot.core.ports import WatchState
 from bot.store.database import from_db_time, maybe_time, to_db_time
 
+# Rows deleted per statement when forgetting, so that no single write holds the database for long.
+_FORGET_BATCH = 500
+
 
 class SqliteWatchStore:
     def __init__(self, connection: aiosqlite.Connection) -> None:
@@ -73,3 +76,20 @@ class SqliteWatchStore:
             },
         )
         return cursor.rowcount == 1
+
+    async def forget(self, before: datetime) -> int:
+        cutoff = to_db_time(before)
+        forgotten = 0
+        while True:
+            cursor = await self._db.execute(
+                "DELETE FROM watch_seen WHERE rowid IN"
+                " (SELECT rowid FROM watch_seen WHERE seen_at < ? LIMIT ?)",
+                (cutoff, _FORGET_BATCH),
+            )
+            forgotten += cursor.rowcount
+            if cursor.rowcount < _FORGET_BATCH:
+                break
+        await self._db.execute(
+            "UPDATE watch_state SET watching_since = ? WHERE watching_since < ?", (cutoff, cutoff)
+        )
+        return forgotten

@@ -12,7 +12,7 @@ import yarl
 from pydantic import SecretStr
 
 from bot.core.errors import DcsApiError, DcsError, DcsTransportError
-from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth, host_header, redact, refresh_margin
+from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth, TokenState, host_header, redact, refresh_margin
 from tests.dcs.conftest import (
     ACCESS_KEY,
     DOMAIN,
@@ -322,6 +322,30 @@ async def test_a_failed_fetch_is_not_cached(cloud: FakeCloud, session: aiohttp.C
     token = await auth.token()
 
     assert token.get_secret_value() == cloud.issued_tokens[0]
+
+
+async def test_the_token_state_is_told_without_asking_iam(
+    cloud: FakeCloud, session: aiohttp.ClientSession
+) -> None:
+    clock = FakeClock(START)
+    auth = token_auth(cloud, session, clock=clock)
+    assert auth.state() == TokenState(refresh_at=None, usable=False)
+
+    cloud.iam_reply(Canned(status=503, body={"error_code": "IAM.0001", "error_msg": "down"}))
+    with pytest.raises(DcsApiError):
+        await auth.token()
+    failed = auth.state()
+    await auth.token()
+    cached = auth.state()
+    clock.advance(timedelta(hours=23))
+    due = auth.state()
+
+    assert (failed.refresh_at, failed.usable, failed.failed_at) == (None, False, START)
+    assert failed.failure is not None and "IAM.0001" in failed.failure
+    # 24 h tokens are renewed when 10 % of their lifetime is left.
+    assert cached == TokenState(refresh_at=START + timedelta(hours=21, minutes=36), usable=True)
+    assert due == TokenState(refresh_at=cached.refresh_at, usable=False)
+    assert len(cloud.iam_requests) == 2, "state() never asks IAM"
 
 
 async def test_token_auth_never_shows_secrets(cloud: FakeCloud, session: aiohttp.ClientSession) -> None:

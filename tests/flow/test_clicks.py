@@ -103,14 +103,17 @@ async def test_a_confirmation_just_before_the_ttl_goes_through(flow: Flow) -> No
     assert len(flow.fakes.dcs.created) == 1
 
 
-async def test_a_click_after_expiry_is_told_it_expired(flow: Flow) -> None:
+async def test_a_click_after_expiry_closes_the_card_it_came_from(flow: Flow) -> None:
     request = await flow.card("redis-prod")
     flow.fakes.clock.advance(CONFIRM_TTL + 1)
     await flow.service.confirm(click(ALICE, request))
 
     await flow.service.cancel(click(ALICE, request))
 
-    assert refusals(flow, ALICE) == ["This confirmation has expired. Run the command again to start over."]
+    # Expired already (by that click, or by the housekeeping sweep): the card clicked is closed, again.
+    assert [card.outcome for card in closed_cards(flow)] == ["expired", "expired"]
+    assert flow.fakes.notifier.replies[-1].replace_original
+    assert flow.fakes.audit.of(AuditKind.CLICK_REFUSED)[-1].outcome == "expired"
     assert (await flow.request(request.request_id)).state == RequestState.EXPIRED
 
 

@@ -80,21 +80,33 @@ class Remote(Driver):
 
 @dataclass(kw_only=True)
 class Service(Remote, World):
-    """A bot in this process, in either mode; its operations endpoints are under ``base_url``."""
+    """A bot in this process, in either mode, served under ``base_url``; its operations endpoints are under
+    ``ops_url`` (the same, unless ``bot_ops_port`` is set)."""
 
     base_url: str
+    ops_url: str
 
-    async def get(self, path: str) -> tuple[int, str]:
-        async with aiohttp.ClientSession() as session, session.get(self.base_url + path) as response:
+    async def get(self, path: str, *, base: str | None = None) -> tuple[int, str]:
+        """GET ``path`` from ``base`` (default: where the operations endpoints are)."""
+        url = (self.ops_url if base is None else base) + path
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
             return response.status, await response.text()
 
-    async def health(self) -> tuple[int, dict[str, str]]:
-        """/healthz: the HTTP status and the checks."""
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        """/healthz: the HTTP status and the checks (``dcs`` maps the cloud's name to its check)."""
         status, text = await self.get("/healthz")
         body = json.loads(text)
         assert body["ok"] is (status == 200), body
-        checks: dict[str, str] = body["checks"]
+        assert body["role"] == "leader", body
+        checks: dict[str, Any] = body["checks"]
         return status, checks
+
+    async def dcs_check(self) -> str:
+        """The DCS check of /healthz for the one cloud."""
+        _, checks = await self.health()
+        [check] = checks["dcs"].values()
+        assert isinstance(check, str)
+        return check
 
     def log_lines(self) -> list[str]:
         return self.log.getvalue().splitlines()
@@ -149,6 +161,7 @@ async def service_factory(
         await server.start_server()
         servers.append(server)
         base_url = str(server.make_url("")).rstrip("/")
+        ops_port = settings.bot_ops_port
         return Service(
             stand_ins=stand_ins,
             bot_url=f"{base_url}/slack/events",
@@ -157,6 +170,7 @@ async def service_factory(
             server=server,
             target=stand_ins.slack.socket_delivery() if socket_mode else f"{base_url}/slack/events",
             base_url=base_url,
+            ops_url=base_url if ops_port is None else f"http://127.0.0.1:{ops_port}",
         )
 
     yield start

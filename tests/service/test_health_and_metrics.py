@@ -1,12 +1,11 @@
-"""The operations endpoints: /healthz (database, policy, DCS auth) and /metrics (Prometheus text)."""
+"""/metrics (Prometheus text); the health endpoints are in test_operations_endpoints."""
 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.standins.dcs.control import DEFAULT_PASSWORD
 from tests.e2e.conftest import ALICE, BOB, OPS, PRIVATE
-from tests.service.conftest import SECRETS, Service, ServiceFactory
+from tests.service.conftest import Service
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -31,51 +30,6 @@ async def backed_up(service: Service, instance: str = "redis-prod", channel: str
     card = await service.card(f"{instance} rdb", channel=channel)
     await service.click(card, "backup_confirm")
     return (await service.channel_message(channel, before + 1)).ts
-
-
-async def test_health_is_ok_with_every_check_named(service: Service) -> None:
-    status, checks = await service.health()
-
-    assert status == 200
-    assert checks == {
-        "database": "ok",
-        "policy": "ok (3 rules, 0 watches)",
-        "dcs_auth": "ok (AK/SK signing)",
-    }
-
-
-async def test_health_with_an_iam_token(service_factory: ServiceFactory) -> None:
-    service = await service_factory(iam=True)
-
-    status, checks = await service.health()
-    await backed_up(service)
-
-    assert status == 200 and checks["dcs_auth"] == "ok (IAM token)"
-    assert service.dcs.calls_to("iam_token"), "the token came from the emulator's IAM"
-    [create] = service.dcs.calls_to("create_backup")
-    assert create.status == 200
-    assert not [s for s in SECRETS if s in "\n".join(service.log_lines())]
-
-
-async def test_health_fails_when_iam_refuses_the_password(service_factory: ServiceFactory) -> None:
-    service = await service_factory(iam=True, dcs_password="not-the-password")
-
-    status, checks = await service.health()
-
-    assert status == 503
-    assert checks["dcs_auth"].startswith("error: no IAM token"), checks
-    assert checks["database"] == "ok" and checks["policy"].startswith("ok")
-    assert "not-the-password" not in checks["dcs_auth"] and DEFAULT_PASSWORD not in checks["dcs_auth"]
-
-
-async def test_health_fails_when_the_database_is_unusable(service: Service) -> None:
-    await service.bot.database.close()
-
-    status, checks = await service.health()
-
-    assert status == 503
-    assert checks["database"].startswith("error:"), checks
-    assert checks["dcs_auth"].startswith("ok")
 
 
 async def test_metrics_count_what_happened(service: Service) -> None:

@@ -34,7 +34,8 @@ def test_the_dockerfile_runs_a_pinned_slim_python_as_a_non_root_user_with_a_heal
     users = [rest for word, rest in steps if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     [health] = [rest for word, rest in steps if word == "HEALTHCHECK"]
-    assert "/healthz" in health and "CMD" in health
+    assert "/livez" in health and "/healthz" not in health and "CMD" in health
+    assert "BOT_OPS_PORT" in health, "the probe follows the operations endpoints to their port"
     assert ("EXPOSE", "3000") in steps
     [volume] = [rest for word, rest in steps if word == "VOLUME"]
     database = next(rest for word, rest in steps if word == "ENV" and "BOT_DATABASE=" in rest)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -53,14 +54,14 @@ async def backup_over_the_socket(service: Service, remark: str) -> str:
 
 
 async def wait_for_health(service: Service, status: int, socket_check: str, timeout: float = 15.0) -> None:
-    """Polls /healthz with short sleeps until it answers ``status`` with a socket_mode check starting
+    """Polls /healthz with short sleeps until it answers ``status`` with a socket check starting
     with ``socket_check``."""
-    seen: tuple[int, dict[str, str]] | None = None
+    seen: tuple[int, dict[str, Any]] | None = None
     try:
         async with asyncio.timeout(timeout):
             while True:
                 seen = await service.health()
-                if seen[0] == status and seen[1]["socket_mode"].startswith(socket_check):
+                if seen[0] == status and seen[1]["socket"].startswith(socket_check):
                     return
                 await asyncio.sleep(POLL)
     except TimeoutError:
@@ -97,15 +98,18 @@ async def test_only_operations_endpoints_are_served_over_http(service_factory: S
     service, _ = await socket_service(service_factory)
     await wait_for_health(service, 200, "ok (connected)")
 
-    events, _ = await service.get("/slack/events")
+    events, _ = await service.get("/slack/events", base=service.base_url)
     posted = await service.slack.send_command(
         service.bot_url, user_id="UALICE1", text="redis-prod", channel_id=OPS
     )
     status, checks = await service.health()
     metrics_status, metrics = await service.get("/metrics")
+    live, _ = await service.get("/livez")
+    ready, _ = await service.get("/readyz")
 
     assert events == 404 and posted.status == 404, "Socket Mode serves no Slack events over HTTP"
-    assert status == 200 and checks["socket_mode"] == "ok (connected)"
+    assert status == 200 and checks["socket"] == "ok (connected)"
+    assert (live, ready) == (200, 200), "without BOT_OPS_PORT the probes are on PORT"
     assert metrics_status == 200 and "dcs_bot_socket_mode_connected 1.0" in metrics
 
 
@@ -169,6 +173,9 @@ async def test_health_reports_a_socket_down_longer_than_the_grace(service_factor
     service.slack.socket.refuse_connections()
     await service.slack.socket.drop()
     await wait_for_health(service, 503, "error: disconnected for")
+    ready, _ = await service.get("/readyz")
+    live, _ = await service.get("/livez")
+    assert (ready, live) == (503, 200), "a lost link to Slack makes the bot unready, not dead"
     _, metrics = await service.get("/metrics")
     assert "dcs_bot_socket_mode_connected 0.0" in metrics
     socket = service.slack.socket

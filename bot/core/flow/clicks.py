@@ -237,9 +237,16 @@ class ClickHandler:
             message = "This backup request was already cancelled."
         elif state == RequestState.REJECTED:
             message = "This backup request was already rejected."
-        elif state == RequestState.EXPIRED or (
-            current is not None and current.is_expired(self._w.clock.now())
-        ):
+        elif state == RequestState.EXPIRED and current is not None:
+            # Expired by the clock before this click: the card clicked still had buttons, so close it.
+            await self._w.audit.record(
+                self._click_entry(AuditKind.CLICK_REFUSED, click, current, outcome="expired")
+            )
+            await self._w.notifier.reply(
+                click.response_url, CardClosed(current, "expired", click.user_id), replace_original=True
+            )
+            return
+        elif current is not None and current.is_expired(self._w.clock.now()):
             message = "This confirmation has expired. Run the command again to start over."
         else:
             message = f"This backup request can no longer be {_PAST_TENSE[verb]}."
