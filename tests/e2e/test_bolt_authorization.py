@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.standins.faults import Answer, Fault
 from bot.slack.blocks import CONFIRM_ACTION
+from bot.standins.faults import Answer, Fault
 from tests.e2e.conftest import ALICE, StandInsFactory, World, WorldFactory
 
 AUTH_TEST = "auth.test"
