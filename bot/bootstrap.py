@@ -38,6 +38,7 @@ from bot.operations import register_operations
 from bot.operations.observed import OBSERVED, DcsCalls, Lifecycle, Observed
 from bot.policy_file import PolicyHolder
 from bot.slack.app import bolt_app, handle_events, retry_handlers
+from bot.slack.authorization import BotAuthorization
 from bot.slack.groups import SlackGroupDirectory
 from bot.slack.listeners.runner import Runner
 from bot.slack.notifier import SlackNotifier
@@ -64,6 +65,7 @@ class Bot:
     audit: SqliteAuditLog
     dcs_auth: DcsAuth
     slack: AsyncWebClient
+    authorization: BotAuthorization
     service: BackupService
     tracker: Tracker
     housekeeping: Housekeeping
@@ -128,7 +130,7 @@ def create_app(
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
                 # Before any work starts: a refused token stops start-up here (ConfigError).
-                await check_bot_token(bot.slack)
+                bot.authorization.learn(await check_bot_token(bot.slack))
                 async with _ops_server(bot), _background_work(bot), _socket_mode(bot):
                     yield
             finally:
@@ -270,7 +272,9 @@ def _assemble(
     )
     runner = Runner(service=service, notifier=notifier, audit=audit, supervisor=supervisor)
     signing_secret = settings.slack_signing_secret
-    bolt = bolt_app(slack, signing_secret.get_secret_value() if signing_secret else None, runner)
+    authorization = BotAuthorization(slack)
+    secret = signing_secret.get_secret_value() if signing_secret else None
+    bolt = bolt_app(slack, secret, runner, authorize=authorization.bolt_authorize())
     return Bot(
         settings=settings,
         policy=policy,
@@ -279,6 +283,7 @@ def _assemble(
         audit=stored_audit,
         dcs_auth=auth,
         slack=slack,
+        authorization=authorization,
         service=service,
         tracker=tracker,
         housekeeping=housekeeping,

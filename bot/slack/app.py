@@ -29,6 +29,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.authorization import Authorize
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.runner import Runner
 from bot.slack.middleware.shutdown_gate import ShutdownGate
@@ -44,10 +45,14 @@ def retry_handlers() -> list[AsyncRetryHandler]:
     ]
 
 
-def bolt_app(client: AsyncWebClient, signing_secret: str | None, runner: Runner) -> AsyncApp:
+def bolt_app(
+    client: AsyncWebClient, signing_secret: str | None, runner: Runner, *, authorize: Authorize
+) -> AsyncApp:
+    """``authorize`` (see bot.slack.authorization) stands in for Bolt's own ``auth.test`` per app."""
     logger = logging.getLogger("slack_bolt.app")
-    # Bolt warns at construction that SLACK_BOT_TOKEN from the environment goes unused because a client is
-    # given; the client carries that very token, so the warning would only alarm operators.
+    # Bolt warns at construction that the token (the client's, SLACK_BOT_TOKEN) goes unused because a
+    # client and ``authorize`` are given; ``authorize`` hands Bolt that very token, so the warning would only
+    # alarm operators.
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
@@ -56,6 +61,7 @@ def bolt_app(client: AsyncWebClient, signing_secret: str | None, runner: Runner)
             # Socket Mode has no signatures to check; Bolt still insists on a non-empty secret in HTTP mode.
             signing_secret=signing_secret or "unused-in-socket-mode",
             request_verification_enabled=signing_secret is not None,
+            authorize=authorize,
             logger=logger,
         )
     finally:

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.config import ConfigError
+from bot.slack.authorization import BotIdentity
 from bot.slack.startup import check_bot_token
 
 
@@ -68,7 +69,7 @@ async def test_anything_else_is_a_warning(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bot.slack.startup")
 
-    await check_bot_token(Answering(outcome))
+    assert await check_bot_token(Answering(outcome)) is None
 
     [record] = caplog.records
     assert record.levelno == logging.WARNING
@@ -88,6 +89,9 @@ async def test_a_slack_that_does_not_answer_holds_start_up_up_only_so_long(
 async def test_an_accepted_token_is_logged_with_who_it_is(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="bot.slack.startup")
 
-    await check_bot_token(Answering(answer({"ok": True, "user_id": "U0BOT", "team": "Ops"})))
+    identity = await check_bot_token(
+        Answering(answer({"ok": True, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0", "team": "Ops"}))
+    )
 
     assert "Slack accepted the bot token: bot user U0BOT in workspace Ops" in caplog.text
+    assert identity == BotIdentity(user_id="U0BOT", bot_id="B0BOT", team_id="T0", team="Ops")
