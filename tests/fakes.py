@@ -25,7 +25,15 @@ from bot.core.flow.context import ServiceOptions
 from bot.core.flow.service import BackupService
 from bot.core.ports import Delivered, GroupLookupError, WatchState
 from bot.core.rules.audit import AuditEntry, AuditKind
-from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, next_state, sources_of
+from bot.core.rules.backup_request import (
+    UNSETTLED_STATES,
+    BackupRequest,
+    RequestEvent,
+    RequestState,
+    guards_instance,
+    next_state,
+    sources_of,
+)
 from bot.core.rules.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
 from bot.core.rules.messages import Notice, PlannedCall, Reply
 from bot.core.rules.policy import Policy
@@ -237,8 +245,9 @@ class TransitionAttempt:
 
 class FakeRequestStore:
     """Backup requests in a dict, with the same rules as the SQLite store: ``transition`` moves a request
-    only from a state the event allows (and, with ``unexpired``, only while ``expires_at > now``), sets
-    ``updated_at`` to ``now``, and refuses unknown fields; ``update`` never changes the state."""
+    only from a state the event allows (and, with ``unexpired``, only while ``expires_at > now``; into an
+    unsettled state only while no other request of the instance is unsettled), sets ``updated_at`` to
+    ``now``, and refuses unknown fields; ``update`` never changes the state."""
 
     def __init__(self, *requests: BackupRequest) -> None:
         self.requests: dict[str, BackupRequest] = {}
@@ -282,6 +291,13 @@ class FakeRequestStore:
         assert target is not None
         current = self.requests.get(request_id)
         won = current is not None and current.state in sources and (not unexpired or current.expires_at > now)
+        if won and current is not None and guards_instance(event):
+            won = not any(
+                other.instance_id == current.instance_id
+                and other.state in UNSETTLED_STATES
+                and other.request_id != request_id
+                for other in self.requests.values()
+            )
         self.transitions.append(TransitionAttempt(request_id, event, unexpired, dict(changes), won))
         if not won or current is None:
             return None
@@ -306,6 +322,12 @@ class FakeRequestStore:
     async def by_backup_id(self, backup_id: str) -> BackupRequest | None:
         await _checkpoint()
         return next((r for r in self.requests.values() if r.backup_id == backup_id), None)
+
+    async def owing_notices(self) -> list[BackupRequest]:
+        await _checkpoint()
+        return sorted(
+            (r for r in self.requests.values() if r.notice_due is not None), key=lambda r: r.created_at
+        )
 
 
 # --- AuditLog ------------------------------------------------------------------------------------------

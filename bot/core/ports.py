@@ -44,7 +44,9 @@ class DcsApi(Protocol):
 
 
 class RequestStore(Protocol):
-    """Durable backup requests. ``transition`` is atomic: of concurrent callers, exactly one wins."""
+    """Durable backup requests. ``transition`` is atomic: of concurrent callers, exactly one wins; an
+    event that makes a request unsettled (:func:`~bot.core.rules.backup_request.guards_instance`) wins only
+    while no other request of the instance is unsettled, checked in the same atomic step."""
 
     async def add(self, request: BackupRequest) -> None: ...
 
@@ -68,6 +70,10 @@ class RequestStore(Protocol):
     async def in_states(self, *states: RequestState) -> list[BackupRequest]: ...
 
     async def by_backup_id(self, backup_id: str) -> BackupRequest | None: ...
+
+    async def owing_notices(self) -> list[BackupRequest]:
+        """Requests with a notice the channel has not had yet (``notice_due`` set), oldest first."""
+        ...
 
 
 class AuditLog(Protocol):
