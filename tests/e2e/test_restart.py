@@ -7,12 +7,14 @@ import asyncio
 import signal
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import RequestState
 from bot.standins.dcs.control import ManualClock
 from bot.standins.faults import Answer, Fault
+from bot.store.database import MIGRATIONS, to_db_time
 from tests.e2e.conftest import (
     DEFAULT_POLICY,
     OPS,
@@ -268,3 +270,62 @@ async def test_a_bot_killed_while_checking_reports_none_created_once_after_it_st
     assert slack.slack.channel_messages(OPS) == [checking, final]
     assert slack.backups_created() == 1
     assert stand_ins.dcs.backups_of(stand_ins.prod.instance_id) == []
+
+
+# --- an upgrade ------------------------------------------------------------------------------------------
+
+
+def previous_release_database(path: Path, *rows: dict[str, str]) -> None:
+    """A database as the release before the checking state left it (schema version 2), holding ``rows``."""
+    with closing(sqlite3.connect(path)) as connection:
+        for number, script in enumerate(MIGRATIONS[:2], start=1):
+            connection.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        for row in rows:
+            names = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            connection.execute(f"INSERT INTO requests ({names}) VALUES ({marks})", list(row.values()))
+        connection.commit()
+
+
+async def test_a_database_of_the_previous_release_is_upgraded_in_place_and_used(
+    stand_ins_factory: StandInsFactory, world_factory: WorldFactory, tmp_path: Path
+) -> None:
+    stand_ins = await stand_ins_factory()
+    remark = "Slack backup by @alice"
+    record = stand_ins.dcs.add_backup(stand_ins.staging.instance_id, backup_type="manual", remark=remark)
+    now = datetime.now(UTC)
+    database = tmp_path / "old.sqlite3"
+    previous_release_database(
+        database,
+        {
+            "request_id": "interrupted-before-the-upgrade",
+            "state": "submitting",
+            "requester_id": "UALICE1",
+            "requester_name": "alice",
+            "channel_id": OPS,
+            "instance_id": stand_ins.staging.instance_id,
+            "instance_name": stand_ins.staging.name,
+            "backup_format": "rdb",
+            "remark": remark,
+            "rule": "sre-prod",
+            "approval": "self",
+            "approvers": "[]",
+            "created_at": to_db_time(now),
+            "expires_at": to_db_time(now + timedelta(minutes=5)),
+            "confirmed_by": "UALICE1",
+            "submitted_at": to_db_time(now),
+        },
+    )
+
+    world = await world_factory(stand_ins=stand_ins, bot_database=database)
+
+    adopted = await world.channel_message(OPS)
+    assert f"backup_id `{record.backup_id}`" in adopted.text
+    card = await world.card('redis-prod rdb "after the upgrade"')
+    assert await world.click(card, "backup_confirm") == 200
+    started = await world.channel_message(OPS, 2)
+    [reply] = await world.thread_replies(started.ts)
+    assert reply.text.startswith(":white_check_mark:")
+    states = {r.request_id: r.state for r in await world.requests()}
+    assert states["interrupted-before-the-upgrade"] in (RequestState.SUBMITTED, RequestState.FINISHED)
+    assert world.backups_created() == 1

@@ -59,6 +59,7 @@ class Deliveries:
         self._clock = clock
         self._budget = budget
         self._watch_refused_since: dict[str, datetime] = {}
+        self._surprises: dict[str, str] = {}
 
     @property
     def budget(self) -> timedelta:
@@ -74,12 +75,25 @@ class Deliveries:
     ) -> Delivered | None:
         """One post; None when Slack did not take it — whatever went wrong on the way."""
         try:
-            return await self._notifier.announce(
+            delivered = await self._notifier.announce(
                 channel_id, notice, thread_ts=thread_ts, fallback_response_url=fallback
             )
-        except Exception:
-            log.exception("posting a %s to %s failed unexpectedly", type(notice).__name__, channel_id)
+        except Exception as error:
+            # Logged with its stack once while it repeats, not on every cycle of the budget.
+            text = f"{type(error).__name__}: {error}"
+            first = self._surprises.get(channel_id) != text
+            self._surprises[channel_id] = text
+            what = type(notice).__name__
+            if first:
+                log.error(
+                    "posting a %s to %s failed unexpectedly (%s)", what, channel_id, text, exc_info=error
+                )
+            else:
+                log.debug("posting a %s to %s still fails (%s)", what, channel_id, text)
             return None
+        if delivered is not None:
+            self._surprises.pop(channel_id, None)
+        return delivered
 
     async def about_request(
         self,
