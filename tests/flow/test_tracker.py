@@ -257,7 +257,9 @@ async def test_an_odd_record_for_one_request_is_logged_once_and_the_others_go_on
             fakes.clock.advance(15)
 
     assert (await fakes.requests.get("fine")).state == RequestState.FINISHED  # type: ignore[union-attr]
-    about_odd = [r for r in caplog.records if "request odd" in r.getMessage()]
+    about_odd = [
+        r for r in caplog.records if "request odd (submitted backup of redis-prod)" in r.getMessage()
+    ]
     assert [r.levelname for r in about_odd] == ["ERROR", "DEBUG", "DEBUG"]
     assert about_odd[0].exc_info is not None and "TypeError" in about_odd[0].getMessage()
 

@@ -139,14 +139,14 @@ class Tracker:
         if self._reconciler is not None:
             for request in checking:
                 look = self._reconciler.reconcile(request, pages.get(request.instance_id), now)
-                await self._isolated(f"request {request.request_id}", look)
+                await self._isolated(_about(request), look)
         for request in followed:
             records = pages.get(request.instance_id) or []
             record = next((r for r in records if r.backup_id == request.backup_id), None)
-            await self._isolated(f"request {request.request_id}", self._follow(request, record, now))
+            await self._isolated(_about(request), self._follow(request, record, now))
         for request in owing:
             if request.state == RequestState.API_FAILED and request.notice_due == "refused":
-                await self._isolated(f"request {request.request_id}", self._tell_refusal(request))
+                await self._isolated(_about(request), self._tell_refusal(request))
         for target in targets:
             page = pages.get(target.instance_id)
             if page is not None:
@@ -437,3 +437,8 @@ class Tracker:
             outcome=outcome,
             detail={"watch": True},
         )
+
+
+def _about(request: BackupRequest) -> str:
+    """What a log line about a request's share of the cycle names."""
+    return f"request {request.request_id} ({request.state} backup of {request.instance_name})"
