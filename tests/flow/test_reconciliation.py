@@ -342,3 +342,53 @@ async def test_a_backup_id_kept_before_a_crash_while_checking_is_adopted_exactly
 
     stored = await flow.request("kept")
     assert (stored.state, stored.backup_id) == (RequestState.SUBMITTED, "b-kept")
+
+
+async def test_an_interrupted_submission_that_fails_to_settle_is_tried_again(
+    flow: Flow, fakes: Fakes
+) -> None:
+    interrupted = confirmed_request(request_id="crashed", instance=PROD)
+    await fakes.requests.add(interrupted)
+    fakes.dcs.fail("list_backups", RuntimeError("a bug in the adapter"))
+    stop = asyncio.Event()
+
+    async def stop_once_settled() -> None:
+        for _ in range(500):
+            if (await flow.request("crashed")).state != RequestState.SUBMITTING:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+
+    await asyncio.wait_for(
+        asyncio.gather(flow.service.settle_interrupted([interrupted], 0.01, stop), stop_once_settled()), 5
+    )
+
+    assert (await flow.request("crashed")).state == RequestState.CHECKING
+    assert len(fakes.notifier.notices_of(OutcomeChecking)) == 1
+
+
+async def test_a_checking_notice_still_owed_when_checking_ends_is_dropped_for_the_outcome(flow: Flow) -> None:
+    refused: list[OutcomeChecking] = []
+
+    class NoCheckingNotices(type(flow.fakes.notifier)):  # type: ignore[misc]
+        async def announce(self, channel_id: str, notice: object, **options: object) -> object:
+            if isinstance(notice, OutcomeChecking):
+                refused.append(notice)
+                return None
+            return await super().announce(channel_id, notice, **options)
+
+    flow.fakes.notifier.__class__ = NoCheckingNotices
+    request = await lost_answer(flow)
+
+    await cycles(flow, 25)
+
+    stored = await flow.request(request.request_id)
+    assert (stored.state, stored.notice_due, stored.notice_refused_since) == (
+        RequestState.NOT_CREATED,
+        None,
+        None,
+    )
+    assert len(flow.fakes.notifier.notices_of(NoBackupCreated)) == 1
+    # Tried every cycle while checking went on, then superseded by what checking found (not given up).
+    assert len(refused) == 20, "the first try, then one per cycle until the deadline"
+    assert flow.fakes.audit.of(AuditKind.NOTICE) == []
