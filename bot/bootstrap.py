@@ -27,10 +27,12 @@ from bot.clock import SystemClock
 from bot.config import ConfigError, Settings
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
+from bot.core.flow.notices import NOTICE_BUDGET
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Clock
 from bot.core.rules.backup_request import RequestState
+from bot.core.rules.reconciliation import checking_window
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter
@@ -105,10 +107,12 @@ def create_app(
     *,
     clock: Clock | None = None,
     follow_for: timedelta = timedelta(hours=2),
+    notice_budget: timedelta = NOTICE_BUDGET,
     socket_down_grace: timedelta = SOCKET_DOWN_GRACE,
     socket_ping_interval: float = SOCKET_PING_INTERVAL,
 ) -> web.Application:
-    """``follow_for`` bounds how long a backup is followed before the bot says it stopped following.
+    """``follow_for`` bounds how long a backup is followed before the bot says it stopped following;
+    ``notice_budget`` how long a notice Slack refuses is tried again.
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
     ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts."""
     app = web.Application()
@@ -124,6 +128,7 @@ def create_app(
                     database,
                     clock or SystemClock(),
                     follow_for,
+                    notice_budget,
                     socket_down_grace=socket_down_grace,
                     socket_ping_interval=socket_ping_interval,
                 )
@@ -200,6 +205,7 @@ def _assemble(
     database: aiosqlite.Connection,
     clock: Clock,
     follow_for: timedelta,
+    notice_budget: timedelta,
     *,
     socket_down_grace: timedelta,
     socket_ping_interval: float,
@@ -246,6 +252,8 @@ def _assemble(
             approval_ttl=settings.bot_approval_ttl,
             default_format=settings.bot_default_format,
         ),
+        checking_window=checking_window(settings.bot_poll_interval, settings.dcs_timeout),
+        notice_budget=notice_budget,
     )
     watch = SqliteWatchStore(database)
     tracker = Tracker(
@@ -256,7 +264,10 @@ def _assemble(
         audit=audit,
         policy=policy,
         clock=clock,
-        options=TrackerOptions(interval=settings.bot_poll_interval, give_up_after=follow_for),
+        options=TrackerOptions(
+            interval=settings.bot_poll_interval, give_up_after=follow_for, notice_budget=notice_budget
+        ),
+        reconciler=service.reconciler,
     )
     housekeeping = Housekeeping(
         requests=requests,

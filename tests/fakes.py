@@ -27,9 +27,11 @@ from bot.core.ports import Delivered, GroupLookupError, WatchState
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import (
     FINAL_STATES,
+    UNSETTLED_STATES,
     BackupRequest,
     RequestEvent,
     RequestState,
+    guards_instance,
     next_state,
     sources_of,
 )
@@ -246,8 +248,9 @@ class TransitionAttempt:
 class FakeRequestStore:
     """Backup requests in a dict, with the same rules as the SQLite store: ``transition`` moves a request
     only from a state the event allows (and, with ``unexpired``, only while ``expires_at > now``; with
-    ``expired``, only once ``expires_at <= now``), sets ``updated_at`` to ``now``, and refuses unknown
-    fields; ``update`` never changes the state. ``pruned`` collects the ids ``prune`` deleted."""
+    ``expired``, only once ``expires_at <= now``; into an unsettled state only while no other request of
+    the instance is unsettled), sets ``updated_at`` to ``now``, and refuses unknown fields; ``update``
+    never changes the state. ``pruned`` collects the ids ``prune`` deleted."""
 
     def __init__(self, *requests: BackupRequest) -> None:
         self.requests: dict[str, BackupRequest] = {}
@@ -298,6 +301,13 @@ class FakeRequestStore:
             and (not unexpired or current.expires_at > now)
             and (not expired or current.expires_at <= now)
         )
+        if won and current is not None and guards_instance(event):
+            won = not any(
+                other.instance_id == current.instance_id
+                and other.state in UNSETTLED_STATES
+                and other.request_id != request_id
+                for other in self.requests.values()
+            )
         self.transitions.append(TransitionAttempt(request_id, event, unexpired, dict(changes), won, expired))
         if not won or current is None:
             return None
@@ -334,12 +344,20 @@ class FakeRequestStore:
         gone = [
             r.request_id
             for r in self.requests.values()
-            if r.state in FINAL_STATES and (r.finished_at or r.updated_at or r.created_at) < before
+            if r.state in FINAL_STATES
+            and r.notice_due is None
+            and (r.finished_at or r.updated_at or r.created_at) < before
         ]
         for request_id in gone:
             del self.requests[request_id]
         self.pruned += gone
         return len(gone)
+
+    async def owing_notices(self) -> list[BackupRequest]:
+        await _checkpoint()
+        return sorted(
+            (r for r in self.requests.values() if r.notice_due is not None), key=lambda r: r.created_at
+        )
 
 
 # --- AuditLog ------------------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ class DcsApi(Protocol):
 
 
 class RequestStore(Protocol):
-    """Durable backup requests. ``transition`` is atomic: of concurrent callers, exactly one wins."""
+    """Durable backup requests. ``transition`` is atomic: of concurrent callers, exactly one wins; an
+    event that makes a request unsettled (:func:`~bot.core.rules.backup_request.guards_instance`) wins only
+    while no other request of the instance is unsettled, checked in the same atomic step."""
 
     async def add(self, request: BackupRequest) -> None: ...
 
@@ -78,6 +80,10 @@ class RequestStore(Protocol):
 
     async def prune(self, before: datetime) -> int:
         """Deletes the requests in a final state that reached it before ``before``; returns how many."""
+        ...
+
+    async def owing_notices(self) -> list[BackupRequest]:
+        """Requests with a notice the channel has not had yet (``notice_due`` set), oldest first."""
         ...
 
 

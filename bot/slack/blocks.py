@@ -34,9 +34,12 @@ from bot.core.rules.messages import (
     InstanceAmbiguous,
     InstanceNotFound,
     InternalError,
+    NoBackupCreated,
     NotBackupable,
     Notice,
-    OutcomeUnknown,
+    NoticeCopy,
+    OutcomeAmbiguous,
+    OutcomeChecking,
     Refusal,
     Reply,
     TrackingAbandoned,
@@ -239,6 +242,15 @@ def render_reply(reply: Reply) -> Message:
                 f"(reference `{escape(reference)}` for the bot's operators)"
             )
             return simple(text)
+        case NoticeCopy(notice, channel_id):
+            copy = render_notice(notice)
+            note = context(
+                f"I could not post this in <#{channel_id}>: Slack kept refusing it, so it comes to you here."
+            )
+            blocks = [block for block in copy.blocks if block.get("type") != "actions"] or [
+                section(copy.text)
+            ]
+            return Message(text=copy.text, blocks=[*blocks, note])
 
 
 def _permission_line(permission: Permission) -> str:
@@ -427,8 +439,8 @@ _RUNNING_WORDS = {"waiting": "waiting to start", "backuping": "running"}
 
 def render_notice(notice: Notice) -> Message:
     match notice:
-        case BackupStarted(request):
-            return _started(request)
+        case BackupStarted(request, adopted):
+            return _started(request, adopted)
         case BackupNotStarted(request, failure):
             target = instance_label(request.instance_name, request.instance_id)
             code_text = code(failure.error_code) if failure.error_code else f"HTTP {failure.status}"
@@ -473,15 +485,64 @@ def render_notice(notice: Notice) -> Message:
                 f"({slack_date(latest)})."
             )
             return simple(text)
-        case OutcomeUnknown(request):
+        case OutcomeChecking():
+            return _checking(notice)
+        case NoBackupCreated(request, checked):
             target = instance_label(request.instance_name, request.instance_id)
             text = (
-                f":warning: The bot restarted while submitting the {_fmt(request)} backup of {target} "
-                f"requested by {user(request.requester_id)}, and DCS shows no backup from it. "
-                f"It was *not* retried. Check `/dcs-backup list {escape(request.instance_name)}` and run the "
-                "command again if you still need it."
+                f":x: *No backup was created* for the {_fmt(request)} backup of {target} requested by "
+                f"{user(request.requester_id)}: DCS's backup records of the instance show none from it, "
+                f"checked for {human_duration(checked)} after its answer was lost. It was never sent twice; "
+                f"see `/dcs-backup list {escape(request.instance_name)}`, and run the command again if you "
+                "still need it."
             )
             return simple(text)
+        case OutcomeAmbiguous(request, candidates):
+            return _ambiguous(request, candidates)
+
+
+def _checking(notice: OutcomeChecking) -> Message:
+    request = notice.request
+    target = instance_label(request.instance_name, request.instance_id)
+    if notice.restarted:
+        why = (
+            f"The bot restarted while submitting the {_fmt(request)} backup of {target} requested by "
+            f"{user(request.requester_id)}, before DCS's answer arrived"
+        )
+    else:
+        why = (
+            f"The {_fmt(request)} backup of {target} requested by {user(request.requester_id)} was sent to "
+            f"DCS, but its answer was lost ({escape(notice.reason)})"
+        )
+    text = (
+        f":hourglass_flowing_sand: *Outcome unknown, checking.* {why}, so I cannot tell yet whether it "
+        "started. I am looking for it in the instance's backup records and will post here what I find."
+    )
+    return Message(
+        text=text,
+        blocks=[
+            section(text),
+            context(
+                f"Checking until {slack_date(notice.until)}. The request is never sent twice; another "
+                "backup of this instance waits until this one is settled."
+            ),
+        ],
+    )
+
+
+def _ambiguous(request: BackupRequest, candidates: tuple[BackupRecord, ...]) -> Message:
+    target = instance_label(request.instance_name, request.instance_id)
+    listed = ", ".join(
+        f"{code(record.backup_id)} (created {slack_date(record.created_at)}, {escape(record.status)})"
+        for record in candidates[:10]
+    )
+    text = (
+        f":warning: *Outcome still unknown* for the {_fmt(request)} backup of {target} requested by "
+        f"{user(request.requester_id)}: DCS shows {len(candidates)} backup(s) that could be this one — "
+        f"{listed} — and I cannot tell which, so I follow none of them. Check them with "
+        f"`/dcs-backup list {escape(request.instance_name)}`."
+    )
+    return simple(text)
 
 
 def _who(request: BackupRequest) -> str:
@@ -491,19 +552,16 @@ def _who(request: BackupRequest) -> str:
     return who
 
 
-def _started(request: BackupRequest) -> Message:
+def _started(request: BackupRequest, adopted: bool) -> Message:
     target = instance_label(request.instance_name, request.instance_id)
     text = (
         f":floppy_disk: {_who(request)} started an {_fmt(request)} backup of {target}. "
         f"backup_id {code(request.backup_id or '?')}"
     )
-    return Message(
-        text=text,
-        blocks=[
-            section(text),
-            context(f"Remark: {escape(request.remark)}", "I will post the outcome in this thread."),
-        ],
-    )
+    notes = [f"Remark: {escape(request.remark)}", "I will post the outcome in this thread."]
+    if adopted:
+        notes.insert(1, "DCS's answer was lost; I found the backup in the instance's backup records.")
+    return Message(text=text, blocks=[section(text), context(*notes)])
 
 
 def _finished(notice: BackupFinished) -> Message:

@@ -84,6 +84,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (channel_id, backup_id)
     );
     """,
+    """
+    ALTER TABLE requests ADD COLUMN sent_at TEXT;
+    ALTER TABLE requests ADD COLUMN answer_lost_at TEXT;
+    ALTER TABLE requests ADD COLUMN notice_due TEXT;
+    ALTER TABLE requests ADD COLUMN notice_refused_since TEXT;
+    ALTER TABLE requests ADD COLUMN error_status INTEGER;
+    ALTER TABLE requests ADD COLUMN error_hint TEXT;
+    ALTER TABLE requests ADD COLUMN error_request_id TEXT;
+    CREATE INDEX requests_by_instance ON requests (instance_id, state);
+    CREATE INDEX requests_owing_notices ON requests (notice_due) WHERE notice_due IS NOT NULL;
+    """,
 ]
 
 

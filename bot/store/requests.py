@@ -11,20 +11,32 @@ import aiosqlite
 
 from bot.core.rules.backup_request import (
     FINAL_STATES,
+    UNSETTLED_STATES,
     BackupRequest,
     RequestEvent,
     RequestState,
+    guards_instance,
     next_state,
     sources_of,
 )
 from bot.core.rules.instances import BackupFormat
-from bot.store.database import from_db_time, maybe_time, to_db_time
+from bot.store.database import maybe_time, to_db_time
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
 _WAITING = (RequestState.PENDING, RequestState.AWAITING_APPROVAL)
 # Rows deleted per statement when pruning, so that no single write holds the database for long.
 _PRUNE_BATCH = 500
-_TIME_COLUMNS = {"created_at", "expires_at", "updated_at", "submitted_at", "finished_at"}
+_TIME_COLUMNS = {
+    "created_at",
+    "expires_at",
+    "updated_at",
+    "submitted_at",
+    "finished_at",
+    "sent_at",
+    "answer_lost_at",
+    "notice_refused_since",
+}
+_UNSETTLED = ", ".join(f"'{state}'" for state in sorted(UNSETTLED_STATES))
 
 
 def _to_row(request: BackupRequest) -> dict[str, Any]:
@@ -41,11 +53,8 @@ def _encode(name: str, value: object) -> object:
 
 def _from_row(row: aiosqlite.Row) -> BackupRequest:
     data: dict[str, Any] = {name: row[name] for name in _COLUMNS}
-    data["created_at"] = from_db_time(data["created_at"])
-    data["expires_at"] = from_db_time(data["expires_at"])
-    data["updated_at"] = maybe_time(data["updated_at"])
-    data["submitted_at"] = maybe_time(data["submitted_at"])
-    data["finished_at"] = maybe_time(data["finished_at"])
+    for name in _TIME_COLUMNS:
+        data[name] = maybe_time(data[name])
     data["approvers"] = tuple(json.loads(data["approvers"]))
     data["state"] = RequestState(data["state"])
     data["backup_format"] = BackupFormat(data["backup_format"])
@@ -92,6 +101,13 @@ class SqliteRequestStore:
             condition += " AND expires_at > :now"
         if expired:
             condition += " AND expires_at <= :now"
+        if guards_instance(event):
+            # At most one unsettled request per instance, checked in the same statement that takes it.
+            condition += (
+                " AND NOT EXISTS (SELECT 1 FROM requests AS other"
+                " WHERE other.instance_id = requests.instance_id"
+                f" AND other.state IN ({_UNSETTLED}) AND other.request_id != requests.request_id)"
+            )
         parameters = values | {f"source{index}": str(s) for index, s in enumerate(sources)}
         parameters |= {"request_id": request_id, "now": to_db_time(now)}
         # A single conditional UPDATE … RETURNING is the atomic compare-and-set: of several concurrent
@@ -139,7 +155,8 @@ class SqliteRequestStore:
         # The moment a request reached its final state: finished_at, or the time of its last transition.
         query = (
             "DELETE FROM requests WHERE request_id IN (SELECT request_id FROM requests"
-            f" WHERE state IN ({marks}) AND coalesce(finished_at, updated_at, created_at) < ? LIMIT ?)"
+            f" WHERE state IN ({marks}) AND notice_due IS NULL"
+            " AND coalesce(finished_at, updated_at, created_at) < ? LIMIT ?)"
         )
         deleted = 0
         while True:
@@ -147,3 +164,10 @@ class SqliteRequestStore:
             deleted += cursor.rowcount
             if cursor.rowcount < _PRUNE_BATCH:
                 return deleted
+
+    async def owing_notices(self) -> list[BackupRequest]:
+        async with self._db.execute(
+            "SELECT * FROM requests WHERE notice_due IS NOT NULL ORDER BY created_at"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_from_row(row) for row in rows]

@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler
 
 from bot.bootstrap import BOT, Bot, create_app
 from bot.config import Settings, load_settings
+from bot.core.flow.notices import NOTICE_BUDGET
 from bot.core.rules.backup_request import BackupRequest, RequestState, new_request_id
 from bot.core.rules.instances import BackupFormat
 from bot.logs import configure_logging
@@ -73,14 +74,18 @@ approvers = ["{LEAD}", "SLEADS1"]
 
 class DcsGate:
     """Holds every request to the DCS emulator at the door while closed (it starts closed), noting each
-    one that arrives as ``"METHOD /path"``.
+    one that arrives as ``"METHOD /path"``; with ``only``, just the requests whose ``"METHOD /path"``
+    contains it (``DcsGate(only="POST ")`` holds backup creations and lets every read through).
 
     The emulator logs a call only once it has answered, so while the gate holds a call it is missing from
-    ``dcs.calls`` and present in ``arrived``.
+    ``dcs.calls`` and present in ``arrived``. A held call the bot gave up on is still carried out once the
+    gate opens, as a backend that works on after its gateway timed out.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, only: str | None = None) -> None:
         self.arrived: list[str] = []
+        self._only = only
+        self._held: set[asyncio.Future[web.StreamResponse]] = set()
         self._opened = asyncio.Event()
         self._changed = asyncio.Condition()
 
@@ -97,9 +102,21 @@ class DcsGate:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        seen = f"{request.method} {request.path}"
         async with self._changed:
-            self.arrived.append(f"{request.method} {request.path}")
+            self.arrived.append(seen)
             self._changed.notify_all()
+        if self._only is not None and self._only not in seen:
+            return await handler(request)
+        # Read (and kept) first, and shielded: a client that gives up and closes its connection does not
+        # stop the call, as a backend that works on after its gateway timed out.
+        await request.read()
+        carried_out = asyncio.ensure_future(self._when_open(request, handler))
+        self._held.add(carried_out)
+        carried_out.add_done_callback(self._held.discard)
+        return await asyncio.shield(carried_out)
+
+    async def _when_open(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         await self._opened.wait()
         return await handler(request)
 
@@ -430,11 +447,12 @@ async def world_factory(
         dcs_gate: DcsGate | None = None,
         stand_ins: StandIns | None = None,
         follow_for: timedelta | None = None,
+        notice_budget: timedelta | None = None,
         **overrides: Any,
     ) -> World:
         """A bot in this process, on new stand-ins or on given ones (from :func:`stand_ins_factory`, or
-        those of a world stopped before: that is a restart on the same database). ``follow_for`` goes to
-        ``create_app``; other keywords are settings."""
+        those of a world stopped before: that is a restart on the same database). ``follow_for`` and
+        ``notice_budget`` go to ``create_app``; other keywords are settings."""
         if stand_ins is None:
             stand_ins = await stand_ins_factory(dcs_gate=dcs_gate)
         elif dcs_gate is not None:
@@ -450,10 +468,12 @@ async def world_factory(
             **overrides,
         )
         policy_holder = PolicyHolder(settings.bot_policy)
-        if follow_for is None:
-            app = create_app(settings, policy_holder)
-        else:
-            app = create_app(settings, policy_holder, follow_for=follow_for)
+        app = create_app(
+            settings,
+            policy_holder,
+            follow_for=follow_for or timedelta(hours=2),
+            notice_budget=notice_budget or NOTICE_BUDGET,
+        )
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         world = World(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
+from bot.core.rules.backup_request import RequestState
 from bot.standins.slack.timeline import Message
 from tests.e2e.conftest import ALICE, OPS, World, WorldFactory
 
@@ -56,16 +59,38 @@ async def test_an_instance_that_stops_running_after_the_card_is_reported_with_dc
     assert world.dcs.backups_of(world.prod.instance_id) == []
 
 
-async def test_a_server_error_on_create_backup_is_reported_with_a_hint(world: World) -> None:
-    world.dcs.inject_fault(endpoint="create_backup", status=500)
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_a_server_error_on_create_backup_is_an_unknown_outcome_not_a_refusal(
+    world_factory: WorldFactory, status: int
+) -> None:
+    # After a 5xx the backend may have run: the bot says it does not know, and looks.
+    world = await world_factory(dcs_timeout=0.3)
+    world.dcs.inject_fault(endpoint="create_backup", status=status)
+    card = await world.card("redis-prod rdb")
+
+    await world.click(card, "backup_confirm")
+
+    checking = await world.channel_message(OPS)
+    assert checking.text.startswith(":hourglass_flowing_sand: *Outcome unknown, checking.*")
+    assert f"HTTP {status}" in checking.text
+    final = await world.channel_message(OPS, 2, timeout=10)
+    assert final.text.startswith(":x: *No backup was created*")
+    said = world.sent_by_bot()
+    assert "not started" not in said and "not* started" not in said
+    assert world.backups_created() == 1
+    assert world.dcs.backups_of(world.prod.instance_id) == []
+
+
+async def test_a_throttled_create_backup_is_a_refusal(world: World) -> None:
+    # A 429 is the gateway turning the call away before the backend sees it.
+    world.dcs.inject_fault(endpoint="create_backup", status=429)
 
     posted = await confirmed_failure(world)
 
-    shown = everything_in(posted)
-    assert "`DCS.5000`" in shown and "Internal service error." in shown
-    assert "Try again in a few minutes" in shown
+    assert "HTTP 429" in everything_in(posted) or "`APIGW" in everything_in(posted)
     assert world.backups_created() == 1
-    assert world.dcs.backups_of(world.prod.instance_id) == []
+    [request] = await world.requests()
+    assert request.state == RequestState.API_FAILED
 
 
 async def cloud_trouble_reply(world: World) -> Message:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -323,3 +325,47 @@ async def test_an_outcome_notice_slack_refuses_is_posted_on_a_later_cycle_once(w
     assert len(world.slack.thread(OPS, started.ts)) == 1
     refused = [c for c in world.slack.calls("chat.postMessage") if c.params.get("thread_ts") == started.ts]
     assert len(refused) == 3, "two refused attempts, then the one that went out"
+
+
+# --- one failing request does not stop the others -------------------------------------------------------
+
+
+async def test_a_request_whose_handling_fails_does_not_stop_the_others_and_is_logged_once(
+    stand_ins_factory: StandInsFactory, world_factory: WorldFactory, tmp_path: Path
+) -> None:
+    stand_ins = await stand_ins_factory()
+    database = tmp_path / "followed.sqlite3"
+    running = stand_ins.dcs.add_backup(
+        stand_ins.prod.instance_id, backup_type="manual", remark="stuck", backuping_seconds=600
+    )
+    done = stand_ins.dcs.add_backup(stand_ins.staging.instance_id, backup_type="manual", remark="done")
+    odd = bot_request(
+        stand_ins.prod, state=RequestState.SUBMITTED, remark="stuck", backup_id=running.backup_id
+    )
+    fine = bot_request(
+        stand_ins.staging, state=RequestState.SUBMITTED, remark="done", backup_id=done.backup_id
+    )
+    await seed_requests(database, odd, fine)
+    # The store refuses every change to the first request, as a damaged row or a full disk would.
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute(
+            "CREATE TRIGGER damaged BEFORE UPDATE ON requests "
+            f"WHEN OLD.request_id = '{odd.request_id}' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+        )
+        connection.commit()
+
+    world = await world_factory(stand_ins=stand_ins, bot_database=database)
+    outcome = await world.channel_message(OPS)
+
+    assert f"Backup `{done.backup_id}` of *redis-staging* succeeded" in outcome.text
+    assert (await request_of(world, done.backup_id)).state == RequestState.FINISHED
+    await world.more_polls(world.prod, 4)
+    logged = [line for line in world.log.getvalue().splitlines() if " DEBUG " not in line]
+    failures = [line for line in logged if odd.request_id in line]
+    assert len(failures) == 1, failures
+    assert "disk I/O error" in failures[0]
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute("DROP TRIGGER damaged")
+        connection.commit()
+    await world.more_polls(world.prod, 3)
+    assert (await request_of(world, running.backup_id, settled=False)).backup_status == "backuping"

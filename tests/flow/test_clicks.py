@@ -15,6 +15,7 @@ from bot.core.rules.messages import (
     BackupStarted,
     CardClosed,
     ClickRefused,
+    OutcomeChecking,
 )
 from tests.factories import ALICE, BOB, LEAD
 from tests.fakes import APPROVAL_TTL, CONFIRM_TTL, fake_backup_id
@@ -211,16 +212,20 @@ async def test_a_lost_answer_adopts_the_backup_dcs_created_without_posting_again
     assert stored.state == RequestState.SUBMITTED and stored.backup_id == fake_backup_id(1)
 
 
-async def test_an_unreachable_dcs_with_no_record_is_reported_as_not_started(flow: Flow) -> None:
+async def test_an_unreachable_dcs_with_no_record_is_an_unknown_outcome_being_checked(flow: Flow) -> None:
     request = await flow.card("redis-prod")
     flow.fakes.dcs.fail("create_backup", DcsTransportError("connect timeout to 10.0.0.1:443"))
 
     await flow.service.confirm(click(ALICE, request))
 
-    [failed] = flow.fakes.notifier.notices_of(BackupNotStarted)
-    assert failed.failure.error_msg == "DCS could not be reached or did not answer in time"
-    assert "10.0.0.1" not in failed.failure.error_msg
-    assert (await flow.request(request.request_id)).state == RequestState.API_FAILED
+    assert flow.fakes.notifier.notices_of(BackupNotStarted) == []
+    [checking] = flow.fakes.notifier.notices_of(OutcomeChecking)
+    assert checking.reason == "DCS could not be reached or did not answer in time"
+    assert "10.0.0.1" not in checking.reason
+    stored = await flow.request(request.request_id)
+    assert stored.state == RequestState.CHECKING
+    assert stored.answer_lost_at == flow.fakes.clock.now() and stored.sent_at == flow.fakes.clock.now()
+    assert stored.notice_due is None
 
 
 async def test_a_notice_slack_refuses_still_leaves_the_backup_followed(flow: Flow) -> None:
@@ -232,6 +237,8 @@ async def test_a_notice_slack_refuses_still_leaves_the_backup_followed(flow: Flo
     stored = await flow.request(request.request_id)
     assert stored.state == RequestState.SUBMITTED and stored.message_ts is None
     assert [a.delivered for a in flow.fakes.notifier.announcements] == [None]
+    # The tracker owes the channel the start notice, within the notice budget from now.
+    assert (stored.notice_due, stored.notice_refused_since) == ("started", flow.fakes.clock.now())
 
 
 # --- approval by a peer ---------------------------------------------------------------------------------

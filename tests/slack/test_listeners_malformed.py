@@ -24,6 +24,7 @@ from bot.core.rules.messages import (
     Confirmation,
     Help,
     InternalError,
+    OutcomeChecking,
     Refusal,
     Usage,
 )
@@ -338,9 +339,15 @@ async def test_a_forged_request_id_is_refused(bot: Bot) -> None:
     assert bot.fakes.dcs.created == []
 
 
-async def test_an_adapter_bug_behind_a_click_is_answered_with_a_reference(bot: Bot) -> None:
+async def test_an_adapter_bug_behind_a_click_is_answered_with_a_reference(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     request_id = await card(bot)
-    bot.fakes.dcs.fail("create_backup", RuntimeError("a bug in the adapter"))
+
+    async def broken(request_id: str) -> None:
+        raise RuntimeError("a bug in the adapter")
+
+    monkeypatch.setattr(bot.fakes.requests, "get", broken)
     on_click = _listener(bot.runner.service.confirm, bot.runner)
 
     await on_click(RecordingAck(), click_body(CONFIRM_ACTION, request_id))
@@ -348,4 +355,20 @@ async def test_an_adapter_bug_behind_a_click_is_answered_with_a_reference(bot: B
 
     [error] = bot.fakes.notifier.replies_of(InternalError)
     assert error.reference
-    assert (await bot.fakes.requests.get(request_id)).state == RequestState.SUBMITTING  # type: ignore[union-attr]
+    assert bot.fakes.dcs.created == []
+    assert bot.fakes.requests.requests[request_id].state == RequestState.PENDING
+
+
+async def test_an_adapter_bug_in_the_backup_call_leaves_its_outcome_unknown_and_checked(bot: Bot) -> None:
+    request_id = await card(bot)
+    bot.fakes.dcs.fail("create_backup", RuntimeError("a bug in the adapter"))
+    on_click = _listener(bot.runner.service.confirm, bot.runner)
+
+    await on_click(RecordingAck(), click_body(CONFIRM_ACTION, request_id))
+    await bot.settle()
+
+    # The POST may have gone out before the bug: not an error to retry, an outcome to look for.
+    assert bot.fakes.notifier.replies_of(InternalError) == []
+    [checking] = bot.fakes.notifier.notices_of(OutcomeChecking)
+    assert "bug" not in checking.reason and "Traceback" not in checking.reason
+    assert bot.fakes.requests.requests[request_id].state == RequestState.CHECKING

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -133,3 +135,87 @@ async def test_audit_is_append_only(database: aiosqlite.Connection) -> None:
         await database.execute("UPDATE audit SET kind = 'x'")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         await database.execute("DELETE FROM audit")
+
+
+# --- one unsettled request per instance -----------------------------------------------------------------
+
+
+async def test_only_one_request_of_an_instance_can_be_unsettled_at_a_time(
+    database: aiosqlite.Connection,
+) -> None:
+    store = SqliteRequestStore(database)
+    for name in ("r1", "r2", "r3"):
+        await store.add(make_request(name))
+    other = make_request("elsewhere")
+    await store.add(replace(other, instance_id="99999999-2222-3333-4444-555555555555"))
+
+    results = await asyncio.gather(
+        *(store.transition(name, RequestEvent.CONFIRM, now=NOW) for name in ("r1", "r2", "r3", "elsewhere"))
+    )
+
+    winners = sorted(r.request_id for r in results if r is not None)
+    assert len(winners) == 2 and "elsewhere" in winners
+    [first] = [w for w in winners if w != "elsewhere"]
+    # Checking keeps the instance taken; a final state frees it.
+    assert await store.transition(first, RequestEvent.OUTCOME_UNKNOWN, now=NOW) is not None
+    losers = [name for name in ("r1", "r2", "r3") if name != first]
+    assert await store.transition(losers[0], RequestEvent.CONFIRM, now=NOW) is None
+    assert (await store.get(losers[0])).state == RequestState.PENDING  # type: ignore[union-attr]
+    assert await store.transition(first, RequestEvent.NONE_CREATED, now=NOW) is not None
+    assert await store.transition(losers[0], RequestEvent.CONFIRM, now=NOW) is not None
+
+
+async def test_the_new_fields_round_trip_and_owed_notices_are_found(database: aiosqlite.Connection) -> None:
+    store = SqliteRequestStore(database)
+    await store.add(make_request("r1"))
+    await store.add(make_request("r2"))
+    await store.transition("r1", RequestEvent.CONFIRM, now=NOW, sent_at=NOW)
+    checking = await store.transition(
+        "r1",
+        RequestEvent.OUTCOME_UNKNOWN,
+        now=NOW,
+        answer_lost_at=NOW + timedelta(seconds=30),
+        notice_due="checking",
+        notice_refused_since=NOW + timedelta(seconds=31),
+        error_status=504,
+        error_hint="later",
+        error_request_id="dcs-req",
+    )
+    assert checking is not None and await store.get("r1") == checking
+    assert (checking.sent_at, checking.answer_lost_at) == (NOW, NOW + timedelta(seconds=30))
+    assert [r.request_id for r in await store.owing_notices()] == ["r1"]
+    await store.update("r1", notice_due=None)
+    assert await store.owing_notices() == []
+
+
+async def test_a_database_of_the_previous_release_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(path)) as raw:
+        for number, script in enumerate(MIGRATIONS[:2], start=1):
+            raw.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        raw.execute(
+            "INSERT INTO requests (request_id, state, requester_id, requester_name, channel_id, instance_id,"
+            " instance_name, backup_format, remark, rule, approval, approvers, created_at, expires_at,"
+            " submitted_at, backup_id) VALUES ('old', 'submitted', 'UALICE1', 'alice', 'COPS1', 'i-1',"
+            " 'redis-prod', 'rdb', 'r', 'sre-prod', 'self', '[]', '2026-11-26T12:00:00.000000Z',"
+            " '2026-11-26T12:05:00.000000Z', '2026-11-26T12:01:00.000000Z', 'b-old')"
+        )
+        raw.commit()
+
+    connection = await open_database(path)
+    try:
+        assert await schema_version(connection) == len(MIGRATIONS)
+        store = SqliteRequestStore(connection)
+        old = await store.get("old")
+        assert old is not None and old.state == RequestState.SUBMITTED
+        assert (old.sent_at, old.notice_due, old.error_status) == (None, None, None)
+        assert old.sent_since == datetime(2026, 11, 26, 12, 1, tzinfo=UTC)
+        # A request runs through the upgraded schema.
+        await store.add(make_request("new"))
+        await store.transition("new", RequestEvent.CONFIRM, now=NOW, sent_at=NOW)
+        await store.transition("new", RequestEvent.ACCEPTED, now=NOW, backup_id="b-new", notice_due="started")
+        assert [r.request_id for r in await store.owing_notices()] == ["new"]
+        finished = await store.transition("new", RequestEvent.FINISH, now=NOW, backup_status="succeed")
+        assert finished is not None and finished.sent_at == NOW
+    finally:
+        await connection.close()

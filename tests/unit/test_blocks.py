@@ -29,9 +29,12 @@ from bot.core.rules.messages import (
     InstanceAmbiguous,
     InstanceNotFound,
     InternalError,
+    NoBackupCreated,
     NotBackupable,
     Notice,
-    OutcomeUnknown,
+    NoticeCopy,
+    OutcomeAmbiguous,
+    OutcomeChecking,
     PlannedCall,
     Refusal,
     Reply,
@@ -126,6 +129,8 @@ REPLIES: list[Reply] = [
     BackupStatus(REQUEST, RECORD),
     BackupStatus(REQUEST, None),
     InternalError("abcd1234"),
+    NoticeCopy(BackupStarted(REQUEST), "COPS1"),
+    NoticeCopy(ApprovalRequested(REQUEST), "COPS1"),
 ]
 
 NOTICES: list[Notice] = [
@@ -135,7 +140,11 @@ NOTICES: list[Notice] = [
     BackupFinished(REQUEST, replace(RECORD, status="succeed", error_code=None, error_meaning=None), 3600.0),
     TrackingAbandoned(REQUEST, 7200.0),
     ApprovalRequested(REQUEST),
-    OutcomeUnknown(REQUEST),
+    BackupStarted(REQUEST, adopted=True),
+    OutcomeChecking(REQUEST, EVIL, NOW),
+    OutcomeChecking(REQUEST, "the bot restarted while submitting it", NOW, restarted=True),
+    NoBackupCreated(REQUEST, 300.0),
+    OutcomeAmbiguous(REQUEST, (RECORD, replace(RECORD, backup_id="b2", created_at=None))),
 ]
 
 
@@ -238,3 +247,31 @@ def test_human_size(size: int | None, text: str) -> None:
 )
 def test_human_duration(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    "notice",
+    [
+        OutcomeChecking(REQUEST, "DCS answered HTTP 504 DCS.5000: Gateway timeout.", NOW),
+        OutcomeChecking(REQUEST, "the bot restarted while submitting it", NOW, restarted=True),
+        NoBackupCreated(REQUEST, 300.0),
+        OutcomeAmbiguous(REQUEST, (RECORD,)),
+    ],
+    ids=lambda n: type(n).__name__,
+)
+def test_an_unknown_outcome_never_says_not_started(notice: Notice) -> None:
+    text = _all_text(render_notice(notice)).lower()
+    assert "not started" not in text and "not* started" not in text
+
+
+def test_the_checking_notice_says_outcome_unknown_and_why() -> None:
+    message = render_notice(OutcomeChecking(REQUEST, "DCS answered HTTP 504 DCS.5000: Gateway timeout.", NOW))
+    assert message.text.startswith(":hourglass_flowing_sand: *Outcome unknown, checking.*")
+    assert "HTTP 504" in message.text
+    assert "never sent twice" in _all_text(message)
+
+
+def test_a_notice_copy_has_no_buttons_and_names_the_channel() -> None:
+    message = render_reply(NoticeCopy(ApprovalRequested(REQUEST), "COPS1"))
+    assert all(block["type"] != "actions" for block in message.blocks)
+    assert "<#COPS1>" in _all_text(message)

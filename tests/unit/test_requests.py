@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 from bot.core.rules.backup_request import (
     FINAL_STATES,
     TRANSITIONS,
+    UNSETTLED_STATES,
     RequestEvent,
     RequestState,
+    guards_instance,
     new_request_id,
     next_state,
     sources_of,
@@ -31,6 +33,7 @@ def test_final_states() -> None:
         RequestState.CANCELLED,
         RequestState.EXPIRED,
         RequestState.REJECTED,
+        RequestState.NOT_CREATED,
         RequestState.UNKNOWN,
     }
 
@@ -56,7 +59,25 @@ def test_any_event_sequence_submits_at_most_once(events: list[RequestEvent]) -> 
 
 def test_sources_of_an_event() -> None:
     assert sources_of(RequestEvent.CANCEL) == {RequestState.PENDING, RequestState.AWAITING_APPROVAL}
-    assert sources_of(RequestEvent.ACCEPTED) == {RequestState.SUBMITTING}
+    assert sources_of(RequestEvent.ACCEPTED) == {RequestState.SUBMITTING, RequestState.CHECKING}
+
+
+def test_an_unknown_outcome_is_checked_and_ends_found_none_or_ambiguous() -> None:
+    assert next_state(RequestState.SUBMITTING, RequestEvent.OUTCOME_UNKNOWN) == RequestState.CHECKING
+    assert next_state(RequestState.CHECKING, RequestEvent.ACCEPTED) == RequestState.SUBMITTED
+    assert next_state(RequestState.CHECKING, RequestEvent.NONE_CREATED) == RequestState.NOT_CREATED
+    assert next_state(RequestState.CHECKING, RequestEvent.AMBIGUOUS) == RequestState.UNKNOWN
+    # Checking never leads back to a submission, and a refusal is only ever DCS's answer to the call.
+    assert next_state(RequestState.CHECKING, RequestEvent.REFUSED) is None
+    assert next_state(RequestState.CHECKING, RequestEvent.CONFIRM) is None
+
+
+def test_only_the_events_that_start_a_submission_guard_the_instance() -> None:
+    assert UNSETTLED_STATES == {RequestState.SUBMITTING, RequestState.CHECKING}
+    assert {event for event in RequestEvent if guards_instance(event)} == {
+        RequestEvent.CONFIRM,
+        RequestEvent.APPROVE,
+    }
 
 
 def test_request_ids_are_opaque_and_unique() -> None:

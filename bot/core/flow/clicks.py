@@ -13,7 +13,13 @@ from bot.core.flow.context import Workflow, about
 from bot.core.flow.inputs import Click
 from bot.core.flow.submission import Submission
 from bot.core.rules.audit import AuditEntry, AuditKind
-from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState, expiry
+from bot.core.rules.backup_request import (
+    UNSETTLED_STATES,
+    BackupRequest,
+    RequestEvent,
+    RequestState,
+    expiry,
+)
 from bot.core.rules.messages import ApprovalRequested, CardClosed, CardOutcome, ClickRefused
 from bot.core.rules.policy import Action, Actor, InstanceRef, decide, is_group_id, may_approve
 
@@ -23,6 +29,8 @@ _STARTED_STATES = frozenset(
         RequestState.SUBMITTING,
         RequestState.SUBMITTED,
         RequestState.API_FAILED,
+        RequestState.CHECKING,
+        RequestState.NOT_CREATED,
         RequestState.UNKNOWN,
         RequestState.FINISHED,
         RequestState.ABANDONED,
@@ -228,7 +236,14 @@ class ClickHandler:
         """Another click (or the clock) changed the request first; say what it is now."""
         current = await self._w.requests.get(click.request_id)
         state = current.state if current else None
-        if state in _STARTED_STATES:
+        busy = await self._unsettled_neighbour(current, verb)
+        if busy is not None:
+            message = (
+                f"Another backup of *{current.instance_name if current else '?'}* is being started "
+                f"(requested by <@{busy.requester_id}>) and its outcome is not known yet. Nothing was "
+                "changed: try again once the channel has heard how it went."
+            )
+        elif state in _STARTED_STATES:
             done = "approved" if current is not None and current.approved_by else "confirmed"
             message = f"This backup request was already {done}; it runs only once."
         elif state == RequestState.AWAITING_APPROVAL:
@@ -251,6 +266,25 @@ class ClickHandler:
         else:
             message = f"This backup request can no longer be {_PAST_TENSE[verb]}."
         await self._refuse(click, message, current)
+
+    async def _unsettled_neighbour(self, request: BackupRequest | None, verb: str) -> BackupRequest | None:
+        """The other request of the instance whose submission is unsettled, when that is what kept a
+        confirmation or an approval of ``request`` from going through."""
+        if request is None or verb not in ("confirm", "approve"):
+            return None
+        if request.state not in (RequestState.PENDING, RequestState.AWAITING_APPROVAL):
+            return None
+        if request.is_expired(self._w.clock.now()):
+            return None
+        unsettled = await self._w.requests.in_states(*UNSETTLED_STATES)
+        return next(
+            (
+                other
+                for other in unsettled
+                if other.instance_id == request.instance_id and other.request_id != request.request_id
+            ),
+            None,
+        )
 
     async def _audit_click(self, click: Click, request: BackupRequest | None, verb: str) -> None:
         await self._w.audit.record(

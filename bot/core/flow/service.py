@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from bot.core.flow.clicks import ClickHandler
 from bot.core.flow.command_answers import CommandAnswers
 from bot.core.flow.context import ServiceOptions, Workflow
 from bot.core.flow.inputs import Click, Invocation
+from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
 from bot.core.flow.recovery import Recovery
 from bot.core.flow.submission import Submission
 from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, Notifier, RequestStore
@@ -34,12 +36,18 @@ class BackupService:
         policy: Callable[[], Policy],
         clock: Clock,
         options: ServiceOptions,
+        checking_window: timedelta = timedelta(minutes=5),
+        notice_budget: timedelta = NOTICE_BUDGET,
     ) -> None:
+        """``checking_window``: how long after a lost answer the bot looks for the backup (see
+        :func:`bot.core.rules.reconciliation.checking_window`); ``notice_budget``: how long a notice Slack
+        refuses is tried again."""
         workflow = Workflow(dcs, requests, audit, groups, notifier, policy, clock, options)
+        deliveries = Deliveries(notifier, requests, audit, clock, notice_budget)
         self._answers = CommandAnswers(workflow)
-        self._submission = Submission(workflow)
+        self._submission = Submission(workflow, deliveries, checking_window)
         self._clicks = ClickHandler(workflow, self._submission)
-        self._recovery = Recovery(workflow, self._submission)
+        self._recovery = Recovery(workflow, self._submission, deliveries)
 
     async def handle(self, command: Command, invocation: Invocation) -> Reply:
         return await self._answers.handle(command, invocation)
@@ -61,3 +69,8 @@ class BackupService:
     ) -> None:
         """Settles the requests a previous process left between confirmation and DCS's answer."""
         await self._recovery.settle(requests, retry_every, stop)
+
+    @property
+    def reconciler(self) -> Recovery:
+        """Looks for the backups of requests in ``checking``; the tracker drives it every cycle."""
+        return self._recovery

@@ -1,8 +1,14 @@
-"""Follows every backup started through the bot to its end, and watches the backup estate.
+"""Follows every backup started through the bot to its end, looks for the backups of submissions whose
+outcome is unknown, and watches the backup estate.
 
-One poll cycle lists the backup records of each instance that has followed or watched backups — one
-call per instance, however many backups — concurrently with a bound. Everything it must remember lives
+One poll cycle lists the backup records of each instance that has followed, checked or watched backups —
+one call per instance, however many backups — concurrently with a bound. Everything it must remember lives
 in the database, so a restarted bot carries on where the old one stopped and announces each outcome once.
+
+Each request and each watch target is handled on its own: one whose handling fails (an odd record, a
+notifier surprise, a store error) is logged once with what it was about — expected DCS errors without a
+traceback, anything else with one — and tried again next cycle, while the others go on. A notice Slack
+refuses is tried again on later cycles within a time budget (:mod:`bot.core.flow.notices`).
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 from bot.core.errors import DcsApiError, DcsError
+from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
+from bot.core.flow.submission import refusal_notice
 from bot.core.ports import AuditLog, Clock, DcsApi, Notifier, RequestStore, WatchStore
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
@@ -24,6 +33,7 @@ from bot.core.rules.messages import (
     BackupFinished,
     BackupsRecovered,
     BackupsStale,
+    BackupStarted,
     Notice,
     TrackingAbandoned,
     WatchedBackupEnded,
@@ -40,8 +50,15 @@ from bot.core.rules.watching import (
 
 log = logging.getLogger(__name__)
 
-# A notice Slack keeps refusing is given up after this many cycles, so one bad channel cannot wedge tracking.
-_NOTICE_ATTEMPTS = 5
+_T = TypeVar("_T")
+
+
+class Reconciler(Protocol):
+    """Looks for the backup of a request in ``checking`` (:class:`bot.core.flow.recovery.Recovery`)."""
+
+    async def reconcile(
+        self, request: BackupRequest, records: Sequence[BackupRecord] | None, now: datetime
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class TrackerOptions:
     max_backoff: float = 300.0
     # DCS keeps only the 24 newest records of an instance, so one page shows all of them.
     page_size: int = 50
+    notice_budget: timedelta = NOTICE_BUDGET
 
 
 @dataclass(frozen=True)
@@ -78,7 +96,9 @@ class Tracker:
         policy: Callable[[], Policy],
         clock: Clock,
         options: TrackerOptions,
+        reconciler: Reconciler | None = None,
     ) -> None:
+        """Without a ``reconciler`` requests in ``checking`` are left alone."""
         self._dcs = dcs
         self._requests = requests
         self._watch = watch
@@ -91,8 +111,11 @@ class Tracker:
         self._instances: list[Instance] | None = None
         self._instances_at: datetime | None = None
         self._instances_backoff: _Backoff | None = None
+        self._reconciler = reconciler
+        self._deliveries = Deliveries(notifier, requests, audit, clock, options.notice_budget)
         self._reported_unknown: set[tuple[str, str]] = set()
-        self._undelivered: dict[str, int] = {}
+        # What failed last time for each request or target, so a failure that repeats is logged once.
+        self._failing: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -106,19 +129,53 @@ class Tracker:
     async def cycle(self) -> CycleReport:
         now = self._clock.now()
         followed = await self._requests.in_states(RequestState.SUBMITTED)
-        targets = await self._targets(now)
-        wanted = sorted({r.instance_id for r in followed} | {t.instance_id for t in targets})
-        due = [instance_id for instance_id in wanted if self._is_due(instance_id, now)]
+        checking = await self._requests.in_states(RequestState.CHECKING) if self._reconciler else []
+        owing = await self._requests.owing_notices()
+        targets = await self._isolated("the watched instances", self._targets(now)) or []
+        wanted = {r.instance_id for r in followed} | {r.instance_id for r in checking}
+        wanted |= {t.instance_id for t in targets}
+        due = [instance_id for instance_id in sorted(wanted) if self._is_due(instance_id, now)]
         pages = await self._fetch(due)
+        if self._reconciler is not None:
+            for request in checking:
+                look = self._reconciler.reconcile(request, pages.get(request.instance_id), now)
+                await self._isolated(_about(request), look)
         for request in followed:
             records = pages.get(request.instance_id) or []
             record = next((r for r in records if r.backup_id == request.backup_id), None)
-            await self._follow(request, record, now)
+            await self._isolated(_about(request), self._follow(request, record, now))
+        for request in owing:
+            if request.state == RequestState.API_FAILED and request.notice_due == "refused":
+                await self._isolated(_about(request), self._tell_refusal(request))
         for target in targets:
             page = pages.get(target.instance_id)
             if page is not None:
-                await self._watch_target(target, page, now)
+                key = f"watch of {target.instance_name} ({target.instance_id}) in {target.channel_id}"
+                await self._isolated(key, self._watch_target(target, page, now))
         return CycleReport(polled=due)
+
+    async def _isolated(self, key: str, work: Awaitable[_T]) -> _T | None:
+        """Runs one request's or target's share of the cycle; a failure is logged (once while it repeats)
+        and leaves the rest of the cycle to go on. None when it failed."""
+        try:
+            result = await work
+        except Exception as error:
+            self._log_failure(key, error)
+            return None
+        if self._failing.pop(key, None) is not None:
+            log.info("%s is handled again", key)
+        return result
+
+    def _log_failure(self, key: str, error: Exception) -> None:
+        text = f"{type(error).__name__}: {error}"
+        repeated = self._failing.get(key) == text
+        self._failing[key] = text
+        if repeated:
+            log.debug("%s still fails (%s); trying again next cycle", key, text)
+        elif isinstance(error, DcsError):
+            log.warning("%s failed (%s); trying again next cycle", key, text)
+        else:
+            log.error("%s failed (%s); trying again next cycle", key, text, exc_info=error)
 
     # --- polling --------------------------------------------------------------------------------------
 
@@ -131,7 +188,7 @@ class Tracker:
 
         async def one(instance_id: str) -> list[BackupRecord] | None:
             async with limit:
-                return await self._list(instance_id)
+                return await self._isolated(f"listing the backups of {instance_id}", self._list(instance_id))
 
         results = await asyncio.gather(*(one(instance_id) for instance_id in instance_ids))
         return dict(zip(instance_ids, results, strict=True))
@@ -163,6 +220,11 @@ class Tracker:
     # --- backups started through the bot --------------------------------------------------------------
 
     async def _follow(self, request: BackupRequest, record: BackupRecord | None, now: datetime) -> None:
+        if request.notice_due == "started":
+            started = await self._tell_start(request)
+            if started is None:
+                return
+            request = started
         verdict = judge(request, record, now, self._options.give_up_after)
         match verdict:
             case StillRunning(status):
@@ -172,7 +234,8 @@ class Tracker:
                     await self._requests.update(request.request_id, backup_status=status)
             case Ended(final, duration):
                 notice = BackupFinished(request.with_state(RequestState.FINISHED), final, duration)
-                if not await self._tell_thread(request, notice):
+                delivery = await self._tell_thread(request, notice, "outcome")
+                if delivery is None:
                     return
                 finished = await self._requests.transition(
                     request.request_id,
@@ -183,51 +246,48 @@ class Tracker:
                 )
                 if finished is None:
                     return
-                await self._record_outcome(finished, final.status, {"duration_seconds": duration})
+                detail: dict[str, object] = {"duration_seconds": duration, "notice": delivery}
+                await self._record_outcome(finished, final.status, detail)
             case GiveUp(followed):
-                if not await self._tell_thread(request, TrackingAbandoned(request, followed)):
+                delivery = await self._tell_thread(request, TrackingAbandoned(request, followed), "abandoned")
+                if delivery is None:
                     return
                 abandoned = await self._requests.transition(request.request_id, RequestEvent.ABANDON, now=now)
                 if abandoned is None:
                     return
-                await self._record_outcome(abandoned, "abandoned", {"followed_seconds": followed})
+                detail = {"followed_seconds": followed, "notice": delivery}
+                await self._record_outcome(abandoned, "abandoned", detail)
 
-    async def _tell_thread(self, request: BackupRequest, notice: BackupFinished | TrackingAbandoned) -> bool:
+    async def _tell_start(self, request: BackupRequest) -> BackupRequest | None:
+        """Tries the start notice Slack refused when DCS accepted the backup; the request as it is once
+        that is settled (delivered, or given up), None while it is still being tried."""
+        delivery = await self._deliveries.about_request(
+            request, BackupStarted(request), "started", fallback=request.response_url
+        )
+        if not delivery.settled:
+            return None
+        message_ts = delivery.ts if delivery.ts is not None else request.message_ts
+        await self._requests.update(request.request_id, notice_due=None, message_ts=message_ts)
+        return replace(request, notice_due=None, notice_refused_since=None, message_ts=message_ts)
+
+    async def _tell_refusal(self, request: BackupRequest) -> None:
+        delivery = await self._deliveries.about_request(
+            request, refusal_notice(request), "refused", fallback=request.response_url
+        )
+        if delivery.settled:
+            await self._requests.update(request.request_id, notice_due=None)
+
+    async def _tell_thread(
+        self, request: BackupRequest, notice: BackupFinished | TrackingAbandoned, what: str
+    ) -> str | None:
+        """Posts the end of a followed backup in its thread; "delivered" or "lost" once that is settled,
+        None while it is still being tried."""
         # Without a channel message (the bot could not post there) the response_url is the only way back.
         fallback = request.response_url if request.message_ts is None else None
-        return await self._deliver(
-            f"request {request.request_id}",
-            request.channel_id,
-            notice,
-            thread_ts=request.message_ts,
-            fallback=fallback,
+        delivery = await self._deliveries.about_request(
+            request, notice, what, thread_ts=request.message_ts, fallback=fallback
         )
-
-    async def _deliver(
-        self,
-        key: str,
-        channel_id: str,
-        notice: Notice,
-        *,
-        thread_ts: str | None = None,
-        fallback: str | None = None,
-    ) -> bool:
-        """Posts ``notice``; True once it is settled. The state change it reports is recorded only after
-        that, so a notice Slack did not take is tried again next cycle — until it has failed
-        ``_NOTICE_ATTEMPTS`` times, when it is given up (and logged) rather than retried forever."""
-        delivered = await self._notifier.announce(
-            channel_id, notice, thread_ts=thread_ts, fallback_response_url=fallback
-        )
-        if delivered is not None:
-            self._undelivered.pop(key, None)
-            return True
-        attempts = self._undelivered.get(key, 0) + 1
-        if attempts >= _NOTICE_ATTEMPTS:
-            self._undelivered.pop(key, None)
-            log.error("giving up on the notice for %s after %d failed attempts", key, attempts)
-            return True
-        self._undelivered[key] = attempts
-        return False
+        return delivery.outcome if delivery.settled else None
 
     async def _record_outcome(self, request: BackupRequest, outcome: str, detail: dict[str, object]) -> None:
         await self._audit.record(
@@ -303,21 +363,27 @@ class Tracker:
                     or request.channel_id != target.channel_id
                     or request.state == RequestState.ABANDONED
                 )
+            delivered = False
             if announce:
                 notice = WatchedBackupEnded(target.instance_name, record, duration_of(record), requester)
-                if not await self._deliver(
-                    f"watch {target.channel_id} {record.backup_id}", target.channel_id, notice
-                ):
+                delivery = await self._deliveries.about_watch(
+                    f"watch {target.channel_id} {record.backup_id}",
+                    target.channel_id,
+                    notice,
+                    self._watch_entry(target, record.status, record.backup_id),
+                )
+                if not delivery.settled:
                     continue
+                delivered = delivery.outcome == "delivered"
             remembered = await self._watch.remember(
                 target.channel_id,
                 record.backup_id,
                 target.instance_id,
                 record.status,
-                announced=announce,
+                announced=delivered,
                 now=now,
             )
-            if remembered and announce:
+            if remembered and delivered:
                 await self._audit_watch(target, record.status, record.backup_id)
         await self._check_staleness(target, records, now, state.stale_since)
 
@@ -331,34 +397,48 @@ class Tracker:
             notice: Notice = BackupsStale(
                 target.instance_name, target.instance_id, hours, change.last_success
             )
-            if not await self._deliver(key, target.channel_id, notice):
+            outcome = "stale"
+            delivery = await self._deliveries.about_watch(
+                key, target.channel_id, notice, self._watch_entry(target, outcome, None)
+            )
+            if not delivery.settled:
                 return
             changed = await self._watch.set_stale(
                 target.channel_id, target.instance_id, since=now, expected=None
             )
-            outcome = "stale"
         elif isinstance(change, Recovered):
             notice = BackupsRecovered(target.instance_name, target.instance_id, change.last_success)
-            if not await self._deliver(key, target.channel_id, notice):
+            outcome = "recovered"
+            delivery = await self._deliveries.about_watch(
+                key, target.channel_id, notice, self._watch_entry(target, outcome, None)
+            )
+            if not delivery.settled:
                 return
             changed = await self._watch.set_stale(
                 target.channel_id, target.instance_id, since=None, expected=stale_since
             )
-            outcome = "recovered"
         else:
             return
-        if changed:
+        if changed and delivery.outcome == "delivered":
             await self._audit_watch(target, outcome, None)
 
     async def _audit_watch(self, target: WatchTarget, outcome: str, backup_id: str | None) -> None:
-        await self._audit.record(
-            AuditEntry(
-                AuditKind.NOTICE,
-                channel_id=target.channel_id,
-                instance_id=target.instance_id,
-                instance_name=target.instance_name,
-                backup_id=backup_id,
-                outcome=outcome,
-                detail={"watch": True},
-            )
+        await self._audit.record(self._watch_entry(target, outcome, backup_id))
+
+    @staticmethod
+    def _watch_entry(target: WatchTarget, outcome: str, backup_id: str | None) -> AuditEntry:
+        """The audit entry of a watch notice (its ``outcome`` becomes "lost" if it is given up)."""
+        return AuditEntry(
+            AuditKind.NOTICE,
+            channel_id=target.channel_id,
+            instance_id=target.instance_id,
+            instance_name=target.instance_name,
+            backup_id=backup_id,
+            outcome=outcome,
+            detail={"watch": True},
         )
+
+
+def _about(request: BackupRequest) -> str:
+    """What a log line about a request's share of the cycle names."""
+    return f"request {request.request_id} ({request.state} backup of {request.instance_name})"

@@ -5,12 +5,21 @@
     pending ──confirm──▶ submitting ──accepted──▶ submitted
        │  └──confirm (peer rule)──▶ awaiting_approval ──approve──▶ submitting
        ├──cancel──▶ cancelled              └──reject──▶ rejected / expire──▶ expired
-       └──expire──▶ expired     submitting ──refused──▶ api_failed
-                                submitting ──(crash, no record found)──▶ unknown
+       └──expire──▶ expired
+    submitting ──refused (a 4xx: DCS said no)──▶ api_failed
+    submitting ──outcome_unknown (timeout, connection lost, 5xx, a crash)──▶ checking
+    checking ──accepted (its backup found in the instance's records)──▶ submitted
+    checking ──none_created (the window passed, no record of it)──▶ not_created
+    checking ──ambiguous (several records could be it)──▶ unknown
     submitted ──final status seen──▶ finished      submitted ──followed too long──▶ abandoned
 
 A request is submitted to DCS at most once: only the transition into ``submitting`` may call the API,
-and it is taken atomically by the store.
+and it is taken atomically by the store. ``checking`` never calls it again: it only reads the records.
+
+While a request of an instance is *unsettled* (``submitting`` or ``checking``: its backup may exist without
+the bot knowing its id) no other request of that instance may enter those states — the store refuses the
+transition atomically (:func:`guards_instance`) — so that a record found in the window can only be that
+request's, never a neighbour's.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ class RequestState(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     REJECTED = "rejected"
+    CHECKING = "checking"
+    NOT_CREATED = "not_created"
     UNKNOWN = "unknown"
     FINISHED = "finished"
     ABANDONED = "abandoned"
@@ -46,7 +57,9 @@ class RequestEvent(StrEnum):
     EXPIRE = "expire"
     ACCEPTED = "accepted"
     REFUSED = "refused"
-    LOST = "lost"
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    NONE_CREATED = "none_created"
+    AMBIGUOUS = "ambiguous"
     FINISH = "finish"
     ABANDON = "abandon"
 
@@ -65,12 +78,18 @@ TRANSITIONS: dict[tuple[RequestState, RequestEvent], RequestState] = {
     (_S.AWAITING_APPROVAL, _E.EXPIRE): _S.EXPIRED,
     (_S.SUBMITTING, _E.ACCEPTED): _S.SUBMITTED,
     (_S.SUBMITTING, _E.REFUSED): _S.API_FAILED,
-    (_S.SUBMITTING, _E.LOST): _S.UNKNOWN,
+    (_S.SUBMITTING, _E.OUTCOME_UNKNOWN): _S.CHECKING,
+    (_S.CHECKING, _E.ACCEPTED): _S.SUBMITTED,
+    (_S.CHECKING, _E.NONE_CREATED): _S.NOT_CREATED,
+    (_S.CHECKING, _E.AMBIGUOUS): _S.UNKNOWN,
     (_S.SUBMITTED, _E.FINISH): _S.FINISHED,
     (_S.SUBMITTED, _E.ABANDON): _S.ABANDONED,
 }
 
 FINAL_STATES = frozenset(state for state in RequestState if not any(src == state for src, _ in TRANSITIONS))
+
+# A request in one of these may have a backup in DCS whose id the bot does not know yet.
+UNSETTLED_STATES = frozenset({RequestState.SUBMITTING, RequestState.CHECKING})
 
 
 def next_state(state: RequestState, event: RequestEvent) -> RequestState | None:
@@ -81,6 +100,14 @@ def next_state(state: RequestState, event: RequestEvent) -> RequestState | None:
 def sources_of(event: RequestEvent) -> frozenset[RequestState]:
     """States from which ``event`` may be taken (the store's atomic ``WHERE state IN (...)``)."""
     return frozenset(src for src, ev in TRANSITIONS if ev == event)
+
+
+def guards_instance(event: RequestEvent) -> bool:
+    """Whether taking ``event`` needs the instance to have no other unsettled request: true for the events
+    that make a settled request unsettled (confirm, approve)."""
+    sources = sources_of(event)
+    targets = {next_state(source, event) for source in sources}
+    return bool(targets & UNSETTLED_STATES) and not sources & UNSETTLED_STATES
 
 
 def new_request_id() -> str:
@@ -116,9 +143,26 @@ class BackupRequest:
     updated_at: datetime | None = field(default=None)
     backup_status: str | None = None
     finished_at: datetime | None = None
+    # The POST left no earlier than ``sent_at``; its answer was lost (or the bot restarted) at
+    # ``answer_lost_at``. Together they bound when DCS can have recorded the backup.
+    sent_at: datetime | None = None
+    answer_lost_at: datetime | None = None
+    # A notice about this request the channel has not had yet ("checking", "started"), and since when Slack
+    # has refused the notice being tried (the start of its time budget).
+    notice_due: str | None = None
+    notice_refused_since: datetime | None = None
+    # What else DCS said when it refused the call (HTTP status, plain-language hint, its request id).
+    error_status: int | None = None
+    error_hint: str | None = None
+    error_request_id: str | None = None
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at
+
+    @property
+    def sent_since(self) -> datetime:
+        """The earliest moment the POST can have left (older rows have no ``sent_at``)."""
+        return self.sent_at or self.submitted_at or self.updated_at or self.created_at
 
     def with_state(self, state: RequestState, **changes: object) -> BackupRequest:
         return replace(self, state=state, **changes)  # type: ignore[arg-type]

@@ -135,24 +135,6 @@ class InternalError:
     reference: str
 
 
-Reply = (
-    Usage
-    | Help
-    | Refusal
-    | InstanceNotFound
-    | InstanceAmbiguous
-    | NotBackupable
-    | GroupsUnavailable
-    | CloudUnavailable
-    | DryRun
-    | Confirmation
-    | CardClosed
-    | ClickRefused
-    | BackupList
-    | BackupStatus
-    | InternalError
-)
-
 # --- messages to a channel ----------------------------------------------------------------------------
 
 
@@ -167,7 +149,11 @@ class ApiFailure:
 
 @dataclass(frozen=True)
 class BackupStarted:
+    """DCS accepted the backup; ``adopted`` when its answer was lost and the bot found the backup in the
+    instance's records instead."""
+
     request: BackupRequest
+    adopted: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,10 +183,30 @@ class ApprovalRequested:
 
 
 @dataclass(frozen=True)
-class OutcomeUnknown:
-    """After a restart the bot cannot tell whether a submission reached DCS; it never retries blindly."""
+class OutcomeChecking:
+    """DCS's answer to the backup call was lost (``reason``), or the bot restarted while making it: the
+    outcome is unknown, and the bot looks for the backup in the instance's records until ``until``."""
 
     request: BackupRequest
+    reason: str
+    until: datetime
+    restarted: bool = False
+
+
+@dataclass(frozen=True)
+class NoBackupCreated:
+    """Checking ended: the instance's records show no backup from the request."""
+
+    request: BackupRequest
+    checked_for_seconds: float
+
+
+@dataclass(frozen=True)
+class OutcomeAmbiguous:
+    """Checking ended without an answer: several records could be the request's backup."""
+
+    request: BackupRequest
+    candidates: tuple[BackupRecord, ...]
 
 
 @dataclass(frozen=True)
@@ -234,8 +240,39 @@ Notice = (
     | BackupFinished
     | TrackingAbandoned
     | ApprovalRequested
-    | OutcomeUnknown
+    | OutcomeChecking
+    | NoBackupCreated
+    | OutcomeAmbiguous
     | WatchedBackupEnded
     | BackupsStale
     | BackupsRecovered
+)
+
+
+@dataclass(frozen=True)
+class NoticeCopy:
+    """A notice Slack would not take in ``channel_id`` within the time budget, sent to the person through
+    their response_url instead."""
+
+    notice: Notice
+    channel_id: str
+
+
+Reply = (
+    Usage
+    | Help
+    | Refusal
+    | InstanceNotFound
+    | InstanceAmbiguous
+    | NotBackupable
+    | GroupsUnavailable
+    | CloudUnavailable
+    | DryRun
+    | Confirmation
+    | CardClosed
+    | ClickRefused
+    | BackupList
+    | BackupStatus
+    | InternalError
+    | NoticeCopy
 )
