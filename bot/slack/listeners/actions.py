@@ -36,17 +36,21 @@ def _listener(
 
 
 def click_from(body: dict[str, Any]) -> Click | None:
-    actions = body.get("actions") or []
-    user = body.get("user") or {}
+    """The click in a ``block_actions`` body, or None when the body is not one Slack would send."""
+    actions = body.get("actions")
+    user = body.get("user")
     response_url = body.get("response_url")
-    if not actions or not isinstance(user, dict) or not isinstance(response_url, str):
+    if not isinstance(actions, list) or not actions or not isinstance(response_url, str):
         return None
-    value = actions[0].get("value") if isinstance(actions[0], dict) else None
-    user_id = user.get("id")
-    if not isinstance(value, str) or not isinstance(user_id, str):
+    value = _field(actions[0], "value")
+    user_id = _field(user, "id")
+    if value is None or user_id is None:
         return None
-    channel = body.get("channel") or {}
-    container = body.get("container") or {}
-    channel_id = channel.get("id") if isinstance(channel, dict) else None
-    channel_id = channel_id or (container.get("channel_id") if isinstance(container, dict) else None)
+    channel_id = _field(body.get("channel"), "id") or _field(body.get("container"), "channel_id")
     return Click(user_id=user_id, request_id=value, response_url=response_url, channel_id=channel_id)
+
+
+def _field(part: object, key: str) -> str | None:
+    """``part[key]`` when ``part`` is an object and the field a non-empty string; None otherwise."""
+    value = part.get(key) if isinstance(part, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -23,14 +23,20 @@ def register(app: AsyncApp, runner: Runner) -> None:
 
 
 def invocation_from(body: dict[str, Any]) -> Invocation:
-    user_id = str(body.get("user_id", ""))
+    user_id = _text(body, "user_id")
     return Invocation(
         user_id=user_id,
-        user_name=str(body.get("user_name") or user_id),
-        channel_id=str(body.get("channel_id", "")),
-        response_url=str(body.get("response_url", "")),
-        text=str(body.get("text", "")),
+        user_name=_text(body, "user_name") or user_id,
+        channel_id=_text(body, "channel_id"),
+        response_url=_text(body, "response_url"),
+        text=_text(body, "text"),
     )
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    # A form field is a string; anything else was not sent by Slack and counts as absent.
+    value = body.get(key)
+    return value if isinstance(value, str) else ""
 
 
 async def handle_command(ack: AsyncAck, body: dict[str, Any], runner: Runner) -> None:
