@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from bot.core.flow.context import about
 from bot.core.ports import AuditLog, Clock, Delivered, Notifier, RequestStore
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest
@@ -121,15 +122,10 @@ class Deliveries:
         copy = await self._copy_to_person(request, notice, now)
         await self._requests.update(request.request_id, notice_refused_since=None)
         await self._audit.record(
-            AuditEntry(
+            about(
+                request,
                 AuditKind.NOTICE,
-                user_id=request.requester_id,
-                channel_id=request.channel_id,
-                request_id=request.request_id,
-                instance_id=request.instance_id,
-                instance_name=request.instance_name,
-                backup_id=request.backup_id,
-                rule=request.rule,
+                request.requester_id,
                 outcome="lost",
                 detail={"notice": what, "refused_since": since.isoformat(), "response_url": copy},
             )

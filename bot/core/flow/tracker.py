@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from bot.core.errors import DcsApiError, DcsError
+from bot.core.flow.context import about
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
 from bot.core.flow.submission import refusal_notice
 from bot.core.ports import AuditLog, Clock, DcsApi, Notifier, RequestStore, WatchStore
@@ -291,18 +292,7 @@ class Tracker:
 
     async def _record_outcome(self, request: BackupRequest, outcome: str, detail: dict[str, object]) -> None:
         await self._audit.record(
-            AuditEntry(
-                AuditKind.OUTCOME,
-                user_id=request.requester_id,
-                channel_id=request.channel_id,
-                request_id=request.request_id,
-                instance_id=request.instance_id,
-                instance_name=request.instance_name,
-                backup_id=request.backup_id,
-                rule=request.rule,
-                outcome=outcome,
-                detail=detail,
-            )
+            about(request, AuditKind.OUTCOME, request.requester_id, outcome=outcome, detail=detail)
         )
 
     def _log_unknown(self, request: BackupRequest, status: str) -> None:
