@@ -230,8 +230,13 @@ def render_reply(reply: Reply) -> Message:
             return _confirmation(reply)
         case CardClosed():
             return _card_closed(reply)
-        case ClickRefused(message):
-            return simple(escape_keeping_references(message))
+        case ClickRefused(message, person, instance):
+            text = escape_keeping_references(message)
+            if person is not None:
+                text = text.replace("{person}", user(escape(person)))
+            if instance is not None:
+                text = text.replace("{instance}", f"*{escape(instance)}*")
+            return simple(text)
         case BackupList():
             return _backup_list(reply)
         case BackupStatus():

@@ -24,7 +24,7 @@ from tests.flow.conftest import CAROL, DANA, LEAD2, WITHOUT_ALICE, Flow, click
 
 def refusals(flow: Flow, user: str) -> list[str]:
     return [
-        sent.reply.message
+        sent.reply.plain
         for sent in flow.fakes.notifier.replies
         if isinstance(sent.reply, ClickRefused) and sent.response_url.endswith(f"/click/{user}")
     ]
@@ -124,7 +124,7 @@ async def test_another_persons_click_is_refused_and_changes_nothing(flow: Flow) 
     await flow.service.confirm(click(BOB, request))
     await flow.service.cancel(click(BOB, request))
 
-    message = "Only <@UALICE1> can {} this backup request. Nothing was changed."
+    message = "Only @UALICE1 can {} this backup request. Nothing was changed."
     assert refusals(flow, BOB) == [message.format("confirm"), message.format("cancel")]
     assert closed_cards(flow) == []  # the card keeps its buttons for Alice
     assert flow.fakes.dcs.created == []

@@ -309,7 +309,7 @@ async def test_a_click_by_someone_else_is_refused(bot: Bot) -> None:
     await bot.settle()
 
     [refused] = bot.fakes.notifier.replies_of(ClickRefused)
-    assert refused.message == f"Only <@{ALICE}> can confirm this backup request. Nothing was changed."
+    assert refused.plain == f"Only @{ALICE} can confirm this backup request. Nothing was changed."
     assert bot.fakes.dcs.created == []
 
 

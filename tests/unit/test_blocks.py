@@ -123,7 +123,7 @@ REPLIES: list[Reply] = [
             "rejected",
         )
     ),
-    ClickRefused("Only <@UALICE1> can confirm this."),
+    ClickRefused("Only {person} can confirm {instance}.", person="UALICE1", instance="redis-prod"),
     BackupList(INSTANCE, (RECORD, replace(RECORD, status="backuping", progress="50.00")), 2),
     BackupList(INSTANCE, (), 0),
     BackupStatus(REQUEST, RECORD),

@@ -199,8 +199,8 @@ class ClickHandler:
             await self._refuse(click, _UNKNOWN)
             return None
         if click.user_id != request.requester_id:
-            message = f"Only <@{request.requester_id}> can {verb} this backup request. Nothing was changed."
-            await self._refuse(click, message, request)
+            message = f"Only {{person}} can {verb} this backup request. Nothing was changed."
+            await self._refuse(click, ClickRefused(message, person=request.requester_id), request)
             return None
         return request
 
@@ -238,12 +238,15 @@ class ClickHandler:
         state = current.state if current else None
         busy = await self._unsettled_neighbour(current, verb)
         if busy is not None:
-            message = (
-                f"Another backup of *{current.instance_name if current else '?'}* is being started "
-                f"(requested by <@{busy.requester_id}>) and its outcome is not known yet. Nothing was "
-                "changed: try again once the channel has heard how it went."
+            busy_message = ClickRefused(
+                "Another backup of {instance} is being started (requested by {person}) and its outcome is "
+                "not known yet. Nothing was changed: try again once the channel has heard how it went.",
+                person=busy.requester_id,
+                instance=busy.instance_name,
             )
-        elif state in _STARTED_STATES:
+            await self._refuse(click, busy_message, current)
+            return
+        if state in _STARTED_STATES:
             done = "approved" if current is not None and current.approved_by else "confirmed"
             message = f"This backup request was already {done}; it runs only once."
         elif state == RequestState.AWAITING_APPROVAL:
@@ -291,11 +294,14 @@ class ClickHandler:
             self._click_entry(AuditKind.CLICK, click, request, detail={"button": verb})
         )
 
-    async def _refuse(self, click: Click, message: str, request: BackupRequest | None = None) -> None:
+    async def _refuse(
+        self, click: Click, message: str | ClickRefused, request: BackupRequest | None = None
+    ) -> None:
+        refusal = message if isinstance(message, ClickRefused) else ClickRefused(message)
         await self._w.audit.record(
-            self._click_entry(AuditKind.CLICK_REFUSED, click, request, outcome=message)
+            self._click_entry(AuditKind.CLICK_REFUSED, click, request, outcome=refusal.plain)
         )
-        await self._w.notifier.reply(click.response_url, ClickRefused(message))
+        await self._w.notifier.reply(click.response_url, refusal)
 
     @staticmethod
     def _click_entry(

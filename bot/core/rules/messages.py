@@ -110,9 +110,19 @@ class CardClosed:
 
 @dataclass(frozen=True)
 class ClickRefused:
-    """A click that changes nothing (someone else's card, an unknown or already answered request)."""
+    """A click that changes nothing (someone else's card, an unknown or already answered request).
+
+    ``message`` may name ``{person}`` (the user id in ``person``) and ``{instance}`` (the instance name in
+    ``instance``); whoever renders it decides how a person and an instance are shown."""
 
     message: str
+    person: str | None = None
+    instance: str | None = None
+
+    @property
+    def plain(self) -> str:
+        """The message with the person as ``@user-id`` and the instance by name, e.g. for the audit trail."""
+        return self.message.replace("{person}", f"@{self.person}").replace("{instance}", str(self.instance))
 
 
 @dataclass(frozen=True)
