@@ -117,8 +117,12 @@ def create_app(
                 )
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
-                async with _background_work(bot), _socket_mode(bot):
-                    yield
+                try:
+                    async with _background_work(bot), _socket_mode(bot):
+                        yield
+                finally:
+                    # Audit rows are group-committed: the last ones are written before the database closes.
+                    await bot.audit.flush()
             finally:
                 await database.close()
 
