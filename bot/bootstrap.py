@@ -136,8 +136,12 @@ def create_app(
                 app[OBSERVED] = _observed(bot)
                 # Before any work starts: a refused token stops start-up here (ConfigError).
                 bot.authorization.learn(await check_bot_token(bot.slack))
-                async with _ops_server(bot), _background_work(bot), _socket_mode(bot):
-                    yield
+                try:
+                    async with _ops_server(bot), _background_work(bot), _socket_mode(bot):
+                        yield
+                finally:
+                    # Audit rows are group-committed: the last ones are written before the database closes.
+                    await bot.audit.flush()
             finally:
                 await database.close()
 

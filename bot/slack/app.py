@@ -62,6 +62,11 @@ def bolt_app(
             signing_secret=signing_secret or "unused-in-socket-mode",
             request_verification_enabled=signing_secret is not None,
             authorize=authorize,
+            # The listener runs inline and its ack is the answer at once (HTTP response or Socket Mode
+            # envelope ack). Without it Bolt runs the listener as a task and polls for the ack every
+            # 10 ms. This is safe only because every listener acks first and hands the rest to the
+            # runner (bot/slack/listeners/runner.py): nothing slow happens before the ack.
+            process_before_response=True,
             logger=logger,
         )
     finally:

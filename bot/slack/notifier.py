@@ -13,12 +13,12 @@ from collections.abc import Callable
 import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.core.ports import Delivered
 from bot.core.rules.messages import Notice, Reply
 from bot.slack.blocks import Message, render_notice, render_reply
 from bot.slack.errors import SlackCallError, call_slack
+from bot.slack.webhook import ResponseUrlPoster
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,7 @@ class SlackNotifier:
     ) -> None:
         """``on_error(method, error)`` hears of every Slack API error (for metrics)."""
         self._client = client
-        self._session = session
-        self._retry_handlers = retry_handlers
+        self._poster = ResponseUrlPoster(session, retry_handlers)
         self._on_error = on_error
 
     async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
@@ -87,17 +86,17 @@ class SlackNotifier:
     async def _respond(
         self, response_url: str, message: Message, *, replace_original: bool = False, in_channel: bool = False
     ) -> bool:
-        webhook = AsyncWebhookClient(
-            url=response_url, session=self._session, retry_handlers=list(self._retry_handlers)
-        )
         try:
-            response = await call_slack(
+            answer = await call_slack(
                 "response_url",
-                webhook.send(
-                    text=message.text,
-                    blocks=message.blocks,
-                    response_type="in_channel" if in_channel else "ephemeral",
-                    replace_original=replace_original,
+                self._poster.post(
+                    response_url,
+                    {
+                        "text": message.text,
+                        "blocks": message.blocks,
+                        "response_type": "in_channel" if in_channel else "ephemeral",
+                        "replace_original": replace_original,
+                    },
                 ),
                 timeout=self._client.timeout,
             )
@@ -105,8 +104,7 @@ class SlackNotifier:
             # The URL is a secret for a while: it is never logged.
             log.error("could not answer through the response_url: %s", error.failure)
             return False
-        if response.status_code != 200:
-            body = response.body if isinstance(response.body, str) else ""
-            log.warning("response_url answered HTTP %s: %r", response.status_code, body[:100])
+        if answer.status != 200:
+            log.warning("response_url answered HTTP %s: %r", answer.status, answer.body[:100])
             return False
         return True

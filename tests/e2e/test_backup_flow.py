@@ -188,3 +188,17 @@ async def test_the_click_is_answered_while_create_backup_is_still_held(world_fac
     gate.open()
     posted = await world.channel_message(OPS)
     assert world.dcs.backups_of(world.prod.instance_id)[0].backup_id in posted.text
+
+
+async def test_bolt_answers_with_the_listeners_ack_at_once_without_polling_for_it(world: World) -> None:
+    # process_before_response: the listener runs inline and its ack is the answer; Bolt's default runner
+    # would start it as a task and poll for the ack every 10 ms. The listeners only ack and hand over.
+    assert world.bot.bolt.process_before_response
+
+    usage = await world.command("redis-prod zip")
+    body = usage.json()
+    assert body is not None and "aof or rdb" in str(body["text"])
+
+    plain = await world.command('redis-prod aof "inline"')
+    assert plain.status == 200 and plain.message is None
+    assert (await world.reply_to(ALICE)).blocks

@@ -3,6 +3,7 @@ the notifier (channel first, response_url as the fallback, None when Slack takes
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from bot.core.rules.messages import BackupStarted, Usage
 from bot.slack.app import retry_handlers
 from bot.slack.groups import REFUSAL_TTL, SlackGroupDirectory
 from bot.slack.notifier import SlackNotifier
+from bot.standins.faults import Answer, Fault
 from bot.standins.slack.standin import SlackStandIn
 from tests.factories import make_request
 
@@ -146,3 +148,58 @@ async def test_unreachable_slack_is_not_delivered(session: aiohttp.ClientSession
     notifier = SlackNotifier(client(f"{base}/api/", session), session, [])
     assert await notifier.announce("COPS1", BackupStarted(REQUEST)) is None
     assert not await notifier.reply(f"{base}/response/x", Usage("x"))
+
+
+# --- response_url posts: one poster on the shared session, slack_sdk's retry handlers -------------------
+
+
+async def test_replies_to_many_response_urls_share_the_session(
+    slack: SlackStandIn, session: aiohttp.ClientSession
+) -> None:
+    notifier = SlackNotifier(client(slack.api_url, session), session, retry_handlers())
+    for user in ("UALICE1", "UBOB1"):
+        url = slack.issue_response_url(channel_id="COPS1", user_id=user)
+        assert await notifier.reply(url, Usage(f"hello {user}"))
+    assert [m.text for m in slack.ephemeral_for("UALICE1")] == ["hello UALICE1"]
+    assert [m.text for m in slack.ephemeral_for("UBOB1")] == ["hello UBOB1"]
+
+
+async def test_a_rate_limited_response_url_post_is_retried_after_retry_after(
+    slack: SlackStandIn, session: aiohttp.ClientSession
+) -> None:
+    notifier = SlackNotifier(client(slack.api_url, session), session, retry_handlers())
+    url = slack.issue_response_url(channel_id="COPS1", user_id="UALICE1")
+    slack.inject(Fault(Answer.ERROR, target="response_url", status=429, retry_after=0))
+
+    assert await notifier.reply(url, Usage("after the limit"))
+    assert [post.status for post in slack.response_posts()] == [0, 200], "the 429, then the post taken"
+    assert [m.text for m in slack.ephemeral_for("UALICE1")] == ["after the limit"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(Answer.HTML, target="response_url", status=503),
+        Fault(Answer.NOTHING, target="response_url"),
+    ],
+    ids=["5xx", "connection lost"],
+)
+async def test_a_response_url_post_is_retried_once_after_a_5xx_or_a_lost_connection(
+    slack: SlackStandIn, session: aiohttp.ClientSession, fault: Fault
+) -> None:
+    notifier = SlackNotifier(client(slack.api_url, session), session, retry_handlers())
+    url = slack.issue_response_url(channel_id="COPS1", user_id="UALICE1")
+    slack.inject(fault)
+    assert await notifier.reply(url, Usage("second time lucky"))
+
+    slack.inject(dataclasses.replace(fault, times=2))
+    assert not await notifier.reply(url, Usage("twice unlucky"))
+    assert [m.text for m in slack.ephemeral_for("UALICE1")] == ["second time lucky"]
+
+
+async def test_a_refused_response_url_post_is_not_retried(
+    slack: SlackStandIn, session: aiohttp.ClientSession
+) -> None:
+    notifier = SlackNotifier(client(slack.api_url, session), session, retry_handlers())
+    assert not await notifier.reply(f"{slack.base_url}/response/unknown-token", Usage("x"))
+    assert len(slack.response_posts()) == 1

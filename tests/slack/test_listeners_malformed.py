@@ -31,7 +31,8 @@ from bot.core.rules.messages import (
 from bot.slack.blocks import CONFIRM_ACTION
 from bot.slack.listeners.actions import _listener, click_from
 from bot.slack.listeners.commands import handle_command
-from bot.slack.listeners.runner import Runner
+from bot.slack.listeners.runner import BUSY, Runner
+from bot.slack.middleware.shutdown_gate import RESTARTING
 from bot.supervisor import Supervisor
 from tests.factories import ALICE, BOB, OPS, RESPONSE_URL, click_body, command_body, make_instance
 from tests.fakes import Fakes, make_fakes, service_on
@@ -99,6 +100,32 @@ def without(body: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 # --- /dcs-backup ---------------------------------------------------------------------------------------
+async def test_a_command_finding_the_queue_full_is_answered_in_the_ack(bot: Bot) -> None:
+    full = Runner(
+        service=service_on(bot.fakes),
+        notifier=bot.fakes.notifier,
+        audit=bot.fakes.audit,
+        supervisor=bot.supervisor,
+        workers=1,
+        capacity=1,
+        admission_wait=0,
+    )
+    first, second = RecordingAck(), RecordingAck()
+    await handle_command(first, command_body("redis-prod"), full)
+    await handle_command(second, command_body("redis-prod"), full)
+    await bot.settle()
+
+    assert acked_text(first) == ""
+    assert acked_text(second) == BUSY
+    assert len(bot.fakes.notifier.replies_of(Confirmation)) == 1
+
+
+async def test_a_command_arriving_as_shutdown_begins_is_told_the_bot_restarts(bot: Bot) -> None:
+    await bot.settle()
+    ack = RecordingAck()
+    await handle_command(ack, command_body("redis-prod"), bot.runner)
+    assert acked_text(ack) == RESTARTING
+    assert bot.nothing_happened_in_the_cloud()
 
 
 async def test_a_well_formed_command_brings_up_the_card(bot: Bot) -> None:

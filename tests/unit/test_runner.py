@@ -13,7 +13,7 @@ from bot.core.rules.audit import AuditKind
 from bot.core.rules.grammar import BackupCommand, UsageError
 from bot.core.rules.messages import InternalError
 from bot.slack.listeners.runner import Runner
-from bot.supervisor import Supervisor
+from bot.supervisor import Admission, Supervisor
 from tests.fakes import Fakes, make_fakes, service_on
 
 
@@ -44,7 +44,7 @@ async def test_an_unexpected_error_becomes_a_polite_reply_with_a_reference(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     run, notifier = harness.runner, harness.fakes.notifier
-    assert run.command(BackupCommand("redis-prod", None, None), INVOCATION)
+    assert await run.command(BackupCommand("redis-prod", None, None), INVOCATION) is Admission.QUEUED
     await run.supervisor.drain(timeout=5)
 
     [reply] = [sent.reply for sent in notifier.replies]
@@ -77,5 +77,28 @@ async def test_no_new_work_while_shutting_down(harness: Harness) -> None:
     run, notifier = harness.runner, harness.fakes.notifier
     await run.supervisor.drain(timeout=1)
     assert not run.accepting
-    assert not run.command(BackupCommand("redis-prod", None, None), INVOCATION)
+    assert await run.command(BackupCommand("redis-prod", None, None), INVOCATION) is Admission.CLOSED
     assert notifier.replies == []
+
+
+async def test_a_command_finding_the_queue_full_is_not_taken_and_is_audited() -> None:
+    fakes = make_fakes('admins = ["UADMIN1"]')
+    supervisor = Supervisor()
+    run = Runner(
+        service=service_on(fakes),
+        notifier=fakes.notifier,
+        audit=fakes.audit,
+        supervisor=supervisor,
+        workers=1,
+        capacity=1,
+        admission_wait=0,
+    )
+    command = BackupCommand("redis-prod", None, None)
+    # No await in between gives the one worker a turn: the first waits in the queue, the second finds it full.
+    assert await run.command(command, INVOCATION) is Admission.QUEUED
+    assert await run.command(command, INVOCATION) is Admission.FULL
+    await supervisor.drain(timeout=5)
+
+    assert len(fakes.notifier.replies) == 1, "only the command taken is answered after the ack"
+    outcomes = [e.outcome for e in fakes.audit.of(AuditKind.COMMAND)]
+    assert sorted(o or "" for o in outcomes) == ["", "busy"]

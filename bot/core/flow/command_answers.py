@@ -8,6 +8,7 @@ import difflib
 from bot.core.errors import DcsError, InstanceNotFoundError
 from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, created, describe
 from bot.core.flow.inputs import Invocation
+from bot.core.flow.instance_cache import InstanceCache
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, expiry, new_request_id
 from bot.core.rules.grammar import (
@@ -40,6 +41,8 @@ from bot.core.rules.policy import Action, Decision, InstanceRef, decide, may_act
 class CommandAnswers:
     def __init__(self, workflow: Workflow) -> None:
         self._w = workflow
+        # Resolution only: the card may show a status up to its TTL old; submission asks DCS itself.
+        self._instances = InstanceCache(workflow.dcs, workflow.clock)
 
     async def handle(self, command: Command, invocation: Invocation) -> Reply:
         await self._w.audit.record(
@@ -190,16 +193,23 @@ class CommandAnswers:
     async def _resolve(
         self, query: str
     ) -> Instance | InstanceNotFound | InstanceAmbiguous | CloudUnavailable:
-        dcs = self._w.dcs
+        cache = self._instances
         try:
             if is_instance_id(query):
-                return await dcs.show_instance(query)
-            page = await dcs.list_instances(name=query, exact=True, limit=LIST_LIMIT)
+                return await cache.show_instance(query)
+            known = cache.id_of(query)
+            if known is not None:
+                instance = await cache.show_instance(known)
+                if instance.name == query:
+                    return instance
+                cache.forget(known)  # renamed since: resolve the name afresh
+            page = await self._w.dcs.list_instances(name=query, exact=True, limit=LIST_LIMIT)
             exact = [i for i in page.instances if i.name == query]
             if len(exact) > 1:
                 return InstanceAmbiguous(query, tuple(exact))
             if exact:
-                return await dcs.show_instance(exact[0].instance_id)
+                cache.named(query, exact[0].instance_id)
+                return await cache.show_instance(exact[0].instance_id)
             return InstanceNotFound(query, await self._suggestions(query))
         except InstanceNotFoundError:
             return InstanceNotFound(query)

@@ -1,4 +1,5 @@
-"""``/dcs-backup``: parse, ack at once (usage errors right in the ack), do the rest in the background."""
+"""``/dcs-backup``: parse, queue the work, ack at once (usage errors and a full queue answered right in the
+ack), do the rest in the background."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from bot.core.flow.inputs import Invocation
 from bot.core.rules.grammar import UsageError, parse_command
 from bot.core.rules.messages import Usage
 from bot.slack.blocks import render_reply
-from bot.slack.listeners.runner import Runner
+from bot.slack.listeners.runner import BUSY, Runner
+from bot.slack.middleware.shutdown_gate import RESTARTING
+from bot.supervisor import Admission
 
 COMMAND = "/dcs-backup"
 
@@ -47,6 +50,12 @@ async def handle_command(ack: AsyncAck, body: dict[str, Any], runner: Runner) ->
         await ack(text=message.text, blocks=message.blocks)
         runner.usage_error(parsed, invocation)
         return
-    # Nothing but the ack happens before Slack's 3-second deadline; the cloud is asked afterwards.
-    await ack()
-    runner.command(parsed, invocation)
+    # Nothing but queueing the work happens before the ack; the cloud is asked afterwards. Only when the
+    # queue is full does the ack wait (a bounded moment) before saying the bot is too busy.
+    match await runner.command(parsed, invocation):
+        case Admission.QUEUED:
+            await ack()
+        case Admission.FULL:
+            await ack(text=BUSY)
+        case Admission.CLOSED:
+            await ack(text=RESTARTING)
