@@ -18,6 +18,7 @@ from typing import TextIO
 
 from aiohttp import web
 
+from bot.clouds_file import clouds_of, single
 from bot.config import ConfigError, clouds_path, database_path, load_settings
 from bot.core.rules.audit import AuditRecord
 from bot.core.rules.policy_warnings import policy_warnings
@@ -45,16 +46,17 @@ def serve() -> int:
         settings = load_settings()
     except ConfigError as error:
         return _fail(*error.problems)
-    if settings.bot_clouds is not None:
-        return _fail(
-            "BOT_CLOUDS: several clouds are not served by this version yet; describe one cloud with "
-            "DCS_ENDPOINT, DCS_PROJECT_ID and its credentials"
-        )
-    configure_logging(settings.bot_log_format, settings.secrets())
+    try:
+        clouds = clouds_of(settings)
+        cloud = single(clouds)
+    except ConfigError as error:
+        return _fail(*error.problems)
+    secrets = settings.secrets() + [secret for each in clouds for secret in each.secrets()]
+    configure_logging(settings.bot_log_format, secrets)
     # A warning (e.g. a coroutine never awaited) would otherwise be a plain-text line among JSON ones.
     logging.captureWarnings(True)
     try:
-        policy = PolicyHolder(settings.bot_policy)
+        policy = PolicyHolder(settings.bot_policy, frozenset(each.name for each in clouds))
     except PolicyError as error:
         return _fail(f"BOT_POLICY: {error}")
     problem = asyncio.run(_database_problem(settings.bot_database))
@@ -62,7 +64,7 @@ def serve() -> int:
         return _fail(f"BOT_DATABASE: {settings.bot_database}: {problem}")
     from bot.bootstrap import create_app  # imported late: start-up errors above need none of it
 
-    app = create_app(settings, policy)
+    app = create_app(settings, policy, clouds=clouds)
 
     async def announce_and_reload_on_sighup(app: web.Application) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, policy.reload)
@@ -73,15 +75,15 @@ def serve() -> int:
         )
         if settings.bot_ops_port is not None:
             mode += f"; /livez, /readyz, /healthz and /metrics on port {settings.bot_ops_port}"
-        auth = "AK/SK signing" if settings.dcs_access_key else "IAM password token"
         if settings.dcs_access_key and settings.dcs_username:
             log.warning("both AK/SK and IAM password settings are present; using AK/SK")
         log.info(
-            "dcs-bot starting: %s; DCS %s (project %s, %s); policy %s (%d rules); database %s",
+            "dcs-bot starting: %s; DCS cloud %s at %s (project %s, %s); policy %s (%d rules); database %s",
             mode,
-            settings.dcs_endpoint,
-            settings.dcs_project_id,
-            auth,
+            cloud.name,
+            cloud.endpoint,
+            cloud.project_id,
+            cloud.auth_method,
             settings.bot_policy,
             len(policy().rules),
             settings.bot_database,

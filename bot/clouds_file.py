@@ -192,9 +192,7 @@ def read_clouds(
 
 def cloud_names(path: Path) -> frozenset[str]:
     """The names of the clouds of a valid clouds file, its secrets not read (for ``check-policy``)."""
-    return frozenset(
-        cloud.name for cloud in read_clouds(path, default_timeout=_TIMEOUT.high, environ=None)
-    )
+    return frozenset(cloud.name for cloud in read_clouds(path, default_timeout=_TIMEOUT.high, environ=None))
 
 
 def environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
@@ -244,7 +242,9 @@ def _single_cloud(settings: Settings) -> CloudSettings:
         assert settings.dcs_username is not None
         assert settings.dcs_password is not None
         assert settings.dcs_domain is not None
-        auth = Iam(settings.dcs_iam_endpoint, settings.dcs_username, settings.dcs_domain, settings.dcs_password)
+        auth = Iam(
+            settings.dcs_iam_endpoint, settings.dcs_username, settings.dcs_domain, settings.dcs_password
+        )
     return CloudSettings(
         name=settings.dcs_cloud_name,
         endpoint=settings.dcs_endpoint,
@@ -254,7 +254,9 @@ def _single_cloud(settings: Settings) -> CloudSettings:
     )
 
 
-def _settings(cloud: _CloudSchema, default_timeout: float, environ: Mapping[str, str] | None) -> CloudSettings:
+def _settings(
+    cloud: _CloudSchema, default_timeout: float, environ: Mapping[str, str] | None
+) -> CloudSettings:
     def secret(name: str | None) -> SecretStr:
         return SecretStr("" if environ is None or name is None else environ[name])
 
@@ -287,6 +289,9 @@ def _incoherence(table: Mapping[str, Any], environ: Mapping[str, str] | None) ->
         )
     for group, present in ((_AKSK, aksk), (_IAM, iam)):
         for key in group:
+            literal = next((secret for secret, named in _SECRETS.items() if named == key), None)
+            if literal in table:
+                continue  # the line about the literal secret already says to name a variable instead
             if present and key not in given and not (aksk and iam):
                 problems.append(f".{key}: required together with {', '.join(present)}")
     if not given and not any(key in table for key in _SECRETS):

@@ -226,5 +226,6 @@ def test_a_broken_clouds_file_is_named(capsys: pytest.CaptureFixture[str], tmp_p
     assert lines == [
         f"{clouds}: 2 problem(s)",
         "  - clouds[0].name: required key is missing",
-        "  - clouds[0].password: secrets are never in this file; name an environment variable with password_env",
+        "  - clouds[0].password: secrets are never in this file; name an environment variable "
+        "with password_env",
     ]

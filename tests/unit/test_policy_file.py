@@ -67,7 +67,10 @@ def test_warnings_are_logged_when_asked_and_on_reload_not_fatal(
         ("clouds = [", "not valid TOML"),
         ("name = 'eu-de'\n", "clouds: required, one [[clouds]] table for each cloud"),
         ("[[clouds]]\nname = 'EU'\n", "clouds[0] ('EU').name: 'EU' is not a cloud name"),
-        ("[[clouds]]\nname = 'eu-de'\n[[clouds]]\nname = 'eu-de'\n", "clouds[1] ('eu-de').name: 'eu-de' is used twice"),
+        (
+            "[[clouds]]\nname = 'eu-de'\n[[clouds]]\nname = 'eu-de'\n",
+            "clouds[1] ('eu-de').name: 'eu-de' is used twice",
+        ),
     ],
 )
 def test_cloud_names_are_read_from_a_clouds_file(tmp_path: Path, text: str, expected: str) -> None:
@@ -83,7 +86,8 @@ def test_cloud_names(tmp_path: Path) -> None:
     path.write_text(
         "".join(
             f"[[clouds]]\nname = '{name}'\nendpoint = 'https://dcs.{name}.otc.t-systems.com'\n"
-            "project_id = '0123456789abcdef0123456789abcdef'\naccess_key = 'AK'\nsecret_key_env = 'NOT_READ'\n"
+            "project_id = '0123456789abcdef0123456789abcdef'\naccess_key = 'AK'\n"
+            "secret_key_env = 'NOT_READ'\n"
             for name in ("eu-de", "eu-nl")
         ),
         encoding="utf-8",
