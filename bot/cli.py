@@ -233,8 +233,8 @@ def audit(output_format: str, since: str | None) -> int:
     return EXIT_OK
 
 
-def emulator(port: int) -> int:
-    from bot.standins.dcs.control import ConnectionInfo, serve
+def emulator(port: int, clouds: int = 1) -> int:
+    from bot.standins.dcs.control import ConnectionInfo, EmulatedCloud, serve, serve_estate
 
     def show(info: ConnectionInfo) -> None:
         print(f"DCS emulator listening on {info.endpoint} (Ctrl-C stops it). Point a bot at it with:")
@@ -242,8 +242,26 @@ def emulator(port: int) -> int:
             print(f"  {name}={value}")
         print("Use either DCS_ACCESS_KEY/DCS_SECRET_KEY or the DCS_IAM_* settings.", flush=True)
 
+    def show_estate(estate: list[EmulatedCloud]) -> None:
+        print(f"DCS emulator serving {len(estate)} clouds (Ctrl-C stops it). A clouds file (BOT_CLOUDS):\n")
+        for cloud in estate:
+            print(f"# {cloud.name}: {cloud.running.url}")
+            print(cloud.toml())
+        print("and its secrets in the environment:")
+        for cloud in estate:
+            for name, value in cloud.env().items():
+                print(f"  {name}={value}")
+        print(
+            "This version of dcs-bot serves one cloud from a clouds file; several clouds in one bot land "
+            "in the next version. Use one [[clouds]] block for now.",
+            flush=True,
+        )
+
     try:
-        asyncio.run(serve(port=port, on_ready=show))
+        if clouds == 1:
+            asyncio.run(serve(port=port, on_ready=show))
+        else:
+            asyncio.run(serve_estate(clouds, port=port, on_ready=show_estate))
     except KeyboardInterrupt:
         pass
     except OSError as error:
@@ -261,7 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("console", help="type slash commands against local stand-ins")
     emulator_parser = commands.add_parser("emulator", help="run the DCS emulator alone")
     emulator_parser.add_argument(
-        "--port", type=int, default=DEFAULT_EMULATOR_PORT, help="default %(default)s"
+        "--port", type=int, default=DEFAULT_EMULATOR_PORT, help="default %(default)s (the next cloud: +1)"
+    )
+    emulator_parser.add_argument(
+        "--clouds",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="how many clouds to serve, each with its own project, credentials and instances "
+        "(2: OTC eu-de with AK/SK and eu-nl with an IAM user)",
     )
     check = commands.add_parser("check-policy", help="validate a policy file")
     check.add_argument("file", type=Path)
@@ -287,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "audit":
             return audit(args.format, args.since)
         case "emulator":
-            return emulator(args.port)
+            return emulator(args.port, args.clouds)
         case "demo":
             from bot.demo import demo
 
