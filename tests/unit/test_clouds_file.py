@@ -238,3 +238,10 @@ def test_bot_clouds_problems_are_config_errors_naming_bot_clouds(
         "BOT_CLOUDS: the clouds file describes 2 clouds (eu-de, eu-nl); several clouds in one bot need a "
         "later version of dcs-bot, so describe one cloud for now"
     ]
+
+
+def test_the_example_clouds_file_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "clouds.toml"
+    de, nl = read_clouds(example, default_timeout=30, environ=ENVIRON)
+    assert (de.name, de.timeout, isinstance(de.auth, AkSk)) == ("eu-de", 20, True)
+    assert (nl.name, nl.timeout, isinstance(nl.auth, Iam)) == ("eu-nl", 30, True)
