@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +24,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
+from bot.clouds_file import AkSk, CloudSettings, clouds_of, single
 from bot.config import ConfigError, Settings
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
@@ -37,7 +38,7 @@ from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter
 from bot.operations import register_operations
-from bot.operations.observed import OBSERVED, DcsCalls, Lifecycle, Observed
+from bot.operations.observed import OBSERVED, DcsCalls, Lifecycle, Observed, ObservedCloud
 from bot.policy_file import PolicyHolder
 from bot.slack.app import bolt_app, handle_events, retry_handlers
 from bot.slack.authorization import BotAuthorization
@@ -65,7 +66,11 @@ class Bot:
     database: aiosqlite.Connection
     requests: SqliteRequestStore
     audit: SqliteAuditLog
-    dcs_auth: DcsAuth
+    # Every configured cloud by name, in the clouds file's order: its client, and what /healthz shows of it.
+    dcs_clients: dict[str, DcsClient]
+    dcs_clouds: dict[str, ObservedCloud]
+    # The longest timeout of one DCS call among the clouds.
+    dcs_timeout: float
     slack: AsyncWebClient
     authorization: BotAuthorization
     service: BackupService
@@ -75,7 +80,6 @@ class Bot:
     bolt: AsyncApp
     metrics: Metrics
     socket: SocketState
-    dcs_calls: DcsCalls
     lifecycle: Lifecycle
     clock: Clock
 
@@ -83,22 +87,45 @@ class Bot:
 BOT = web.AppKey("bot", Bot)
 
 
-def dcs_auth(settings: Settings, session: aiohttp.ClientSession) -> DcsAuth:
-    if settings.dcs_access_key is not None and settings.dcs_secret_key is not None:
-        return AkSkAuth(settings.dcs_access_key, settings.dcs_secret_key, settings.dcs_project_id)
-    assert settings.dcs_iam_endpoint is not None
-    assert settings.dcs_username is not None
-    assert settings.dcs_password is not None
-    assert settings.dcs_domain is not None
+def dcs_auth(cloud: CloudSettings, session: aiohttp.ClientSession) -> DcsAuth:
+    if isinstance(cloud.auth, AkSk):
+        return AkSkAuth(cloud.auth.access_key, cloud.auth.secret_key, cloud.project_id)
     return TokenAuth(
         session,
-        iam_endpoint=settings.dcs_iam_endpoint,
-        username=settings.dcs_username,
-        password=settings.dcs_password,
-        domain=settings.dcs_domain,
-        project_id=settings.dcs_project_id,
-        timeout=settings.dcs_timeout,
+        iam_endpoint=cloud.auth.iam_endpoint,
+        username=cloud.auth.username,
+        password=cloud.auth.password,
+        domain=cloud.auth.domain,
+        project_id=cloud.project_id,
+        timeout=cloud.timeout,
     )
+
+
+def _dcs_client(
+    cloud: CloudSettings, session: aiohttp.ClientSession, metrics: Metrics, clock: Clock
+) -> tuple[DcsClient, ObservedCloud]:
+    """The client of one cloud (its own endpoint, project, credentials, timeout and retries), and what
+    /healthz and /metrics learn from its calls, labelled with the cloud's name."""
+    calls = DcsCalls(clock)
+
+    def observe_call(operation: str, status: int, seconds: float) -> None:
+        metrics.observe_dcs_call(cloud.name, operation, status, seconds)
+        calls.observe(operation, status, seconds)
+
+    def observe_retry(operation: str, reason: str) -> None:
+        metrics.observe_dcs_retry(cloud.name, operation, reason)
+
+    auth = dcs_auth(cloud, session)
+    client = DcsClient(
+        session,
+        endpoint=cloud.endpoint,
+        project_id=cloud.project_id,
+        auth=auth,
+        timeout=cloud.timeout,
+        observer=observe_call,
+        on_retry=observe_retry,
+    )
+    return client, ObservedCloud(auth, calls)
 
 
 def create_app(
@@ -110,11 +137,16 @@ def create_app(
     notice_budget: timedelta = NOTICE_BUDGET,
     socket_down_grace: timedelta = SOCKET_DOWN_GRACE,
     socket_ping_interval: float = SOCKET_PING_INTERVAL,
+    clouds: Sequence[CloudSettings] | None = None,
 ) -> web.Application:
-    """``follow_for`` bounds how long a backup is followed before the bot says it stopped following;
+    """``clouds`` are the clouds served (by default those of the settings: :func:`clouds_of`); this
+    version serves one, and refuses several with a :class:`ConfigError`.
+    ``follow_for`` bounds how long a backup is followed before the bot says it stopped following;
     ``notice_budget`` how long a notice Slack refuses is tried again.
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
     ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts."""
+    served = list(clouds_of(settings) if clouds is None else clouds)
+    single(served)
     app = web.Application()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -123,6 +155,7 @@ def create_app(
             try:
                 bot = _assemble(
                     settings,
+                    served,
                     policy,
                     session,
                     database,
@@ -194,7 +227,7 @@ async def _background_work(bot: Bot) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
-        await bot.supervisor.drain(bot.settings.dcs_timeout + _SHUTDOWN_GRACE)
+        await bot.supervisor.drain(bot.dcs_timeout + _SHUTDOWN_GRACE)
 
 
 def _socket_mode(bot: Bot) -> contextlib.AbstractAsyncContextManager[None]:
@@ -204,6 +237,7 @@ def _socket_mode(bot: Bot) -> contextlib.AbstractAsyncContextManager[None]:
 
 def _assemble(
     settings: Settings,
+    clouds: Sequence[CloudSettings],
     policy: PolicyHolder,
     session: aiohttp.ClientSession,
     database: aiosqlite.Connection,
@@ -214,26 +248,15 @@ def _assemble(
     socket_down_grace: timedelta,
     socket_ping_interval: float,
 ) -> Bot:
-    metrics = Metrics()
-    dcs_calls = DcsCalls(clock)
-
-    def observe_dcs_call(operation: str, status: int, seconds: float) -> None:
-        metrics.observe_dcs_call(operation, status, seconds)
-        dcs_calls.observe(operation, status, seconds)
-
+    metrics = Metrics(clouds=[cloud.name for cloud in clouds])
     requests = SqliteRequestStore(database)
     stored_audit = SqliteAuditLog(database, clock.now)
     audit = MeteredAuditLog(stored_audit, metrics)
-    auth = dcs_auth(settings, session)
-    dcs = DcsClient(
-        session,
-        endpoint=settings.dcs_endpoint,
-        project_id=settings.dcs_project_id,
-        auth=auth,
-        timeout=settings.dcs_timeout,
-        observer=observe_dcs_call,
-        on_retry=metrics.observe_dcs_retry,
-    )
+    built = {cloud.name: _dcs_client(cloud, session, metrics, clock) for cloud in clouds}
+    dcs_clients = {name: client for name, (client, _) in built.items()}
+    # The core takes one DCS today: the one cloud this version serves (create_app refuses several).
+    dcs = dcs_clients[single(clouds).name]
+    dcs_timeout = max(cloud.timeout for cloud in clouds)
     slack_retries = [RateLimitCounter(metrics, api_url=settings.slack_api_url), *retry_handlers()]
     slack = AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
@@ -256,7 +279,7 @@ def _assemble(
             approval_ttl=settings.bot_approval_ttl,
             default_format=settings.bot_default_format,
         ),
-        checking_window=checking_window(settings.bot_poll_interval, settings.dcs_timeout),
+        checking_window=checking_window(settings.bot_poll_interval, dcs_timeout),
         notice_budget=notice_budget,
     )
     watch = SqliteWatchStore(database)
@@ -296,7 +319,9 @@ def _assemble(
         database=database,
         requests=requests,
         audit=stored_audit,
-        dcs_auth=auth,
+        dcs_clients=dcs_clients,
+        dcs_clouds={name: observed for name, (_, observed) in built.items()},
+        dcs_timeout=dcs_timeout,
         slack=slack,
         authorization=authorization,
         service=service,
@@ -308,7 +333,6 @@ def _assemble(
         socket=SocketState(
             clock, metrics.observe_socket, down_grace=socket_down_grace, ping_interval=socket_ping_interval
         ),
-        dcs_calls=dcs_calls,
         lifecycle=Lifecycle(),
         clock=clock,
     )
@@ -325,9 +349,7 @@ def _observed(bot: Bot) -> Observed:
     return Observed(
         database=bot.database,
         policy=bot.policy,
-        dcs_auth=bot.dcs_auth,
-        dcs_calls=bot.dcs_calls,
-        cloud=bot.settings.dcs_cloud_name,
+        clouds=bot.dcs_clouds,
         requests=bot.requests,
         supervisor=bot.supervisor,
         metrics=bot.metrics,

@@ -18,6 +18,7 @@ from typing import TextIO
 
 from aiohttp import web
 
+from bot.clouds_file import clouds_of, single
 from bot.config import ConfigError, clouds_path, database_path, load_settings
 from bot.core.rules.audit import AuditRecord
 from bot.core.rules.policy_warnings import policy_warnings
@@ -45,16 +46,17 @@ def serve() -> int:
         settings = load_settings()
     except ConfigError as error:
         return _fail(*error.problems)
-    if settings.bot_clouds is not None:
-        return _fail(
-            "BOT_CLOUDS: several clouds are not served by this version yet; describe one cloud with "
-            "DCS_ENDPOINT, DCS_PROJECT_ID and its credentials"
-        )
-    configure_logging(settings.bot_log_format, settings.secrets())
+    try:
+        clouds = clouds_of(settings)
+        cloud = single(clouds)
+    except ConfigError as error:
+        return _fail(*error.problems)
+    secrets = settings.secrets() + [secret for each in clouds for secret in each.secrets()]
+    configure_logging(settings.bot_log_format, secrets)
     # A warning (e.g. a coroutine never awaited) would otherwise be a plain-text line among JSON ones.
     logging.captureWarnings(True)
     try:
-        policy = PolicyHolder(settings.bot_policy)
+        policy = PolicyHolder(settings.bot_policy, frozenset(each.name for each in clouds))
     except PolicyError as error:
         return _fail(f"BOT_POLICY: {error}")
     problem = asyncio.run(_database_problem(settings.bot_database))
@@ -62,7 +64,7 @@ def serve() -> int:
         return _fail(f"BOT_DATABASE: {settings.bot_database}: {problem}")
     from bot.bootstrap import create_app  # imported late: start-up errors above need none of it
 
-    app = create_app(settings, policy)
+    app = create_app(settings, policy, clouds=clouds)
 
     async def announce_and_reload_on_sighup(app: web.Application) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, policy.reload)
@@ -73,15 +75,15 @@ def serve() -> int:
         )
         if settings.bot_ops_port is not None:
             mode += f"; /livez, /readyz, /healthz and /metrics on port {settings.bot_ops_port}"
-        auth = "AK/SK signing" if settings.dcs_access_key else "IAM password token"
         if settings.dcs_access_key and settings.dcs_username:
             log.warning("both AK/SK and IAM password settings are present; using AK/SK")
         log.info(
-            "dcs-bot starting: %s; DCS %s (project %s, %s); policy %s (%d rules); database %s",
+            "dcs-bot starting: %s; DCS cloud %s at %s (project %s, %s); policy %s (%d rules); database %s",
             mode,
-            settings.dcs_endpoint,
-            settings.dcs_project_id,
-            auth,
+            cloud.name,
+            cloud.endpoint,
+            cloud.project_id,
+            cloud.auth_method,
             settings.bot_policy,
             len(policy().rules),
             settings.bot_database,
@@ -231,8 +233,8 @@ def audit(output_format: str, since: str | None) -> int:
     return EXIT_OK
 
 
-def emulator(port: int) -> int:
-    from bot.standins.dcs.control import ConnectionInfo, serve
+def emulator(port: int, clouds: int = 1) -> int:
+    from bot.standins.dcs.control import ConnectionInfo, EmulatedCloud, serve, serve_estate
 
     def show(info: ConnectionInfo) -> None:
         print(f"DCS emulator listening on {info.endpoint} (Ctrl-C stops it). Point a bot at it with:")
@@ -240,8 +242,26 @@ def emulator(port: int) -> int:
             print(f"  {name}={value}")
         print("Use either DCS_ACCESS_KEY/DCS_SECRET_KEY or the DCS_IAM_* settings.", flush=True)
 
+    def show_estate(estate: list[EmulatedCloud]) -> None:
+        print(f"DCS emulator serving {len(estate)} clouds (Ctrl-C stops it). A clouds file (BOT_CLOUDS):\n")
+        for cloud in estate:
+            print(f"# {cloud.name}: {cloud.running.url}")
+            print(cloud.toml())
+        print("and its secrets in the environment:")
+        for cloud in estate:
+            for name, value in cloud.env().items():
+                print(f"  {name}={value}")
+        print(
+            "This version of dcs-bot serves one cloud from a clouds file; several clouds in one bot land "
+            "in the next version. Use one [[clouds]] block for now.",
+            flush=True,
+        )
+
     try:
-        asyncio.run(serve(port=port, on_ready=show))
+        if clouds == 1:
+            asyncio.run(serve(port=port, on_ready=show))
+        else:
+            asyncio.run(serve_estate(clouds, port=port, on_ready=show_estate))
     except KeyboardInterrupt:
         pass
     except OSError as error:
@@ -259,7 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("console", help="type slash commands against local stand-ins")
     emulator_parser = commands.add_parser("emulator", help="run the DCS emulator alone")
     emulator_parser.add_argument(
-        "--port", type=int, default=DEFAULT_EMULATOR_PORT, help="default %(default)s"
+        "--port", type=int, default=DEFAULT_EMULATOR_PORT, help="default %(default)s (the next cloud: +1)"
+    )
+    emulator_parser.add_argument(
+        "--clouds",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="how many clouds to serve, each with its own project, credentials and instances "
+        "(2: OTC eu-de with AK/SK and eu-nl with an IAM user)",
     )
     check = commands.add_parser("check-policy", help="validate a policy file")
     check.add_argument("file", type=Path)
@@ -285,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         case "audit":
             return audit(args.format, args.since)
         case "emulator":
-            return emulator(args.port)
+            return emulator(args.port, args.clouds)
         case "demo":
             from bot.demo import demo
 

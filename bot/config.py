@@ -122,7 +122,7 @@ def _is_set(value: object) -> bool:
     return value is not None
 
 
-def _url(value: str, field: str) -> str:
+def url_setting(value: str, field: str) -> str:
     """An https URL (plain http only on this machine, for the stand-ins), without a trailing slash."""
     text = value.strip()
     try:
@@ -235,17 +235,17 @@ class Settings(BaseSettings):
     @classmethod
     def _api_url(cls, value: str) -> str:
         # slack_sdk joins method names onto the base URL, which must end with "/".
-        return _url(value, "slack_api_url") + "/"
+        return url_setting(value, "slack_api_url") + "/"
 
     @field_validator("dcs_endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        return _url(value, "dcs_endpoint") if value.strip() else ""
+        return url_setting(value, "dcs_endpoint") if value.strip() else ""
 
     @field_validator("dcs_iam_endpoint")
     @classmethod
     def _iam_endpoint(cls, value: str | None) -> str | None:
-        return _url(value, "dcs_iam_endpoint") if value and value.strip() else None
+        return url_setting(value, "dcs_iam_endpoint") if value and value.strip() else None
 
     @field_validator("dcs_project_id")
     @classmethod

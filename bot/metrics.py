@@ -56,8 +56,15 @@ _CLICK_OUTCOMES = {
 }
 
 
+#: The cloud of a bot configured with the ``DCS_*`` settings and no ``DCS_CLOUD_NAME``.
+DEFAULT_CLOUD = "default"
+
+
 class Metrics:
-    def __init__(self) -> None:
+    """``clouds`` are the configured cloud names, the only values of the DCS metrics' ``cloud`` label."""
+
+    def __init__(self, clouds: Collection[str] = (DEFAULT_CLOUD,)) -> None:
+        self._clouds = frozenset(clouds)
         # A registry per bot keeps several bots in one process (tests, the demo) from colliding.
         self.registry = CollectorRegistry()
         r = self.registry
@@ -88,20 +95,20 @@ class Metrics:
         )
         self.dcs_calls = Counter(
             "dcs_bot_dcs_calls",
-            "DCS API calls by endpoint and HTTP status (0: no answer)",
-            ["endpoint", "status"],
+            "DCS API calls by cloud, endpoint and HTTP status (0: no answer)",
+            ["cloud", "endpoint", "status"],
             registry=r,
         )
         self.dcs_retries = Counter(
             "dcs_bot_dcs_retries",
-            "DCS reads tried again, by endpoint and reason (rate_limited, server_error, no_answer)",
-            ["endpoint", "reason"],
+            "DCS reads tried again, by cloud, endpoint and reason (rate_limited, server_error, no_answer)",
+            ["cloud", "endpoint", "reason"],
             registry=r,
         )
         self.dcs_latency = Histogram(
             "dcs_bot_dcs_call_seconds",
-            "DCS API call latency",
-            ["endpoint"],
+            "DCS API call latency by cloud and endpoint",
+            ["cloud", "endpoint"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )
@@ -121,13 +128,16 @@ class Metrics:
             registry=r,
         )
 
-    def observe_dcs_call(self, endpoint: str, status: int, seconds: float) -> None:
+    def observe_dcs_call(self, cloud: str, endpoint: str, status: int, seconds: float) -> None:
+        cloud = fixed(cloud, self._clouds)
         endpoint = fixed(endpoint, DCS_OPERATIONS)
-        self.dcs_calls.labels(endpoint, str(status) if 0 <= status <= 999 else OTHER).inc()
-        self.dcs_latency.labels(endpoint).observe(seconds)
+        self.dcs_calls.labels(cloud, endpoint, str(status) if 0 <= status <= 999 else OTHER).inc()
+        self.dcs_latency.labels(cloud, endpoint).observe(seconds)
 
-    def observe_dcs_retry(self, endpoint: str, reason: str) -> None:
-        self.dcs_retries.labels(fixed(endpoint, DCS_OPERATIONS), fixed(reason, DCS_RETRY_REASONS)).inc()
+    def observe_dcs_retry(self, cloud: str, endpoint: str, reason: str) -> None:
+        self.dcs_retries.labels(
+            fixed(cloud, self._clouds), fixed(endpoint, DCS_OPERATIONS), fixed(reason, DCS_RETRY_REASONS)
+        ).inc()
 
     def observe_slack_error(self, method: str, error: str) -> None:
         self.slack_errors.labels(slack_method(method), word(error)).inc()

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo
 
+from bot.clouds_file import CloudsFileError, cloud_names
 from bot.core.rules.grammar import is_instance_id
 from bot.core.rules.policy import Action, Policy, Rule, Watch, is_group_id
 from bot.core.rules.policy_warnings import policy_warnings
@@ -314,33 +315,15 @@ def read_policy(path: Path, known_clouds: frozenset[str] | None = None) -> Polic
 
 
 def read_cloud_names(path: Path) -> frozenset[str]:
-    """The ``name`` of each ``[[clouds]]`` table of a clouds file (INTERFACE §8), for checking a policy.
+    """The names of the clouds of a clouds file (INTERFACE §8), for checking a policy.
 
-    Only the names are read here; the rest of a clouds file is checked where the clouds are set up.
+    The whole file is checked (:mod:`bot.clouds_file`), except that the environment variables it names are
+    not read: ``check-policy`` may run where the secrets are not.
     """
-    source = str(path)
     try:
-        data = tomllib.loads(_read_text(path))
-    except tomllib.TOMLDecodeError as error:
-        raise PolicyError(source, [f"not valid TOML: {error}"]) from None
-    clouds = data.get("clouds")
-    if not isinstance(clouds, list) or not clouds:
-        raise PolicyError(source, ["clouds: required, one [[clouds]] table for each cloud"])
-    names: list[str] = []
-    problems = []
-    for index, cloud in enumerate(clouds):
-        name = cloud.get("name") if isinstance(cloud, dict) else None
-        if name is None:
-            problems.append(f"clouds[{index}].name: required key is missing")
-        elif not isinstance(name, str) or not _CLOUD_NAME.match(name):
-            problems.append(f"clouds[{index}].name: {name!r} is not a cloud name (1 to 32 of a-z, 0-9, -)")
-        elif name in names:
-            problems.append(f"clouds[{index}].name: {name!r} is used twice")
-        else:
-            names.append(name)
-    if problems:
-        raise PolicyError(source, problems)
-    return frozenset(names)
+        return cloud_names(path)
+    except CloudsFileError as error:
+        raise PolicyError(error.source, error.problems) from None
 
 
 def log_warnings(policy: Policy, path: Path) -> None:

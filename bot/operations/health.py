@@ -18,7 +18,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.dcs.auth import TokenAuth, TokenState
-from bot.operations.observed import OBSERVED, DcsCall, Observed
+from bot.operations.observed import OBSERVED, DcsCall, Observed, ObservedCloud
 from bot.slack.socket_mode import SocketState
 
 # A database that takes longer than this to answer SELECT 1 counts as not answering.
@@ -51,7 +51,8 @@ async def healthz(request: web.Request) -> web.Response:
     readiness = await _readiness(observed)
     ready = all(check.ok for check in readiness.values())
     checks: dict[str, object] = {name: check.text for name, check in readiness.items()}
-    checks["dcs"] = {observed.cloud: dcs_check(observed)}
+    now = observed.clock.now()
+    checks["dcs"] = {name: dcs_check(cloud, now) for name, cloud in observed.clouds.items()}
     checks.setdefault("socket", "not used (HTTP mode)")
     return web.json_response({"ok": ready, "role": _ROLE, "checks": checks}, status=_status(ready))
 
@@ -96,12 +97,11 @@ def _socket_check(socket: SocketState) -> Check:
     return Check(False, f"error: disconnected for {down_for.total_seconds():.0f} s")
 
 
-def dcs_check(observed: Observed) -> str:
-    """``ok``, ``error`` or ``unknown``, then what that rests on: the last DCS call (and, after a failure,
-    the last one DCS answered) and how the bot authenticates — never a call of its own."""
-    now = observed.clock.now()
-    calls = observed.dcs_calls
-    auth = observed.dcs_auth
+def dcs_check(cloud: ObservedCloud, now: datetime) -> str:
+    """``ok``, ``error`` or ``unknown`` for one cloud, then what that rests on: the last DCS call (and,
+    after a failure, the last one DCS answered) and how the bot authenticates — never a call of its own."""
+    calls = cloud.calls
+    auth = cloud.auth
     credentials = _token_text(auth.state(), now) if isinstance(auth, TokenAuth) else "AK/SK signing"
     last = calls.last
     if last is None:

@@ -7,6 +7,7 @@ cached IAM token's state, so an outage of DCS or IAM never slows a probe down or
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,6 +53,14 @@ class DcsCalls:
             self.last_answered = call
 
 
+@dataclass(frozen=True)
+class ObservedCloud:
+    """What the bot knows of one cloud: how it authenticates there, and its last calls."""
+
+    auth: DcsAuth
+    calls: DcsCalls
+
+
 @dataclass
 class Lifecycle:
     """Set once the server has begun to shut down (before in-flight work is drained)."""
@@ -63,10 +72,8 @@ class Lifecycle:
 class Observed:
     database: aiosqlite.Connection
     policy: PolicyHolder
-    dcs_auth: DcsAuth
-    dcs_calls: DcsCalls
-    # The name of the cloud the DCS settings describe (DCS_CLOUD_NAME).
-    cloud: str
+    # Every configured cloud by name, in the order of the clouds file (or the one DCS_CLOUD_NAME).
+    clouds: Mapping[str, ObservedCloud]
     requests: RequestStore
     supervisor: Supervisor
     metrics: Metrics

@@ -44,7 +44,7 @@ async def test_one_passing_fault_on_the_look_up_still_gets_a_card(
     assert fault.target is not None
     statuses = [call.status for call in world.dcs.calls_to(fault.target)]
     assert len(statuses) == fault.times + 1 and statuses[-1] == 200, statuses
-    counted = f'dcs_bot_dcs_retries_total{{endpoint="{fault.target}",reason="{reason}"}} 1.0'
+    counted = f'dcs_bot_dcs_retries_total{{cloud="default",endpoint="{fault.target}",reason="{reason}"}} 1.0'
     assert counted in await metrics_text(world)
 
 

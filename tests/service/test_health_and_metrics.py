@@ -59,8 +59,11 @@ async def test_metrics_count_what_happened(service: Service) -> None:
     assert value(samples, "dcs_bot_policy_decisions_total", action="backup", outcome="denied") == 1
     assert value(samples, "dcs_bot_clicks_total", outcome="confirmed") == 3
     assert value(samples, "dcs_bot_clicks_total", outcome="cancelled") == 1
-    assert value(samples, "dcs_bot_dcs_calls_total", endpoint="create_backup", status="200") == 3
-    assert value(samples, "dcs_bot_dcs_call_seconds_count", endpoint="create_backup") == 3
+    assert (
+        value(samples, "dcs_bot_dcs_calls_total", cloud="default", endpoint="create_backup", status="200")
+        == 3
+    )
+    assert value(samples, "dcs_bot_dcs_call_seconds_count", cloud="default", endpoint="create_backup") == 3
     assert value(samples, "dcs_bot_backup_submissions_total", outcome="accepted") == 3
     assert value(samples, "dcs_bot_backups_finished_total", status="succeed") == 2
     assert value(samples, "dcs_bot_followed_backups") == 1

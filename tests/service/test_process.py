@@ -235,3 +235,22 @@ async def test_sighup_reloads_the_policy_and_a_broken_file_keeps_the_last_good_o
 
         bot.signal(signal.SIGTERM)
         assert await bot.exit_code() == 0
+
+
+async def test_the_emulator_serves_two_clouds_and_prints_their_clouds_file(tmp_path: Path) -> None:
+    port = free_port()
+
+    args = ["emulator", "--port", str(port), "--clouds", "2"]
+    async with running_bot(args, {}, cwd=tmp_path) as emulator:
+        await emulator.wait_for_line("several clouds in one bot land in the next version")
+        emulator.signal(signal.SIGINT)
+        code = await emulator.exit_code()
+
+    shown = "\n".join(emulator.stdout)
+    assert code == 0, emulator.stderr
+    assert f'endpoint = "http://127.0.0.1:{port}"' in shown
+    assert f'endpoint = "http://127.0.0.1:{port + 1}"' in shown
+    for line in ('name = "eu-de"', 'name = "eu-nl"', 'secret_key_env = "DCS_EU_DE_SECRET_KEY"'):
+        assert line in shown
+    assert 'password_env = "DCS_EU_NL_PASSWORD"' in shown
+    assert "  DCS_EU_DE_SECRET_KEY=" in shown and "  DCS_EU_NL_PASSWORD=" in shown

@@ -25,6 +25,15 @@ def run(capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, *extra: s
     return code, out.out.splitlines()
 
 
+def cloud(name: str) -> str:
+    """A complete ``[[clouds]]`` table (its secret's variable need not be set for check-policy)."""
+    return (
+        f'[[clouds]]\nname = "{name}"\nendpoint = "https://dcs.{name}.otc.t-systems.com"\n'
+        'project_id = "0123456789abcdef0123456789abcdef"\naccess_key = "AK"\n'
+        'secret_key_env = "UNSET_IN_CHECK_POLICY"\n'
+    )
+
+
 RULE = '[[rules]]\nname = "{name}"\nusers = ["UALICE1"]\ninstances = ["*"]\nactions = ["list"]\n'
 
 
@@ -162,11 +171,11 @@ def test_clouds_and_tags_on_rules_and_watches(capsys: pytest.CaptureFixture[str]
     channel = "CALERTS1"
     """
     clouds = tmp_path / "clouds.toml"
-    clouds.write_text('[[clouds]]\nname = "eu-de"\n\n[[clouds]]\nname = "eu-nl"\n', encoding="utf-8")
+    clouds.write_text(cloud("eu-de") + cloud("eu-nl"), encoding="utf-8")
     code, lines = run(capsys, tmp_path, text, "--clouds", str(clouds))
     assert (code, lines[1:]) == (0, []), lines
 
-    clouds.write_text('[[clouds]]\nname = "eu-de"\n', encoding="utf-8")
+    clouds.write_text(cloud("eu-de"), encoding="utf-8")
     code, lines = run(capsys, tmp_path, text, "--clouds", str(clouds))
     assert code == 1
     assert lines[1:] == ["  - rules[0] ('eu').clouds[1]: unknown cloud 'eu-nl' (the clouds file names eu-de)"]
@@ -176,7 +185,7 @@ def test_the_clouds_file_comes_from_bot_clouds_without_the_flag(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clouds = tmp_path / "clouds.toml"
-    clouds.write_text('[[clouds]]\nname = "eu-de"\n', encoding="utf-8")
+    clouds.write_text(cloud("eu-de"), encoding="utf-8")
     monkeypatch.setenv("BOT_CLOUDS", str(clouds))
     text = RULE.format(name="a").replace('actions = ["list"]', 'actions = ["list"]\nclouds = ["eu-nl"]')
     code, lines = run(capsys, tmp_path, text)
@@ -211,7 +220,12 @@ def test_bad_clouds_and_tags_are_named(
 
 def test_a_broken_clouds_file_is_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     clouds = tmp_path / "clouds.toml"
-    clouds.write_text("[[clouds]]\nendpoint = 'x'\n", encoding="utf-8")
+    clouds.write_text(cloud("eu-de").replace('name = "eu-de"', "") + 'password = "x"\n', encoding="utf-8")
     code, lines = run(capsys, tmp_path, RULE.format(name="a"), "--clouds", str(clouds))
     assert code == 1
-    assert lines == [f"{clouds}: 1 problem(s)", "  - clouds[0].name: required key is missing"]
+    assert lines == [
+        f"{clouds}: 2 problem(s)",
+        "  - clouds[0].name: required key is missing",
+        "  - clouds[0].password: secrets are never in this file; name an environment variable "
+        "with password_env",
+    ]

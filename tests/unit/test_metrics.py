@@ -64,13 +64,13 @@ def test_a_word_label_is_a_short_identifier_or_other(value: str) -> None:
 
 
 def test_every_label_from_outside_is_fixed() -> None:
-    metrics = Metrics()
+    metrics = Metrics(clouds=["eu-de", "eu-nl"])
     metrics.observe_slack_error("https://hooks.slack.com/commands/T0/1/secret", "invalid_auth")
     metrics.observe_slack_error("chat.postMessage", "<html>Bad Gateway</html>")
-    metrics.observe_dcs_call("show_instance", 503, 0.1)
-    metrics.observe_dcs_call("/v2/project/instances/secret", 1000, 0.1)
-    metrics.observe_dcs_retry("list_backups", "server_error")
-    metrics.observe_dcs_retry("list_backups", "Token xyz")
+    metrics.observe_dcs_call("eu-de", "show_instance", 503, 0.1)
+    metrics.observe_dcs_call("https://dcs.example.com", "/v2/project/instances/secret", 1000, 0.1)
+    metrics.observe_dcs_retry("eu-nl", "list_backups", "server_error")
+    metrics.observe_dcs_retry("eu-nl", "list_backups", "Token xyz")
     metrics.count(AuditEntry(AuditKind.COMMAND, detail={"command": "xoxb-token", "text": "x"}))
     metrics.count(AuditEntry(AuditKind.DECISION, outcome="allowed", detail={"action": "drop-db"}))
     metrics.count(AuditEntry(AuditKind.OUTCOME, outcome="Succeeded with https://x"))
@@ -83,9 +83,9 @@ def test_every_label_from_outside_is_fixed() -> None:
     for kept in (
         'dcs_bot_slack_api_errors_total{error="invalid_auth",method="other"} 1.0',
         'dcs_bot_slack_api_errors_total{error="other",method="chat.postMessage"} 1.0',
-        'dcs_bot_dcs_calls_total{endpoint="show_instance",status="503"} 1.0',
-        'dcs_bot_dcs_calls_total{endpoint="other",status="other"} 1.0',
-        'dcs_bot_dcs_retries_total{endpoint="list_backups",reason="other"} 1.0',
+        'dcs_bot_dcs_calls_total{cloud="eu-de",endpoint="show_instance",status="503"} 1.0',
+        'dcs_bot_dcs_calls_total{cloud="other",endpoint="other",status="other"} 1.0',
+        'dcs_bot_dcs_retries_total{cloud="eu-nl",endpoint="list_backups",reason="other"} 1.0',
         'dcs_bot_commands_total{command="other",outcome="accepted"} 1.0',
         'dcs_bot_policy_decisions_total{action="other",outcome="allowed"} 1.0',
         'dcs_bot_backups_finished_total{status="other"} 1.0',

@@ -66,8 +66,11 @@ def test_warnings_are_logged_when_asked_and_on_reload_not_fatal(
     [
         ("clouds = [", "not valid TOML"),
         ("name = 'eu-de'\n", "clouds: required, one [[clouds]] table for each cloud"),
-        ("[[clouds]]\nname = 'EU'\n", "clouds[0].name: 'EU' is not a cloud name"),
-        ("[[clouds]]\nname = 'eu-de'\n[[clouds]]\nname = 'eu-de'\n", "clouds[1].name: 'eu-de' is used twice"),
+        ("[[clouds]]\nname = 'EU'\n", "clouds[0] ('EU').name: 'EU' is not a cloud name"),
+        (
+            "[[clouds]]\nname = 'eu-de'\n[[clouds]]\nname = 'eu-de'\n",
+            "clouds[1] ('eu-de').name: 'eu-de' is used twice",
+        ),
     ],
 )
 def test_cloud_names_are_read_from_a_clouds_file(tmp_path: Path, text: str, expected: str) -> None:
@@ -81,8 +84,14 @@ def test_cloud_names_are_read_from_a_clouds_file(tmp_path: Path, text: str, expe
 def test_cloud_names(tmp_path: Path) -> None:
     path = tmp_path / "clouds.toml"
     path.write_text(
-        "[[clouds]]\nname = 'eu-de'\nendpoint = 'x'\n[[clouds]]\nname = 'eu-nl'\n", encoding="utf-8"
+        "".join(
+            f"[[clouds]]\nname = '{name}'\nendpoint = 'https://dcs.{name}.otc.t-systems.com'\n"
+            "project_id = '0123456789abcdef0123456789abcdef'\naccess_key = 'AK'\n"
+            "secret_key_env = 'NOT_READ'\n"
+            for name in ("eu-de", "eu-nl")
+        ),
+        encoding="utf-8",
     )
     assert read_cloud_names(path) == {"eu-de", "eu-nl"}
-    with pytest.raises(PolicyError, match="cannot read the file"):
+    with pytest.raises(PolicyError, match="cannot read"):
         read_cloud_names(tmp_path / "nope.toml")

@@ -68,20 +68,25 @@ __all__ = [
     "DEFAULT_PROJECT_NAME",
     "DEFAULT_SECRET_KEY",
     "DEFAULT_USERNAME",
+    "ESTATE_CLOUDS",
     "Answer",
     "CallRecord",
     "CloudError",
     "ConnectionInfo",
     "DcsEmulator",
     "EmulatedBackup",
+    "EmulatedCloud",
     "EmulatedInstance",
     "Endpoint",
     "Fault",
     "ManualClock",
     "RunningEmulator",
+    "secret_variable",
     "seed_demo_instances",
     "serve",
+    "serve_estate",
     "start_emulator",
+    "start_estate",
 ]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -267,6 +272,33 @@ class ConnectionInfo:
     iam_username: str
     iam_password: str
 
+    def cloud_toml(self, name: str, *, iam: bool = False) -> str:
+        """The ``[[clouds]]`` table of a clouds file (INTERFACE §8) for this emulator, authenticating with
+        AK/SK or (``iam``) an IAM password; the secret's variable is :meth:`cloud_env`."""
+        lines = [
+            "[[clouds]]",
+            f'name = "{name}"',
+            f'endpoint = "{self.endpoint}"',
+            f'project_id = "{self.project_id}"',
+        ]
+        if iam:
+            lines += [
+                f'iam_endpoint = "{self.endpoint}"',
+                f'username = "{self.iam_username}"',
+                f'domain = "{self.iam_domain}"',
+                f'password_env = "{secret_variable(name, iam=True)}"',
+            ]
+        else:
+            lines += [
+                f'access_key = "{self.access_key}"',
+                f'secret_key_env = "{secret_variable(name, iam=False)}"',
+            ]
+        return "\n".join(lines) + "\n"
+
+    def cloud_env(self, name: str, *, iam: bool = False) -> dict[str, str]:
+        """The environment variable the :meth:`cloud_toml` table names, with its secret."""
+        return {secret_variable(name, iam=iam): self.iam_password if iam else self.secret_key}
+
     def env(self) -> dict[str, str]:
         """Settings for the bot, by the names of INTERFACE.md §5 (both auth methods; use one)."""
         return {
@@ -279,6 +311,87 @@ class ConnectionInfo:
             "DCS_USERNAME": self.iam_username,
             "DCS_PASSWORD": self.iam_password,
         }
+
+
+def secret_variable(cloud: str, *, iam: bool) -> str:
+    """``DCS_EU_DE_SECRET_KEY`` or ``DCS_EU_NL_PASSWORD``: where a cloud's secret is kept."""
+    return f"DCS_{cloud.upper().replace('-', '_')}_{'PASSWORD' if iam else 'SECRET_KEY'}"
+
+
+@dataclass(frozen=True)
+class EmulatedCloud:
+    """One cloud of a served estate: its name in a clouds file, how the bot authenticates there, and the
+    running emulator."""
+
+    name: str
+    iam: bool
+    running: RunningEmulator
+
+    def toml(self) -> str:
+        return self.running.connection_info().cloud_toml(self.name, iam=self.iam)
+
+    def env(self) -> dict[str, str]:
+        return self.running.connection_info().cloud_env(self.name, iam=self.iam)
+
+
+#: The clouds ``dcs-bot emulator --clouds 2`` serves: OTC eu-de with AK/SK, and eu-nl with an IAM user,
+#: each its own project, credentials and instances.
+ESTATE_CLOUDS = ("eu-de", "eu-nl")
+
+
+def eu_nl_emulator() -> DcsEmulator:
+    """A second project (OTC eu-nl): its own ID, keys, IAM user and instances, one of them named as in
+    eu-de (``redis-prod``), as teams that mirror their set-up across regions have."""
+    emulator = DcsEmulator(
+        project_id="fedcba9876543210fedcba9876543210",
+        project_name="eu-nl",
+        access_key="EMULATORACCESSKEYNL0",
+        secret_key="emulator-secret-key-eu-nl-not-real",
+        iam_users={("emulator-domain-nl", "dcs-backup-bot-nl"): "emulator-password-eu-nl"},
+    )
+    added = [
+        emulator.add_instance("redis-prod", cache_mode="ha", capacity=8, description="eu-nl replica"),
+        emulator.add_instance("redis-nl-sessions", cache_mode="cluster", capacity=24),
+    ]
+    day_ago = emulator.now() - 24 * 3600
+    for instance in added:
+        emulator.add_backup(instance.instance_id, created_at=day_ago)
+    return emulator
+
+
+async def start_estate(count: int = 2, *, host: str = DEFAULT_HOST, port: int = 0) -> list[EmulatedCloud]:
+    """``count`` (1 or 2) emulated clouds on consecutive ports from ``port`` (0: any free ones)."""
+    if not 1 <= count <= len(ESTATE_CLOUDS):
+        raise ValueError(f"the emulator serves 1 to {len(ESTATE_CLOUDS)} clouds")
+    makers = (_demo_emulator, eu_nl_emulator)
+    started: list[EmulatedCloud] = []
+    try:
+        for index in range(count):
+            running = await start_emulator(makers[index](), host=host, port=port + index if port else 0)
+            started.append(EmulatedCloud(ESTATE_CLOUDS[index], iam=index == 1, running=running))
+    except BaseException:
+        for cloud in started:
+            await cloud.running.close()
+        raise
+    return started
+
+
+async def serve_estate(
+    count: int,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    on_ready: Callable[[list[EmulatedCloud]], None] | None = None,
+) -> None:
+    """``dcs-bot emulator --clouds N``: serves the estate until cancelled."""
+    clouds = await start_estate(count, host=host, port=port)
+    try:
+        if on_ready is not None:
+            on_ready(clouds)
+        await asyncio.Event().wait()
+    finally:
+        for cloud in clouds:
+            await cloud.running.close()
 
 
 class RunningEmulator:
