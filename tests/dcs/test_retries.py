@@ -115,7 +115,8 @@ async def test_a_retry_after_beyond_the_timeout_ends_the_call_at_once(
     with pytest.raises(DcsApiError) as caught:
         await aksk_client.list_backups(INSTANCE_ID)
 
-    assert time.monotonic() - started < TIMEOUT
+    # Far below the 7 s asked for: the call gives up at once instead of waiting past its deadline.
+    assert time.monotonic() - started < 1.0
     assert (caught.value.status, caught.value.retry_after) == (429, 7.0)
     assert len(cloud.dcs_requests) == 1
 
@@ -139,7 +140,8 @@ async def test_the_whole_call_ends_within_the_timeout(
     with pytest.raises(DcsError):
         await client.show_instance(INSTANCE_ID)
 
-    assert time.monotonic() - started < TIMEOUT + 0.05
+    # The deadline ends it; the margin is for a busy machine, not for another attempt or wait.
+    assert time.monotonic() - started < TIMEOUT + 0.5
 
 
 async def test_a_timeout_names_the_whole_budget(cloud: FakeCloud, aksk_client: DcsClient) -> None:
