@@ -46,7 +46,14 @@ from bot.core.rules.messages import (
     Usage,
     WatchedBackupEnded,
 )
-from bot.core.rules.policy import ACTION_VERBS, ADMIN_RULE, Decision, Permission
+from bot.core.rules.policy import (
+    ACTION_VERBS,
+    ADMIN_RULE,
+    Decision,
+    Permission,
+    describe_scope,
+    format_tags,
+)
 
 Block = dict[str, Any]
 
@@ -267,6 +274,8 @@ def _permission_line(permission: Permission) -> str:
         else "in " + ", ".join(f"<#{c}>" for c in permission.channels)
     )
     approval = ", with a second person's approval" if permission.approval == "peer" else ""
+    if permission.clouds is not None or permission.tags is not None:
+        instances += " " + escape(describe_scope(permission.clouds, permission.tags))
     rule = "you are a bot admin" if permission.rule == ADMIN_RULE else f"rule {code(permission.rule)}"
     return f"• {verbs} on {instances} {where}{approval} ({rule})"
 
@@ -305,7 +314,10 @@ def _decision_text(decision: Decision) -> str:
     if decision.approval == "peer":
         approvers = ", ".join(principal(p) for p in decision.approvers)
         approval = f"; needs approval by one of {approvers} after you confirm"
-    return f":white_check_mark: allowed by rule {code(decision.rule or '')}{approval}"
+    scope = ""
+    if decision.clouds is not None or decision.tags is not None:
+        scope = f" (for instances {escape(describe_scope(decision.clouds, decision.tags))})"
+    return f":white_check_mark: allowed by rule {code(decision.rule or '')}{scope}{approval}"
 
 
 def _dry_run(reply: DryRun) -> Message:
@@ -316,6 +328,7 @@ def _dry_run(reply: DryRun) -> Message:
         section(
             ":test_tube: *Dry run* — nothing was sent to DCS.\n"
             f"*Instance* {instance_label(reply.instance.name, reply.instance.instance_id)}"
+            f"\n*Tags* {escape(format_tags(reply.instance.tags) if reply.instance.tags else 'none')}"
         ),
         section(f"*Policy decision* {_decision_text(reply.decision)}"),
         section(f"*The call that would be made*\n```{escape(call.method)} {escape(call.path)}\n{body}```"),

@@ -6,7 +6,15 @@ from __future__ import annotations
 import difflib
 
 from bot.core.errors import DcsError, InstanceNotFoundError
-from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, created, describe
+from bot.core.flow.context import (
+    LIST_LIMIT,
+    SUBMISSION_SKEW,
+    Workflow,
+    about,
+    created,
+    describe,
+    request_ref,
+)
 from bot.core.flow.inputs import Invocation
 from bot.core.flow.instance_cache import InstanceCache
 from bot.core.rules.audit import AuditEntry, AuditKind
@@ -35,7 +43,7 @@ from bot.core.rules.messages import (
     Reply,
     Usage,
 )
-from bot.core.rules.policy import Action, Decision, InstanceRef, decide, may_act_somewhere, permissions_of
+from bot.core.rules.policy import Action, Decision, decide, may_act_somewhere, permissions_of, ref_of
 
 
 class CommandAnswers:
@@ -92,7 +100,7 @@ class CommandAnswers:
         resolution = await self._resolve(query)
         if not isinstance(resolution, Instance):
             return resolution
-        ref = InstanceRef(resolution.instance_id, resolution.name)
+        ref = ref_of(resolution)
         if self._w.undecidable(policy, actor, action, ref):
             return GroupsUnavailable(actor.groups_unknown or "")
         decision = decide(policy, actor, action, ref)
@@ -134,6 +142,8 @@ class CommandAnswers:
             channel_id=invocation.channel_id,
             instance_id=instance.instance_id,
             instance_name=instance.name,
+            cloud=instance.cloud,
+            instance_tags=instance.tags,
             backup_format=backup_format,
             remark=remark,
             rule=decision.rule or "",
@@ -165,7 +175,7 @@ class CommandAnswers:
         request = await self._w.requests.by_backup_id(command.backup_id)
         policy = self._w.policy()
         actor = await self._w.actor(policy, invocation.user_id, invocation.channel_id)
-        ref = None if request is None else InstanceRef(request.instance_id, request.instance_name)
+        ref = None if request is None else request_ref(request)
         if self._w.undecidable(policy, actor, Action.STATUS, ref):
             return GroupsUnavailable(actor.groups_unknown or "")
         decision = decide(policy, actor, Action.STATUS, ref)

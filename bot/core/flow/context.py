@@ -111,5 +111,10 @@ def describe(error: DcsError) -> str:
     return "DCS could not be reached or did not answer in time"
 
 
+def request_ref(request: BackupRequest) -> InstanceRef:
+    """The request's instance as decisions see it: its cloud and the tags it had when it was asked for."""
+    return InstanceRef(request.instance_id, request.instance_name, request.cloud, request.instance_tags)
+
+
 def created(record: BackupRecord) -> float:
     return record.created_at.timestamp() if record.created_at else 0.0
