@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,6 +57,8 @@ from bot.supervisor import Supervisor
 # Time granted to in-flight work beyond one DCS call, to post its result before shutdown.
 _SHUTDOWN_GRACE = 5.0
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Bot:
@@ -85,6 +88,15 @@ class Bot:
 
 
 BOT = web.AppKey("bot", Bot)
+
+
+async def _adopt_cloudless(database: aiosqlite.Connection, cloud: str) -> None:
+    """Requests from before requests recorded their cloud are the first cloud's (DCS_CLOUD_NAME's). Should
+    the store refuse, they stay without one and are served by the first cloud all the same."""
+    try:
+        await SqliteRequestStore(database).adopt_cloudless(cloud)
+    except aiosqlite.Error as error:
+        log.warning("could not record cloud %s on the requests of an earlier release: %s", cloud, error)
 
 
 def resolution_bound(timeout: float) -> float:
@@ -159,6 +171,7 @@ def create_app(
         async with aiohttp.ClientSession() as session:
             database = await open_database(settings.bot_database)
             try:
+                await _adopt_cloudless(database, served[0].name)
                 bot = _assemble(
                     settings,
                     served,
@@ -270,7 +283,9 @@ def _assemble(
         session=session,
         retry_handlers=slack_retries,
     )
-    notifier = SlackNotifier(slack, session, slack_retries, on_error=metrics.observe_slack_error)
+    notifier = SlackNotifier(
+        slack, session, slack_retries, on_error=metrics.observe_slack_error, show_clouds=len(clouds) > 1
+    )
     supervisor = Supervisor()
     service = BackupService(
         clouds=CloudMap(dcs_clients, {cloud.name: resolution_bound(cloud.timeout) for cloud in clouds}),

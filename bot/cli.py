@@ -141,13 +141,14 @@ def check_policy(path: Path, clouds: Path | None = None) -> int:
     return EXIT_OK
 
 
-_AUDIT_COLUMNS = ("seq", "at", "kind", "user", "channel", "instance", "backup_id", "rule", "outcome")
+_AUDIT_COLUMNS = ("seq", "at", "kind", "user", "channel", "cloud", "instance", "backup_id", "rule", "outcome")
 # Where each table column comes from in the database; "at" is printed in a fixed-width ISO form.
 _STORED = {
     "seq": "seq",
     "kind": "kind",
     "user": "user_id",
     "channel": "channel_id",
+    "cloud": "cloud",
     "instance": "instance_name",
     "backup_id": "backup_id",
     "rule": "rule",
@@ -164,6 +165,7 @@ def _audit_row(record: AuditRecord) -> dict[str, object]:
         "user": entry.user_id,
         "channel": entry.channel_id,
         "request_id": entry.request_id,
+        "cloud": entry.cloud,
         "instance_id": entry.instance_id,
         "instance": entry.instance_name,
         "backup_id": entry.backup_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,7 @@ from bot.core.rules.policy import (
     ACTION_VERBS,
     ADMIN_RULE,
     Decision,
+    InstanceRef,
     Permission,
     describe_scope,
     format_tags,
@@ -174,8 +176,30 @@ def slack_date(moment: datetime | None) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
-def instance_label(name: str, instance_id: str) -> str:
-    return f"*{escape(name)}* ({code(instance_id)})"
+#: Whether the message being rendered names clouds: only when more than one is configured (INTERFACE §8).
+_SHOW_CLOUDS: ContextVar[bool] = ContextVar("show_clouds", default=False)
+
+
+def shown_name(name: str, cloud: str | None) -> str:
+    """The instance's name as messages show it: ``eu-nl/redis-prod`` when clouds are named. Not escaped."""
+    return f"{cloud}/{name}" if cloud is not None and _SHOW_CLOUDS.get() else name
+
+
+def instance_label(name: str, instance_id: str, cloud: str | None = None) -> str:
+    return f"*{escape(shown_name(name, cloud))}* ({code(instance_id)})"
+
+
+def label_of(instance: Instance | InstanceRef) -> str:
+    return instance_label(instance.name, instance.instance_id, instance.cloud)
+
+
+def request_label(request: BackupRequest) -> str:
+    return instance_label(request.instance_name, request.instance_id, request.cloud)
+
+
+def request_name(request: BackupRequest) -> str:
+    """The request's instance name, escaped, with its cloud when clouds are named."""
+    return escape(shown_name(request.instance_name, request.cloud))
 
 
 def _fmt(request: BackupRequest) -> str:
@@ -192,14 +216,24 @@ _USAGE = (
 )
 
 
-def render_reply(reply: Reply) -> Message:
+def render_reply(reply: Reply, *, show_clouds: bool = False) -> Message:
+    """The Slack message of ``reply``; with ``show_clouds`` (several clouds configured) instances are named
+    with their cloud."""
+    token = _SHOW_CLOUDS.set(show_clouds)
+    try:
+        return _render_reply(reply)
+    finally:
+        _SHOW_CLOUDS.reset(token)
+
+
+def _render_reply(reply: Reply) -> Message:
     match reply:
         case Usage(message):
             return Message(text=escape(message), blocks=[section(escape(message))])
         case Help():
             return _help(reply)
         case Refusal(decision, instance):
-            what = f" {instance_label(instance.name, instance.instance_id)}" if instance else " instances"
+            what = f" {label_of(instance)}" if instance else " instances"
             verb = ACTION_VERBS[decision.action]
             text = f":no_entry: You may not {verb}{what}. {escape_keeping_references(decision.reason)}"
             return Message(text=text, blocks=[section(text), context("Ask a bot admin if you need this.")])
@@ -217,16 +251,14 @@ def render_reply(reply: Reply) -> Message:
                 )
                 text = f"*{escape(query)}* is in more than one place. Please say which one:\n{lines}"
             else:
-                lines = "\n".join(
-                    f"• {instance_label(i.name, i.instance_id)} — {escape(i.status)}" for i in candidates
-                )
+                lines = "\n".join(f"• {label_of(i)} — {escape(i.status)}" for i in candidates)
                 text = (
                     f"Several instances are named *{escape(query)}*. "
                     f"Please use the instance ID instead:\n{lines}"
                 )
             return _with_unasked(simple(text), unasked)
         case NotBackupable(instance, reason):
-            target = instance_label(instance.name, instance.instance_id)
+            target = label_of(instance)
             text = f":warning: {target} cannot be backed up. {escape(reason)}"
             return simple(text)
         case GroupsUnavailable(reason):
@@ -266,7 +298,7 @@ def render_reply(reply: Reply) -> Message:
             )
             return simple(text)
         case NoticeCopy(notice, channel_id):
-            copy = render_notice(notice)
+            copy = _render_notice(notice)
             note = context(
                 f"I could not post this in <#{channel_id}>: Slack kept refusing it, so it comes to you here."
             )
@@ -351,8 +383,8 @@ def _dry_run(reply: DryRun) -> Message:
     blocks = [
         section(
             ":test_tube: *Dry run* — nothing was sent to DCS.\n"
-            f"*Instance* {instance_label(reply.instance.name, reply.instance.instance_id)}"
-            f"{_cloud_and_tags(reply.instance, reply.cloud)}"
+            f"*Instance* {label_of(reply.instance)}"
+            f"{_cloud_and_tags(reply.instance)}"
         ),
         section(f"*Policy decision* {_decision_text(reply.decision)}"),
         section(f"*The call that would be made*\n```{escape(call.method)} {escape(call.path)}\n{body}```"),
@@ -363,8 +395,9 @@ def _dry_run(reply: DryRun) -> Message:
     return _with_unasked(message, reply.unasked)
 
 
-def _cloud_and_tags(instance: Instance, shown_cloud: str | None) -> str:
-    cloud = f"\n*Cloud* {escape(shown_cloud)}" if shown_cloud is not None else ""
+def _cloud_and_tags(instance: Instance) -> str:
+    shown = instance.cloud is not None and _SHOW_CLOUDS.get()
+    cloud = f"\n*Cloud* {escape(instance.cloud or '')}" if shown else ""
     tags = format_tags(instance.tags) if instance.tags else "none"
     return f"{cloud}\n*Tags* {escape(tags)}"
 
@@ -385,7 +418,7 @@ def _confirmation(reply: Confirmation) -> Message:
             + " must approve."
         )
     blocks = [
-        section(f"Back up {instance_label(instance.name, instance.instance_id)}?{approval}"),
+        section(f"Back up {label_of(instance)}?{approval}"),
         fields(
             ("Type", _instance_type(instance)),
             ("Status", escape(instance.status)),
@@ -405,7 +438,7 @@ def _confirmation(reply: Confirmation) -> Message:
 
 def _card_closed(reply: CardClosed) -> Message:
     request, by = reply.request, user(reply.by_user)
-    target = instance_label(request.instance_name, request.instance_id)
+    target = request_label(request)
     match reply.outcome:
         case "confirmed":
             text = f":white_check_mark: Confirmed by {by}. Starting the {_fmt(request)} backup of {target}…"
@@ -460,7 +493,7 @@ def _record_fields(record: BackupRecord) -> list[tuple[str, str]]:
 
 
 def _backup_list(reply: BackupList) -> Message:
-    target = instance_label(reply.instance.name, reply.instance.instance_id)
+    target = label_of(reply.instance)
     if not reply.records:
         return _with_unasked(simple(f"{target} has no backups yet."), reply.unasked)
     blocks: list[Block] = [
@@ -475,7 +508,7 @@ def _backup_list(reply: BackupList) -> Message:
 
 def _backup_status(reply: BackupStatus) -> Message:
     request = reply.request
-    target = instance_label(request.instance_name, request.instance_id)
+    target = request_label(request)
     intro = f"Backup of {target} requested by {user(request.requester_id)}."
     if reply.record is None:
         return simple(f"{intro} DCS shows no record of `{escape(request.backup_id or '?')}` (any more).")
@@ -488,12 +521,21 @@ def _backup_status(reply: BackupStatus) -> Message:
 _RUNNING_WORDS = {"waiting": "waiting to start", "backuping": "running"}
 
 
-def render_notice(notice: Notice) -> Message:
+def render_notice(notice: Notice, *, show_clouds: bool = False) -> Message:
+    """The Slack message of ``notice``, naming clouds with ``show_clouds`` (see :func:`render_reply`)."""
+    token = _SHOW_CLOUDS.set(show_clouds)
+    try:
+        return _render_notice(notice)
+    finally:
+        _SHOW_CLOUDS.reset(token)
+
+
+def _render_notice(notice: Notice) -> Message:
     match notice:
         case BackupStarted(request, adopted):
             return _started(request, adopted)
         case BackupNotStarted(request, failure):
-            target = instance_label(request.instance_name, request.instance_id)
+            target = request_label(request)
             code_text = code(failure.error_code) if failure.error_code else f"HTTP {failure.status}"
             text = (
                 f":x: The {_fmt(request)} backup of {target} requested by {user(request.requester_id)} "
@@ -521,30 +563,30 @@ def render_notice(notice: Notice) -> Message:
             return _approval_request(request)
         case WatchedBackupEnded():
             return _watched(notice)
-        case BackupsStale(name, instance_id, hours, latest):
+        case BackupsStale(name, instance_id, hours, latest, cloud):
             since = f"the last one ended {slack_date(latest)}" if latest else "none is on record"
             text = (
-                f":rotating_light: {instance_label(name, instance_id)} has had no successful backup in the "
-                f"last {hours:g} h ({since})."
+                f":rotating_light: {instance_label(name, instance_id, cloud)} has had no successful backup "
+                f"in the last {hours:g} h ({since})."
             )
             return Message(
                 text=text, blocks=[section(text), context("I will say so here when one succeeds again.")]
             )
-        case BackupsRecovered(name, instance_id, latest):
+        case BackupsRecovered(name, instance_id, latest, cloud):
             text = (
-                f":white_check_mark: {instance_label(name, instance_id)} has a fresh successful backup again "
-                f"({slack_date(latest)})."
+                f":white_check_mark: {instance_label(name, instance_id, cloud)} has a fresh successful "
+                f"backup again ({slack_date(latest)})."
             )
             return simple(text)
         case OutcomeChecking():
             return _checking(notice)
         case NoBackupCreated(request, checked):
-            target = instance_label(request.instance_name, request.instance_id)
+            target = request_label(request)
             text = (
                 f":x: *No backup was created* for the {_fmt(request)} backup of {target} requested by "
                 f"{user(request.requester_id)}: DCS's backup records of the instance show none from it, "
                 f"checked for {human_duration(checked)} after its answer was lost. It was never sent twice; "
-                f"see `/dcs-backup list {escape(request.instance_name)}`, and run the command again if you "
+                f"see `/dcs-backup list {request_name(request)}`, and run the command again if you "
                 "still need it."
             )
             return simple(text)
@@ -554,7 +596,7 @@ def render_notice(notice: Notice) -> Message:
 
 def _checking(notice: OutcomeChecking) -> Message:
     request = notice.request
-    target = instance_label(request.instance_name, request.instance_id)
+    target = request_label(request)
     if notice.restarted:
         why = (
             f"The bot restarted while submitting the {_fmt(request)} backup of {target} requested by "
@@ -582,7 +624,7 @@ def _checking(notice: OutcomeChecking) -> Message:
 
 
 def _ambiguous(request: BackupRequest, candidates: tuple[BackupRecord, ...]) -> Message:
-    target = instance_label(request.instance_name, request.instance_id)
+    target = request_label(request)
     listed = ", ".join(
         f"{code(record.backup_id)} (created {slack_date(record.created_at)}, {escape(record.status)})"
         for record in candidates[:10]
@@ -591,7 +633,7 @@ def _ambiguous(request: BackupRequest, candidates: tuple[BackupRecord, ...]) -> 
         f":warning: *Outcome still unknown* for the {_fmt(request)} backup of {target} requested by "
         f"{user(request.requester_id)}: DCS shows {len(candidates)} backup(s) that could be this one — "
         f"{listed} — and I cannot tell which, so I follow none of them. Check them with "
-        f"`/dcs-backup list {escape(request.instance_name)}`."
+        f"`/dcs-backup list {request_name(request)}`."
     )
     return simple(text)
 
@@ -604,7 +646,7 @@ def _who(request: BackupRequest) -> str:
 
 
 def _started(request: BackupRequest, adopted: bool) -> Message:
-    target = instance_label(request.instance_name, request.instance_id)
+    target = request_label(request)
     text = (
         f":floppy_disk: {_who(request)} started an {_fmt(request)} backup of {target}. "
         f"backup_id {code(request.backup_id or '?')}"
@@ -620,16 +662,16 @@ def _finished(notice: BackupFinished) -> Message:
     took = f" in {human_duration(notice.duration_seconds)}" if notice.duration_seconds is not None else ""
     if record.status == "succeed":
         text = (
-            f":white_check_mark: Backup {code(record.backup_id)} of *{escape(request.instance_name)}* "
+            f":white_check_mark: Backup {code(record.backup_id)} of *{request_name(request)}* "
             f"succeeded{took}: {human_size(record.size)}."
         )
     elif record.status == "failed":
         text = (
-            f":x: Backup {code(record.backup_id)} of *{escape(request.instance_name)}* failed{took}: "
+            f":x: Backup {code(record.backup_id)} of *{request_name(request)}* failed{took}: "
             f"{code(record.error_code or '?')} — {escape(_meaning(record))}."
         )
     else:
-        name = escape(request.instance_name)
+        name = request_name(request)
         text = f"Backup {code(record.backup_id)} of *{name}* ended as {escape(record.status)}."
     return simple(text)
 
@@ -639,7 +681,7 @@ def _watched(notice: WatchedBackupEnded) -> Message:
     kind = "Automatic" if record.backup_type == "auto" else "Manual"
     by = f" (started through the bot by {user(notice.requester_id)})" if notice.requester_id else ""
     took = f" in {human_duration(notice.duration_seconds)}" if notice.duration_seconds is not None else ""
-    name = escape(notice.instance_name)
+    name = escape(shown_name(notice.instance_name, notice.cloud))
     subject = f"{kind} backup {code(record.backup_id)} of *{name}*{by}"
     if record.status == "succeed":
         text = f":white_check_mark: {subject} succeeded{took}: {human_size(record.size)}."
@@ -652,7 +694,7 @@ def _watched(notice: WatchedBackupEnded) -> Message:
 
 
 def _approval_request(request: BackupRequest) -> Message:
-    target = instance_label(request.instance_name, request.instance_id)
+    target = request_label(request)
     approvers = ", ".join(principal(p) for p in request.approvers)
     text = (
         f":raised_hand: {user(request.requester_id)} asks to back up {target} ({_fmt(request)}). "

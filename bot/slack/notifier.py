@@ -34,14 +34,22 @@ class SlackNotifier:
         session: aiohttp.ClientSession,
         retry_handlers: list[AsyncRetryHandler],
         on_error: Callable[[str, str], None] | None = None,
+        *,
+        show_clouds: bool = False,
     ) -> None:
-        """``on_error(method, error)`` hears of every Slack API error (for metrics)."""
+        """``on_error(method, error)`` hears of every Slack API error (for metrics); ``show_clouds``:
+        messages name each instance's cloud (several are configured)."""
+        self._show_clouds = show_clouds
         self._client = client
         self._poster = ResponseUrlPoster(session, retry_handlers)
         self._on_error = on_error
 
     async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
-        return await self._respond(response_url, render_reply(reply), replace_original=replace_original)
+        return await self._respond(
+            response_url,
+            render_reply(reply, show_clouds=self._show_clouds),
+            replace_original=replace_original,
+        )
 
     async def announce(
         self,
@@ -51,7 +59,7 @@ class SlackNotifier:
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
     ) -> Delivered | None:
-        message = render_notice(notice)
+        message = render_notice(notice, show_clouds=self._show_clouds)
         try:
             response = await call_slack(
                 "chat.postMessage",

@@ -30,9 +30,10 @@ from bot.store.database import from_db_time, to_db_time
 
 _COLUMNS = (
     "at, kind, user_id, channel_id, request_id, instance_id, instance_name, backup_id, rule, outcome, detail"
+    ", cloud"
 )
-_ROW_MARKS = "(" + ", ".join("?" * 11) + ")"
-#: Rows per INSERT at most (11 parameters a row, well under SQLite's limit of 32,766).
+_ROW_MARKS = "(" + ", ".join("?" * 12) + ")"
+#: Rows per INSERT at most (12 parameters a row, well under SQLite's limit of 32,766).
 BATCH_LIMIT = 500
 
 _Row = tuple[str | None, ...]
@@ -72,6 +73,7 @@ class SqliteAuditLog:
             entry.rule,
             entry.outcome,
             json.dumps(entry.detail, sort_keys=True, default=str),
+            entry.cloud,
         )
 
     async def _write_pending(self) -> None:
@@ -169,7 +171,7 @@ class SqliteAuditLog:
 
 _TEXT_COLUMNS = frozenset(
     {"seq", "at", "kind", "user_id", "channel_id", "request_id", "instance_id", "instance_name"}
-    | {"backup_id", "rule", "outcome"}
+    | {"backup_id", "rule", "outcome", "cloud"}
 )
 
 
@@ -185,5 +187,6 @@ def _record(row: aiosqlite.Row) -> AuditRecord:
         rule=row["rule"],
         outcome=row["outcome"],
         detail=json.loads(row["detail"]),
+        cloud=row["cloud"],
     )
     return AuditRecord(seq=row["seq"], at=from_db_time(row["at"]), entry=entry)

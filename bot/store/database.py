@@ -99,6 +99,9 @@ MIGRATIONS: list[str] = [
     ALTER TABLE requests ADD COLUMN cloud TEXT;
     ALTER TABLE requests ADD COLUMN instance_tags TEXT;
     """,
+    """
+    ALTER TABLE audit ADD COLUMN cloud TEXT;
+    """,
 ]
 
 

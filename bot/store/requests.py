@@ -75,6 +75,12 @@ class SqliteRequestStore:
         marks = ", ".join(f":{name}" for name in row)
         await self._db.execute(f"INSERT INTO requests ({names}) VALUES ({marks})", row)
 
+    async def adopt_cloudless(self, cloud: str) -> int:
+        """Gives the requests made before requests recorded their cloud (a database of an earlier release)
+        the one cloud that release served; returns how many."""
+        cursor = await self._db.execute("UPDATE requests SET cloud = ? WHERE cloud IS NULL", (cloud,))
+        return cursor.rowcount
+
     async def get(self, request_id: str) -> BackupRequest | None:
         async with self._db.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)) as cursor:
             row = await cursor.fetchone()

@@ -96,6 +96,9 @@ async def test_the_audit_command_prints_the_trail_as_jsonl_and_as_a_table(
         "redis-prod",
         backup_id,
     )
+    # Every record about the instance names its cloud (the one cloud of the DCS_* settings).
+    assert result["cloud"] == world.bot.settings.dcs_cloud_name
+    assert all(row["cloud"] == result["cloud"] for row in rows if row["instance"] is not None)
 
     code, out = await run_cli(["audit", "--format", "table"], capsys)
 
@@ -107,6 +110,7 @@ async def test_the_audit_command_prints_the_trail_as_jsonl_and_as_a_table(
         "kind",
         "user",
         "channel",
+        "cloud",
         "instance",
         "backup_id",
         "rule",

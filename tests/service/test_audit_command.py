@@ -137,6 +137,7 @@ def test_the_table_lines_up_its_columns(trail: Path, tmp_path: Path) -> None:
         "kind",
         "user",
         "channel",
+        "cloud",
         "instance",
         "backup_id",
         "rule",

@@ -219,3 +219,51 @@ async def test_a_database_of_the_previous_release_is_upgraded_in_place(tmp_path:
         assert finished is not None and finished.sent_at == NOW
     finally:
         await connection.close()
+
+
+#: The schema of the release before requests and audit records carried their cloud.
+BEFORE_CLOUDS = 3
+
+
+async def test_a_database_of_the_release_before_clouds_upgrades_and_its_requests_get_the_cloud(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "before-clouds.sqlite3"
+    with closing(sqlite3.connect(path)) as raw:
+        for number, script in enumerate(MIGRATIONS[:BEFORE_CLOUDS], start=1):
+            raw.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        raw.execute(
+            "INSERT INTO requests (request_id, state, requester_id, requester_name, channel_id, instance_id,"
+            " instance_name, backup_format, remark, rule, approval, approvers, created_at, expires_at,"
+            " submitted_at, backup_id) VALUES ('old', 'submitted', 'UALICE1', 'alice', 'COPS1', 'i-1',"
+            " 'redis-prod', 'rdb', 'r', 'sre-prod', 'self', '[]', '2026-11-26T12:00:00.000000Z',"
+            " '2026-11-26T12:05:00.000000Z', '2026-11-26T12:01:00.000000Z', 'b-old')"
+        )
+        raw.execute(
+            "INSERT INTO audit (at, kind, user_id, instance_name, detail) VALUES"
+            " ('2026-11-26T12:00:00.000000Z', 'command', 'UALICE1', 'redis-prod', '{}')"
+        )
+        raw.commit()
+
+    connection = await open_database(path)
+    try:
+        assert await schema_version(connection) == len(MIGRATIONS)
+        store = SqliteRequestStore(connection)
+        before = await store.get("old")
+        assert before is not None and (before.cloud, before.instance_tags) == (None, None)
+        assert await store.adopt_cloudless("eu-de") == 1
+        assert await store.adopt_cloudless("eu-nl") == 0  # once only
+        old = await store.get("old")
+        assert old is not None and old.cloud == "eu-de" and old.state == RequestState.SUBMITTED
+        finished = await store.transition("old", RequestEvent.FINISH, now=NOW, backup_status="succeed")
+        assert finished is not None and finished.cloud == "eu-de"
+        # New requests and audit records carry their cloud and the instance's tags.
+        await store.add(replace(make_request("new"), cloud="eu-nl", instance_tags=(("env", "prod"),)))
+        new = await store.get("new")
+        assert new is not None and (new.cloud, new.instance_tags) == ("eu-nl", (("env", "prod"),))
+        audit = SqliteAuditLog(connection, lambda: NOW)
+        await audit.record(AuditEntry(AuditKind.COMMAND, user_id="UALICE1", cloud="eu-nl"))
+        clouds = [record.entry.cloud async for record in audit.stream(None)]
+        assert clouds == [None, "eu-nl"]
+    finally:
+        await connection.close()

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from bot.core.rules.instances import Instance
-from bot.core.rules.messages import CloudUnavailable, InstanceAmbiguous, InstanceNotFound, UnaskedCloud
-from bot.slack.blocks import render_reply
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.messages import (
+    BackupList,
+    BackupsStale,
+    BackupStarted,
+    BackupStatus,
+    CloudUnavailable,
+    Confirmation,
+    InstanceAmbiguous,
+    InstanceNotFound,
+    Notice,
+    Reply,
+    UnaskedCloud,
+    WatchedBackupEnded,
+)
+from bot.core.rules.policy import Action, Decision
+from bot.slack.blocks import Message, render_notice, render_reply
+from tests.factories import make_request
 
 DE = Instance(instance_id="11111111-2222-3333-4444-555555555555", name="redis-prod", cloud="eu-de")
 NL = Instance(instance_id="33333333-2222-3333-4444-555555555555", name="redis-prod", cloud="eu-nl")
 
 
-def text_of(reply: object) -> str:
-    message = render_reply(reply)  # type: ignore[arg-type]
+def text_of(reply: Reply) -> str:
+    message = render_reply(reply)
     return "\n".join(str(block) for block in message.blocks)
 
 
@@ -38,3 +57,33 @@ def test_cloud_unavailable_names_the_cloud_when_given() -> None:
 
 def test_not_found_for_a_qualified_id_says_with_id() -> None:
     assert "with ID" in text_of(InstanceNotFound(f"eu-nl/{DE.instance_id}"))
+
+
+def _all_text(message: Message) -> str:
+    return message.text + "\n" + "\n".join(str(block) for block in message.blocks)
+
+
+def _submitted(request: BackupRequest) -> BackupRequest:
+    return replace(request, backup_id="b1", submitted_at=request.created_at, message_ts="1.1")
+
+
+def test_the_card_channel_message_list_status_and_watch_notices_name_the_cloud_only_with_several() -> None:
+    request = make_request(cloud="eu-nl", instance=NL)
+    record = BackupRecord(backup_id="b1", status="succeed", created_at=datetime(2026, 12, 1, tzinfo=UTC))
+    decision = Decision(True, Action.BACKUP, "ok", rule="sre-prod")
+    replies: list[Reply] = [
+        Confirmation(request, NL, decision),
+        BackupList(NL, (record,), 1),
+        BackupStatus(_submitted(request), record),
+    ]
+    notices: list[Notice] = [
+        BackupStarted(_submitted(request)),
+        WatchedBackupEnded("redis-prod", record, cloud="eu-nl"),
+        BackupsStale("redis-prod", NL.instance_id, 26, None, cloud="eu-nl"),
+    ]
+    for reply in replies:
+        assert "eu-nl/redis-prod" in _all_text(render_reply(reply, show_clouds=True)), reply
+        assert "eu-nl" not in _all_text(render_reply(reply)), reply
+    for notice in notices:
+        assert "eu-nl/redis-prod" in _all_text(render_notice(notice, show_clouds=True)), notice
+        assert "eu-nl" not in _all_text(render_notice(notice)), notice

@@ -321,4 +321,5 @@ class ClickHandler:
             instance_name=request.instance_name if request else None,
             outcome=outcome,
             detail=dict(detail or {}),
+            cloud=request.cloud if request else None,
         )

@@ -142,6 +142,7 @@ class CommandAnswers:
                     channel_id=invocation.channel_id,
                     instance_id=instance.instance_id,
                     instance_name=instance.name,
+                    cloud=instance.cloud,
                     rule=decision.rule,
                     detail={"format": str(backup_format), "remark": remark, "blocker": blocker},
                 )
@@ -152,7 +153,6 @@ class CommandAnswers:
                 call,
                 blockers=(blocker,) if blocker else (),
                 unasked=unasked,
-                cloud=self._shown_cloud(instance),
             )
         if blocker is not None:
             return NotBackupable(instance, blocker)
@@ -280,9 +280,6 @@ class CommandAnswers:
             return [await cache.show_instance(exact[0].instance_id)]
         except InstanceNotFoundError:
             return []
-
-    def _shown_cloud(self, instance: Instance) -> str | None:
-        return instance.cloud if self._w.multi_cloud else None
 
     def _cache(self, cloud: str) -> InstanceCache:
         cache = self._instances.get(cloud)

@@ -94,6 +94,7 @@ class Workflow:
                 channel_id=channel_id,
                 instance_id=ref.instance_id if ref else None,
                 instance_name=ref.name if ref else None,
+                cloud=ref.cloud if ref else None,
                 rule=decision.rule,
                 outcome="allowed" if decision.allowed else "denied",
                 detail={"action": str(decision.action), "reason": decision.reason},
@@ -159,6 +160,7 @@ def about(
         rule=rule or request.rule,
         outcome=outcome or str(request.state),
         detail=dict(detail or {}),
+        cloud=request.cloud,
     )
 
 

@@ -40,6 +40,8 @@ class AuditEntry:
     rule: str | None = None
     outcome: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    #: The cloud of the instance (INTERFACE §8); None when no instance is concerned or it is not known.
+    cloud: str | None = None
 
 
 @dataclass(frozen=True)

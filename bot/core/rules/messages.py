@@ -112,8 +112,6 @@ class DryRun:
     call: PlannedCall
     blockers: tuple[str, ...] = ()
     unasked: tuple[UnaskedCloud, ...] = ()
-    #: The instance's cloud, to name when several are configured (None: only one is).
-    cloud: str | None = None
 
 
 @dataclass(frozen=True)
@@ -259,6 +257,7 @@ class WatchedBackupEnded:
     record: BackupRecord
     duration_seconds: float | None = None
     requester_id: str | None = None
+    cloud: str | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +266,7 @@ class BackupsStale:
     instance_id: str
     window_hours: float
     last_success: datetime | None
+    cloud: str | None = None
 
 
 @dataclass(frozen=True)
@@ -274,6 +274,7 @@ class BackupsRecovered:
     instance_name: str
     instance_id: str
     last_success: datetime
+    cloud: str | None = None
 
 
 Notice = (
