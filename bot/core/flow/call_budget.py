@@ -27,6 +27,10 @@ from enum import IntEnum
 DEFAULT_CALLS_PER_SECOND = 10.0
 
 
+# Rounding in the refill must not leave a caller sleeping for a token that is 1e-16 short.
+_SLACK = 1e-9
+
+
 class Priority(IntEnum):
     """Who gets the next token when calls wait for one; lower goes first."""
 
@@ -78,8 +82,8 @@ class CallBudget:
             while True:
                 self._refill()
                 if self._waiters[0] is me:
-                    if self._tokens >= 1:
-                        self._tokens -= 1
+                    if self._tokens >= 1 - _SLACK:
+                        self._tokens = max(0.0, self._tokens - 1)
                         self.granted += 1
                         return
                     await self._sleep((1 - self._tokens) / self.rate)

@@ -10,7 +10,7 @@ over the interval rather than coming all at once. Every DCS call the tracker mak
 shared :class:`~bot.core.flow.call_budget.CallBudget` first, the bot's own backups before the watch, so a
 big estate is polled more slowly instead of hammering DCS: a cycle lists no more watched-only instances than
 the budget has left in one interval after the followed ones (at least one, so the watch never stops), and
-the rest wait for later cycles, most overdue first.
+the rest wait for later cycles, never listed ones first, then the most overdue.
 
 Everything it must remember lives in the database, so a restarted bot carries on where the old one stopped
 and announces each outcome once.
@@ -206,14 +206,15 @@ class Tracker:
         return backoff is None or now >= backoff.until
 
     def _watch_due_now(self, watched_only: set[str], followed_calls: int, now: datetime) -> list[str]:
-        """The watched-only instances this cycle lists: those due, most overdue first, as many as the
-        budget has left in one interval after ``followed_calls`` (at least one)."""
+        """The watched-only instances this cycle lists: those due — never listed first, then the most
+        overdue — as many as the budget has left in one interval after ``followed_calls`` (at least one)."""
         if self._options.watch_interval is None:
             return [i for i in sorted(watched_only) if self._is_due(i, now)]
         for gone in self._watch_due.keys() - watched_only:
             del self._watch_due[gone]
         due = [i for i in watched_only if self._watch_due.get(i, now) <= now and self._is_due(i, now)]
-        due.sort(key=lambda i: (self._watch_due.get(i, now), i))
+        # Never listed first, then the most overdue.
+        due.sort(key=lambda i: (i in self._watch_due, self._watch_due.get(i, now), i))
         if self._budget is not None:
             spare = math.floor(self._budget.rate * self._options.interval) - followed_calls
             due = due[: max(1, spare)]
