@@ -27,6 +27,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget
 from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Delivered
 from bot.core.rules.audit import AuditEntry
@@ -45,6 +46,7 @@ from bot.store.watch import SqliteWatchStore
 SIZES = (20, 200, 2000)
 BACKUPS_PER_INSTANCE = 5
 POLL_INTERVAL = 15.0
+WATCH_INTERVAL = 300.0
 # Cycles measured: one watch interval's worth at the default 300 s (20 × 15 s); fewer for the largest
 # followed estate, whose every cycle lists all of it.
 CYCLES = 20
@@ -141,8 +143,18 @@ async def _follow_backups(store: SqliteRequestStore, emulator: DcsEmulator, cloc
 
 
 def tracker_extras(clock: StepClock) -> dict[str, Any]:
-    """What this version of the tracker takes beyond the options of the baseline (none there)."""
-    return {}
+    """What this version of the tracker takes beyond the baseline's options: the default watch interval
+    and the default call budget, whose waits move the step clock."""
+    start = clock.now()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    budget = CallBudget(
+        DEFAULT_CALLS_PER_SECOND, monotonic=lambda: (clock.now() - start).total_seconds(), sleep=sleep
+    )
+    return {"options": {"watch_interval": WATCH_INTERVAL}, "budget": budget}
 
 
 async def _scenario(size: int, scenario: str) -> Row:
@@ -208,7 +220,8 @@ async def _scenario(size: int, scenario: str) -> Row:
 
 def _print(rows: list[Row]) -> None:
     print(
-        f"poll interval {POLL_INTERVAL:g} s; {CYCLES} cycles measured after a first one "
+        f"poll interval {POLL_INTERVAL:g} s, watch interval {WATCH_INTERVAL:g} s, budget "
+        f"{DEFAULT_CALLS_PER_SECOND:g} calls/s; {CYCLES} cycles measured after a first one "
         "(calls = list_backups + list_instances)"
     )
     print(
