@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
 from bot.clouds_file import AkSk, CloudSettings, clouds_of, single
-from bot.config import ConfigError, Settings
+from bot.config import Settings
 from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
@@ -40,6 +40,7 @@ from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter
 from bot.operations import register_operations
 from bot.operations.observed import OBSERVED, DcsCalls, Lifecycle, Observed, ObservedCloud
+from bot.operations.own_port import serve_on_own_port
 from bot.policy_file import PolicyHolder
 from bot.slack.app import bolt_app, handle_events, retry_handlers
 from bot.slack.authorization import BotAuthorization
@@ -196,26 +197,10 @@ def create_app(
     return app
 
 
-@contextlib.asynccontextmanager
-async def _ops_server(bot: Bot) -> AsyncIterator[None]:
+def _ops_server(bot: Bot) -> contextlib.AbstractAsyncContextManager[None]:
     """With ``BOT_OPS_PORT``, the operations endpoints on that port (and only there)."""
     port = bot.settings.bot_ops_port
-    if port is None:
-        yield
-        return
-    ops = web.Application()
-    ops[OBSERVED] = _observed(bot)
-    register_operations(ops)
-    runner = web.AppRunner(ops)
-    await runner.setup()
-    try:
-        try:
-            await web.TCPSite(runner, port=port).start()
-        except OSError as error:
-            raise ConfigError(f"BOT_OPS_PORT: cannot listen on {port} ({error.strerror or error})") from None
-        yield
-    finally:
-        await runner.cleanup()
+    return contextlib.nullcontext() if port is None else serve_on_own_port(_observed(bot), port)
 
 
 @contextlib.asynccontextmanager
