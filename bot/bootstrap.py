@@ -32,7 +32,7 @@ from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
 from bot.core.flow.notices import NOTICE_BUDGET
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
-from bot.core.ports import Clock
+from bot.core.ports import Clock, CloudMap
 from bot.core.rules.backup_request import RequestState
 from bot.core.rules.reconciliation import checking_window
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
@@ -87,6 +87,12 @@ class Bot:
 
 
 BOT = web.AppKey("bot", Bot)
+
+
+def resolution_bound(timeout: float) -> float:
+    """How long resolving an instance in one cloud may take (two calls, each within the cloud's timeout);
+    a backstop: the client's own timeout normally answers first, with its own reason."""
+    return 2 * timeout + 1.0
 
 
 def dcs_auth(cloud: CloudSettings, session: aiohttp.ClientSession) -> DcsAuth:
@@ -258,7 +264,7 @@ def _assemble(
     notifier = SlackNotifier(slack, session, slack_retries, on_error=metrics.observe_slack_error)
     supervisor = Supervisor()
     service = BackupService(
-        dcs=dcs,
+        clouds=CloudMap(dcs_clients, {cloud.name: resolution_bound(cloud.timeout) for cloud in clouds}),
         requests=requests,
         audit=audit,
         groups=SlackGroupDirectory(slack),

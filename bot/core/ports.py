@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -41,6 +41,46 @@ class DcsApi(Protocol):
         limit: int = 10,
         offset: int = 0,
     ) -> BackupPage: ...
+
+
+class DcsClouds(Protocol):
+    """The configured clouds (INTERFACE §8): their names in the clouds file's order, each one's DCS client,
+    and how long resolving an instance in it may take before the answer goes on without it."""
+
+    @property
+    def names(self) -> Sequence[str]: ...
+
+    def client(self, name: str) -> DcsApi:
+        """Raises ``KeyError`` for a name not in :attr:`names`."""
+        ...
+
+    def bound(self, name: str) -> float:
+        """Seconds a look-up in this cloud may take; a cloud slower than that is reported as not asked."""
+        ...
+
+
+class CloudMap:
+    """:class:`DcsClouds` from a mapping of names to clients (in order), each with one bound."""
+
+    def __init__(self, clients: Mapping[str, DcsApi], bounds: Mapping[str, float] | None = None) -> None:
+        if not clients:
+            raise ValueError("at least one cloud")
+        self._clients = dict(clients)
+        self._bounds = dict(bounds or {})
+
+    @classmethod
+    def single(cls, dcs: DcsApi, name: str = "default", bound: float = 60.0) -> CloudMap:
+        return cls({name: dcs}, {name: bound})
+
+    @property
+    def names(self) -> Sequence[str]:
+        return tuple(self._clients)
+
+    def client(self, name: str) -> DcsApi:
+        return self._clients[name]
+
+    def bound(self, name: str) -> float:
+        return self._bounds.get(name, 60.0)
 
 
 class RequestStore(Protocol):

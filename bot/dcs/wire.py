@@ -93,10 +93,25 @@ class WireInstance(BaseModel):
     engine_version: str | None = None
     spec_code: str | None = None
     capacity: int | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
     _coerce = field_validator("cache_mode", "engine", "engine_version", "spec_code", mode="before")(
         _none_unless_str
     )
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_pairs(cls, value: Any) -> Any:
+        """``tags: [{"key": "env", "value": "prod"}]``; ``null`` or anything else is no tags, an entry
+        without a string key is skipped, a value that is not a string is the empty value."""
+        if not isinstance(value, list):
+            return ()
+        pairs = []
+        for tag in value:
+            if isinstance(tag, dict) and isinstance(tag.get("key"), str) and tag["key"]:
+                tag_value = tag.get("value")
+                pairs.append((tag["key"], tag_value if isinstance(tag_value, str) else ""))
+        return tuple(pairs)
 
     def to_core(self) -> Instance:
         return Instance(
@@ -108,6 +123,7 @@ class WireInstance(BaseModel):
             engine_version=self.engine_version,
             spec_code=self.spec_code,
             capacity=self.capacity,
+            tags=self.tags,
         )
 
 

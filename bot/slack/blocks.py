@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from bot.core.rules.backup_request import BackupRequest
-from bot.core.rules.grammar import is_instance_id
+from bot.core.rules.grammar import is_instance_id, split_instance
 from bot.core.rules.instances import BackupRecord, Instance
 from bot.core.rules.messages import (
     ApprovalRequested,
@@ -43,10 +44,18 @@ from bot.core.rules.messages import (
     Refusal,
     Reply,
     TrackingAbandoned,
+    UnaskedCloud,
     Usage,
     WatchedBackupEnded,
 )
-from bot.core.rules.policy import ACTION_VERBS, ADMIN_RULE, Decision, Permission
+from bot.core.rules.policy import (
+    ACTION_VERBS,
+    ADMIN_RULE,
+    Decision,
+    Permission,
+    describe_scope,
+    format_tags,
+)
 
 Block = dict[str, Any]
 
@@ -194,20 +203,28 @@ def render_reply(reply: Reply) -> Message:
             verb = ACTION_VERBS[decision.action]
             text = f":no_entry: You may not {verb}{what}. {escape_keeping_references(decision.reason)}"
             return Message(text=text, blocks=[section(text), context("Ask a bot admin if you need this.")])
-        case InstanceNotFound(query, suggestions):
-            how = "with ID" if is_instance_id(query) else "named"
+        case InstanceNotFound(query, suggestions, unasked):
+            how = "with ID" if is_instance_id(split_instance(query).target) else "named"
             text = f":mag: I could not find a DCS instance {how} *{escape(query)}*."
             if suggestions:
                 text += " Did you mean " + ", ".join(f"*{escape(s)}*" for s in suggestions) + "?"
-            return simple(text)
-        case InstanceAmbiguous(query, candidates):
-            lines = "\n".join(
-                f"• {instance_label(i.name, i.instance_id)} — {escape(i.status)}" for i in candidates
-            )
-            text = (
-                f"Several instances are named *{escape(query)}*. Please use the instance ID instead:\n{lines}"
-            )
-            return simple(text)
+            return _with_unasked(simple(text), unasked)
+        case InstanceAmbiguous(query, candidates, qualified, unasked):
+            if qualified:
+                lines = "\n".join(
+                    f"• {code(form)} — {escape(i.type_label)}, {escape(i.status)} ({code(i.instance_id)})"
+                    for i, form in zip(candidates, reply.forms(), strict=True)
+                )
+                text = f"*{escape(query)}* is in more than one place. Please say which one:\n{lines}"
+            else:
+                lines = "\n".join(
+                    f"• {instance_label(i.name, i.instance_id)} — {escape(i.status)}" for i in candidates
+                )
+                text = (
+                    f"Several instances are named *{escape(query)}*. "
+                    f"Please use the instance ID instead:\n{lines}"
+                )
+            return _with_unasked(simple(text), unasked)
         case NotBackupable(instance, reason):
             target = instance_label(instance.name, instance.instance_id)
             text = f":warning: {target} cannot be backed up. {escape(reason)}"
@@ -218,9 +235,10 @@ def render_reply(reply: Reply) -> Message:
                 "and the answer depends on them. Nothing was changed; please try again in a moment."
             )
             return simple(text)
-        case CloudUnavailable(detail):
+        case CloudUnavailable(detail, cloud):
+            where = f"DCS in {escape(cloud)}" if cloud is not None else "DCS"
             text = (
-                f":cloud: I could not get an answer from DCS ({escape(detail)}). "
+                f":cloud: I could not get an answer from {where} ({escape(detail)}). "
                 "Nothing was changed; please try again in a minute."
             )
             return simple(text)
@@ -258,6 +276,19 @@ def render_reply(reply: Reply) -> Message:
             return Message(text=copy.text, blocks=[*blocks, note])
 
 
+def _with_unasked(message: Message, unasked: Sequence[UnaskedCloud]) -> Message:
+    """The message, with a note naming the clouds that could not be asked."""
+    if not unasked:
+        return message
+    names = ", ".join(escape(u.cloud) for u in unasked)
+    details = "; ".join(f"{escape(u.cloud)}: {escape(u.detail)}" for u in unasked)
+    note = context(
+        f":cloud: Could not ask {names} ({details}); this answer comes from the other clouds. "
+        "To address an instance there, write its cloud, like eu-nl/redis-prod."
+    )
+    return Message(text=message.text, blocks=[*message.blocks, note])
+
+
 def _permission_line(permission: Permission) -> str:
     verbs = ", ".join(str(action) for action in permission.actions)
     instances = ", ".join(code(p) for p in permission.instances)
@@ -267,6 +298,8 @@ def _permission_line(permission: Permission) -> str:
         else "in " + ", ".join(f"<#{c}>" for c in permission.channels)
     )
     approval = ", with a second person's approval" if permission.approval == "peer" else ""
+    if permission.clouds is not None or permission.tags is not None:
+        instances += " " + escape(describe_scope(permission.clouds, permission.tags))
     rule = "you are a bot admin" if permission.rule == ADMIN_RULE else f"rule {code(permission.rule)}"
     return f"• {verbs} on {instances} {where}{approval} ({rule})"
 
@@ -305,7 +338,10 @@ def _decision_text(decision: Decision) -> str:
     if decision.approval == "peer":
         approvers = ", ".join(principal(p) for p in decision.approvers)
         approval = f"; needs approval by one of {approvers} after you confirm"
-    return f":white_check_mark: allowed by rule {code(decision.rule or '')}{approval}"
+    scope = ""
+    if decision.clouds is not None or decision.tags is not None:
+        scope = f" (for instances {escape(describe_scope(decision.clouds, decision.tags))})"
+    return f":white_check_mark: allowed by rule {code(decision.rule or '')}{scope}{approval}"
 
 
 def _dry_run(reply: DryRun) -> Message:
@@ -316,13 +352,21 @@ def _dry_run(reply: DryRun) -> Message:
         section(
             ":test_tube: *Dry run* — nothing was sent to DCS.\n"
             f"*Instance* {instance_label(reply.instance.name, reply.instance.instance_id)}"
+            f"{_cloud_and_tags(reply.instance, reply.cloud)}"
         ),
         section(f"*Policy decision* {_decision_text(reply.decision)}"),
         section(f"*The call that would be made*\n```{escape(call.method)} {escape(call.path)}\n{body}```"),
     ]
     if reply.blockers:
         blocks.append(section(":warning: " + " ".join(escape(b) for b in reply.blockers)))
-    return Message(text=f"Dry run for {escape(reply.instance.name)}: nothing was sent.", blocks=blocks)
+    message = Message(text=f"Dry run for {escape(reply.instance.name)}: nothing was sent.", blocks=blocks)
+    return _with_unasked(message, reply.unasked)
+
+
+def _cloud_and_tags(instance: Instance, shown_cloud: str | None) -> str:
+    cloud = f"\n*Cloud* {escape(shown_cloud)}" if shown_cloud is not None else ""
+    tags = format_tags(instance.tags) if instance.tags else "none"
+    return f"{cloud}\n*Tags* {escape(tags)}"
 
 
 def _instance_type(instance: Instance) -> str:
@@ -355,7 +399,8 @@ def _confirmation(reply: Confirmation) -> Message:
         ),
         context(f"Allowed by rule {code(request.rule)} · expires in {ttl} · only you can confirm"),
     ]
-    return Message(text=f"Back up {escape(instance.name)}? Confirm or cancel.", blocks=blocks)
+    message = Message(text=f"Back up {escape(instance.name)}? Confirm or cancel.", blocks=blocks)
+    return _with_unasked(message, reply.unasked)
 
 
 def _card_closed(reply: CardClosed) -> Message:
@@ -417,14 +462,15 @@ def _record_fields(record: BackupRecord) -> list[tuple[str, str]]:
 def _backup_list(reply: BackupList) -> Message:
     target = instance_label(reply.instance.name, reply.instance.instance_id)
     if not reply.records:
-        return simple(f"{target} has no backups yet.")
+        return _with_unasked(simple(f"{target} has no backups yet."), reply.unasked)
     blocks: list[Block] = [
         section(f"Recent backups of {target} (newest first, {len(reply.records)} of {reply.total}):")
     ]
     for record in reply.records:
         blocks.append({"type": "divider"})
         blocks.append(fields(*_record_fields(record)))
-    return Message(text=f"Recent backups of {escape(reply.instance.name)}", blocks=blocks[:50])
+    message = Message(text=f"Recent backups of {escape(reply.instance.name)}", blocks=blocks[:49])
+    return _with_unasked(message, reply.unasked)
 
 
 def _backup_status(reply: BackupStatus) -> Message:

@@ -95,6 +95,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX requests_by_instance ON requests (instance_id, state);
     CREATE INDEX requests_owing_notices ON requests (notice_due) WHERE notice_due IS NOT NULL;
     """,
+    """
+    ALTER TABLE requests ADD COLUMN cloud TEXT;
+    ALTER TABLE requests ADD COLUMN instance_tags TEXT;
+    """,
 ]
 
 

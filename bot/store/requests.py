@@ -48,6 +48,8 @@ def _encode(name: str, value: object) -> object:
         return to_db_time(value)
     if name == "approvers":
         return json.dumps(list(value))  # type: ignore[call-overload]
+    if name == "instance_tags":
+        return None if value is None else json.dumps([list(pair) for pair in value])  # type: ignore[attr-defined]
     return value
 
 
@@ -56,6 +58,8 @@ def _from_row(row: aiosqlite.Row) -> BackupRequest:
     for name in _TIME_COLUMNS:
         data[name] = maybe_time(data[name])
     data["approvers"] = tuple(json.loads(data["approvers"]))
+    tags = data["instance_tags"]
+    data["instance_tags"] = None if tags is None else tuple((key, value) for key, value in json.loads(tags))
     data["state"] = RequestState(data["state"])
     data["backup_format"] = BackupFormat(data["backup_format"])
     return BackupRequest(**data)

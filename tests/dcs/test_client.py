@@ -107,6 +107,7 @@ async def test_show_instance(cloud: FakeCloud, aksk_client: DcsClient) -> None:
     assert (instance.name, instance.status, instance.cache_mode) == ("redis-prod", "RUNNING", "ha")
     assert instance.engine_version is None
     assert instance.is_running
+    assert instance.tags == (("env", "prod"),)
     assert not instance.is_single_node
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.dcs.wire import BackupList, WireBackupRecord, record_time
+from bot.dcs.wire import BackupList, WireBackupRecord, WireInstance, record_time
 
 TEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
@@ -96,3 +96,18 @@ def test_blank_times_are_absent_without_a_word(caplog: pytest.LogCaptureFixture)
 
     assert (parsed.created_at, parsed.updated_at, parsed.execution_at) == (None, None, None)
     assert caplog.records == []
+
+
+def test_instance_tags_are_read_leniently() -> None:
+    def tags(value: object) -> tuple[tuple[str, str], ...]:
+        return WireInstance.model_validate({"instance_id": "i", "name": "n", "tags": value}).to_core().tags
+
+    assert tags([{"key": "env", "value": "prod"}, {"key": "team", "value": "shop"}]) == (
+        ("env", "prod"),
+        ("team", "shop"),
+    )
+    assert tags(None) == () and tags({}) == ()
+    assert tags([{"key": "env"}, {"value": "x"}, {"key": ""}, "junk", {"key": "k", "value": {}}]) == (
+        ("env", ""),
+        ("k", ""),
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.flow.context import Workflow, about
+from bot.core.flow.context import Workflow, about, request_ref
 from bot.core.flow.inputs import Click
 from bot.core.flow.submission import Submission
 from bot.core.rules.audit import AuditEntry, AuditKind
@@ -21,7 +21,7 @@ from bot.core.rules.backup_request import (
     expiry,
 )
 from bot.core.rules.messages import ApprovalRequested, CardClosed, CardOutcome, ClickRefused
-from bot.core.rules.policy import Action, Actor, InstanceRef, decide, is_group_id, may_approve
+from bot.core.rules.policy import Action, Actor, decide, is_group_id, may_approve
 
 # States a request reaches only through a confirmation (and, under a peer rule, an approval).
 _STARTED_STATES = frozenset(
@@ -62,7 +62,7 @@ class ClickHandler:
             return
         policy = self._w.policy()
         actor = await self._w.actor(policy, click.user_id, request.channel_id)
-        ref = InstanceRef(request.instance_id, request.instance_name)
+        ref = request_ref(request)
         if self._w.undecidable(policy, actor, Action.BACKUP, ref):
             # Slack could not tell just now; that is no reason to take the request away.
             await self._refuse(click, _groups_unknown(actor, "whether you may confirm"), request)

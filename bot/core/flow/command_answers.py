@@ -3,10 +3,21 @@ policy pre-check, the instance's resolution and the decision, in that order."""
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+import logging
+from dataclasses import dataclass, replace
 
 from bot.core.errors import DcsError, InstanceNotFoundError
-from bot.core.flow.context import LIST_LIMIT, SUBMISSION_SKEW, Workflow, about, created, describe
+from bot.core.flow.context import (
+    LIST_LIMIT,
+    SUBMISSION_SKEW,
+    Workflow,
+    about,
+    created,
+    describe,
+    request_ref,
+)
 from bot.core.flow.inputs import Invocation
 from bot.core.flow.instance_cache import InstanceCache
 from bot.core.rules.audit import AuditEntry, AuditKind
@@ -18,6 +29,7 @@ from bot.core.rules.grammar import (
     ListCommand,
     StatusCommand,
     is_instance_id,
+    split_instance,
 )
 from bot.core.rules.instances import BackupRecord, Instance, backup_blocker
 from bot.core.rules.messages import (
@@ -33,16 +45,26 @@ from bot.core.rules.messages import (
     NotBackupable,
     Refusal,
     Reply,
+    UnaskedCloud,
     Usage,
 )
-from bot.core.rules.policy import Action, Decision, InstanceRef, decide, may_act_somewhere, permissions_of
+from bot.core.rules.policy import (
+    Action,
+    Decision,
+    decide,
+    may_act_somewhere,
+    permissions_of,
+    ref_of,
+)
+
+log = logging.getLogger(__name__)
 
 
 class CommandAnswers:
     def __init__(self, workflow: Workflow) -> None:
         self._w = workflow
         # Resolution only: the card may show a status up to its TTL old; submission asks DCS itself.
-        self._instances = InstanceCache(workflow.dcs, workflow.clock)
+        self._instances: dict[str, InstanceCache] = {}  # one per cloud
 
     async def handle(self, command: Command, invocation: Invocation) -> Reply:
         await self._w.audit.record(
@@ -76,7 +98,7 @@ class CommandAnswers:
 
     async def _authorize(
         self, invocation: Invocation, action: Action, query: str
-    ) -> tuple[Instance, Decision] | Reply:
+    ) -> tuple[Resolved, Decision] | Reply:
         """Policy pre-check, instance resolution, then the decision — in that order, so that a person
         with no rights at all never causes a cloud call. When the answer would turn on user groups Slack
         could not tell just now, nothing is decided (or audited as a decision): the person is asked to
@@ -90,9 +112,9 @@ class CommandAnswers:
             await self._w.audit_decision(invocation.user_id, invocation.channel_id, decision, None)
             return Refusal(decision)
         resolution = await self._resolve(query)
-        if not isinstance(resolution, Instance):
+        if not isinstance(resolution, Resolved):
             return resolution
-        ref = InstanceRef(resolution.instance_id, resolution.name)
+        ref = ref_of(resolution.instance)
         if self._w.undecidable(policy, actor, action, ref):
             return GroupsUnavailable(actor.groups_unknown or "")
         decision = decide(policy, actor, action, ref)
@@ -105,13 +127,14 @@ class CommandAnswers:
         authorized = await self._authorize(invocation, Action.BACKUP, command.instance)
         if not isinstance(authorized, tuple):
             return authorized
-        instance, decision = authorized
+        resolved, decision = authorized
+        instance, unasked = resolved.instance, resolved.unasked
         options = self._w.options
         backup_format = command.backup_format or options.default_format
         remark = command.remark or f"Slack backup by @{invocation.user_name}"
         blocker = backup_blocker(instance)
         if command.dry_run:
-            call = self._w.dcs.planned_backup(instance.instance_id, backup_format, remark)
+            call = self._w.dcs_of(instance.cloud).planned_backup(instance.instance_id, backup_format, remark)
             await self._w.audit.record(
                 AuditEntry(
                     AuditKind.DRY_RUN,
@@ -123,7 +146,14 @@ class CommandAnswers:
                     detail={"format": str(backup_format), "remark": remark, "blocker": blocker},
                 )
             )
-            return DryRun(instance, decision, call, blockers=(blocker,) if blocker else ())
+            return DryRun(
+                instance,
+                decision,
+                call,
+                blockers=(blocker,) if blocker else (),
+                unasked=unasked,
+                cloud=self._shown_cloud(instance),
+            )
         if blocker is not None:
             return NotBackupable(instance, blocker)
         now = self._w.clock.now()
@@ -134,6 +164,8 @@ class CommandAnswers:
             channel_id=invocation.channel_id,
             instance_id=instance.instance_id,
             instance_name=instance.name,
+            cloud=instance.cloud,
+            instance_tags=instance.tags,
             backup_format=backup_format,
             remark=remark,
             rule=decision.rule or "",
@@ -147,25 +179,26 @@ class CommandAnswers:
         await self._w.audit.record(
             about(request, AuditKind.CONFIRMATION_SHOWN, request.requester_id, detail={"remark": remark})
         )
-        return Confirmation(request, instance, decision)
+        return Confirmation(request, instance, decision, unasked)
 
     async def _list(self, command: ListCommand, invocation: Invocation) -> Reply:
         authorized = await self._authorize(invocation, Action.LIST, command.instance)
         if not isinstance(authorized, tuple):
             return authorized
-        instance, _ = authorized
+        resolved, _ = authorized
+        instance = resolved.instance
         try:
-            page = await self._w.dcs.list_backups(instance.instance_id, limit=LIST_LIMIT)
+            page = await self._w.dcs_of(instance.cloud).list_backups(instance.instance_id, limit=LIST_LIMIT)
         except DcsError as error:
-            return CloudUnavailable(describe(error))
+            return CloudUnavailable(describe(error), instance.cloud if self._w.multi_cloud else None)
         records = sorted(page.records, key=created, reverse=True)
-        return BackupList(instance, tuple(records), page.total)
+        return BackupList(instance, tuple(records), page.total, resolved.unasked)
 
     async def _status(self, command: StatusCommand, invocation: Invocation) -> Reply:
         request = await self._w.requests.by_backup_id(command.backup_id)
         policy = self._w.policy()
         actor = await self._w.actor(policy, invocation.user_id, invocation.channel_id)
-        ref = None if request is None else InstanceRef(request.instance_id, request.instance_name)
+        ref = None if request is None else request_ref(request)
         if self._w.undecidable(policy, actor, Action.STATUS, ref):
             return GroupsUnavailable(actor.groups_unknown or "")
         decision = decide(policy, actor, Action.STATUS, ref)
@@ -183,7 +216,7 @@ class CommandAnswers:
         if request.backup_id is None or request.submitted_at is None:
             return None
         try:
-            page = await self._w.dcs.list_backups(
+            page = await self._w.dcs_of(request.cloud).list_backups(
                 request.instance_id, begin_time=request.submitted_at - SUBMISSION_SKEW, limit=100
             )
         except DcsError:
@@ -192,34 +225,98 @@ class CommandAnswers:
 
     async def _resolve(
         self, query: str
-    ) -> Instance | InstanceNotFound | InstanceAmbiguous | CloudUnavailable:
-        cache = self._instances
+    ) -> Resolved | InstanceNotFound | InstanceAmbiguous | CloudUnavailable | Usage:
+        """The one instance ``query`` names, asking its cloud, or every cloud at once for a bare name; a
+        cloud that fails or takes longer than its bound is left out, and the answer says so."""
+        address = split_instance(query)
+        names = list(self._w.clouds.names)
+        if address.cloud is not None:
+            if address.cloud not in names:
+                return Usage(
+                    f"There is no cloud {address.cloud} here. The clouds are {', '.join(names)}; "
+                    f"write the instance as {names[0]}/{address.target}, or without a cloud."
+                )
+            names = [address.cloud]
+        answers = await asyncio.gather(*(self._look_up(name, address.target) for name in names))
+        found = [instance for answer in answers if isinstance(answer, list) for instance in answer]
+        unasked = tuple(answer for answer in answers if isinstance(answer, UnaskedCloud))
+        if len(found) == 1:
+            return Resolved(found[0], unasked)
+        if found:
+            return InstanceAmbiguous(query, tuple(found), qualified=self._w.multi_cloud, unasked=unasked)
+        if len(unasked) == len(names):
+            first = unasked[0]
+            return CloudUnavailable(first.detail, first.cloud if self._w.multi_cloud else None)
+        answered = [name for name, answer in zip(names, answers, strict=True) if isinstance(answer, list)]
+        return InstanceNotFound(query, await self._suggestions(address.target, answered), unasked)
+
+    async def _look_up(self, cloud: str, target: str) -> list[Instance] | UnaskedCloud:
         try:
-            if is_instance_id(query):
-                return await cache.show_instance(query)
-            known = cache.id_of(query)
+            async with asyncio.timeout(self._w.clouds.bound(cloud)):
+                found = await self._look_up_in(cloud, target)
+        except DcsError as error:
+            return UnaskedCloud(cloud, describe(error))
+        except TimeoutError:
+            log.warning("cloud %s did not answer a look-up of %r in time", cloud, target)
+            return UnaskedCloud(cloud, "it did not answer in time")
+        return [replace(instance, cloud=cloud) for instance in found]
+
+    async def _look_up_in(self, cloud: str, target: str) -> list[Instance]:
+        cache = self._cache(cloud)
+        try:
+            if is_instance_id(target):
+                return [await cache.show_instance(target)]
+            known = cache.id_of(target)
             if known is not None:
                 instance = await cache.show_instance(known)
-                if instance.name == query:
-                    return instance
+                if instance.name == target:
+                    return [instance]
                 cache.forget(known)  # renamed since: resolve the name afresh
-            page = await self._w.dcs.list_instances(name=query, exact=True, limit=LIST_LIMIT)
-            exact = [i for i in page.instances if i.name == query]
-            if len(exact) > 1:
-                return InstanceAmbiguous(query, tuple(exact))
-            if exact:
-                cache.named(query, exact[0].instance_id)
-                return await cache.show_instance(exact[0].instance_id)
-            return InstanceNotFound(query, await self._suggestions(query))
+            page = await self._w.dcs_of(cloud).list_instances(name=target, exact=True, limit=LIST_LIMIT)
+            exact = [i for i in page.instances if i.name == target]
+            if len(exact) != 1:
+                return exact
+            cache.named(target, exact[0].instance_id)
+            return [await cache.show_instance(exact[0].instance_id)]
         except InstanceNotFoundError:
-            return InstanceNotFound(query)
-        except DcsError as error:
-            return CloudUnavailable(describe(error))
+            return []
 
-    async def _suggestions(self, query: str) -> tuple[str, ...]:
-        fuzzy = await self._w.dcs.list_instances(name=query, exact=False, limit=LIST_LIMIT)
-        names = [i.name for i in fuzzy.instances]
-        if not names:
-            everything = await self._w.dcs.list_instances(limit=1000)
-            names = difflib.get_close_matches(query, [i.name for i in everything.instances], n=5, cutoff=0.6)
-        return tuple(names[:5])
+    def _shown_cloud(self, instance: Instance) -> str | None:
+        return instance.cloud if self._w.multi_cloud else None
+
+    def _cache(self, cloud: str) -> InstanceCache:
+        cache = self._instances.get(cloud)
+        if cache is None:
+            cache = self._instances[cloud] = InstanceCache(self._w.dcs_of(cloud), self._w.clock)
+        return cache
+
+    async def _suggestions(self, target: str, clouds: list[str]) -> tuple[str, ...]:
+        """Close names in the clouds that answered (``cloud/name`` when several are configured)."""
+        found = await asyncio.gather(*(self._suggestions_in(cloud, target) for cloud in clouds))
+        qualify = self._w.multi_cloud
+        names = [
+            f"{cloud}/{name}" if qualify else name
+            for cloud, names in zip(clouds, found, strict=True)
+            for name in names
+        ]
+        return tuple(dict.fromkeys(names))[:5]
+
+    async def _suggestions_in(self, cloud: str, target: str) -> list[str]:
+        dcs = self._w.dcs_of(cloud)
+        try:
+            async with asyncio.timeout(self._w.clouds.bound(cloud)):
+                fuzzy = await dcs.list_instances(name=target, exact=False, limit=LIST_LIMIT)
+                names = [i.name for i in fuzzy.instances]
+                if not names:
+                    everything = await dcs.list_instances(limit=1000)
+                    all_names = [i.name for i in everything.instances]
+                    names = difflib.get_close_matches(target, all_names, n=5, cutoff=0.6)
+        except (DcsError, TimeoutError):
+            return []
+        return names[:5]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    instance: Instance
+    unasked: tuple[UnaskedCloud, ...] = ()

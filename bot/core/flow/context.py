@@ -6,13 +6,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.core.errors import DcsApiError, DcsError
-from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, GroupLookupError, Notifier, RequestStore
+from bot.core.ports import (
+    AuditLog,
+    Clock,
+    DcsApi,
+    DcsClouds,
+    GroupDirectory,
+    GroupLookupError,
+    Notifier,
+    RequestStore,
+)
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest
-from bot.core.rules.instances import BackupFormat, BackupRecord
+from bot.core.rules.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
+from bot.core.rules.messages import PlannedCall
 from bot.core.rules.policy import Action, Actor, Decision, InstanceRef, Policy, groups_could_decide
 
 log = logging.getLogger(__name__)
@@ -31,7 +41,7 @@ class ServiceOptions:
 
 @dataclass(frozen=True)
 class Workflow:
-    dcs: DcsApi
+    clouds: DcsClouds
     requests: RequestStore
     audit: AuditLog
     groups: GroupDirectory
@@ -39,6 +49,19 @@ class Workflow:
     policy: Callable[[], Policy]
     clock: Clock
     options: ServiceOptions
+
+    @property
+    def multi_cloud(self) -> bool:
+        """Whether more than one cloud is configured: only then do messages name the cloud."""
+        return len(self.clouds.names) > 1
+
+    def dcs_of(self, cloud: str | None) -> DcsApi:
+        """The client of ``cloud``; a request from before clouds were recorded (None) is the first's. A
+        cloud no longer configured answers every call with a refusal (nothing is sent anywhere)."""
+        name = cloud if cloud is not None else self.clouds.names[0]
+        if name not in self.clouds.names:
+            return _Unconfigured(name)
+        return self.clouds.client(name)
 
     async def actor(self, policy: Policy, user_id: str, channel_id: str) -> Actor:
         """The person, with the user groups the policy names that they belong to. When Slack cannot tell,
@@ -78,6 +101,43 @@ class Workflow:
         )
 
 
+class _Unconfigured:
+    """The DCS of a cloud that is not configured (any more): every call is refused, none is made."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def _refusal(self) -> DcsApiError:
+        return DcsApiError(
+            400, None, f"the cloud {self._name} is not configured in this bot", hint="Ask a bot admin."
+        )
+
+    async def show_instance(self, instance_id: str) -> Instance:
+        raise self._refusal()
+
+    async def list_instances(
+        self, *, name: str | None = None, exact: bool = False, limit: int = 100, offset: int = 0
+    ) -> InstancePage:
+        raise self._refusal()
+
+    def planned_backup(self, instance_id: str, backup_format: BackupFormat, remark: str) -> PlannedCall:
+        raise self._refusal()
+
+    async def create_backup(self, instance_id: str, *, backup_format: BackupFormat, remark: str) -> str:
+        raise self._refusal()
+
+    async def list_backups(
+        self,
+        instance_id: str,
+        *,
+        begin_time: datetime | None = None,
+        end_time: datetime | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> BackupPage:
+        raise self._refusal()
+
+
 def about(
     request: BackupRequest,
     kind: AuditKind,
@@ -109,6 +169,11 @@ def describe(error: DcsError) -> str:
     # The transport detail (host, port, exception) is for the log, not for the channel.
     log.warning("DCS unreachable: %s", error)
     return "DCS could not be reached or did not answer in time"
+
+
+def request_ref(request: BackupRequest) -> InstanceRef:
+    """The request's instance as decisions see it: its cloud and the tags it had when it was asked for."""
+    return InstanceRef(request.instance_id, request.instance_name, request.cloud, request.instance_tags)
 
 
 def created(record: BackupRecord) -> float:

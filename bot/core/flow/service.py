@@ -17,7 +17,16 @@ from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
 from bot.core.flow.recovery import Recovery
 from bot.core.flow.submission import Submission
-from bot.core.ports import AuditLog, Clock, DcsApi, GroupDirectory, Notifier, RequestStore
+from bot.core.ports import (
+    AuditLog,
+    Clock,
+    CloudMap,
+    DcsApi,
+    DcsClouds,
+    GroupDirectory,
+    Notifier,
+    RequestStore,
+)
 from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.grammar import Command
 from bot.core.rules.messages import Reply
@@ -28,7 +37,8 @@ class BackupService:
     def __init__(
         self,
         *,
-        dcs: DcsApi,
+        dcs: DcsApi | None = None,
+        clouds: DcsClouds | None = None,
         requests: RequestStore,
         audit: AuditLog,
         groups: GroupDirectory,
@@ -41,8 +51,12 @@ class BackupService:
     ) -> None:
         """``checking_window``: how long after a lost answer the bot looks for the backup (see
         :func:`bot.core.rules.reconciliation.checking_window`); ``notice_budget``: how long a notice Slack
-        refuses is tried again."""
-        workflow = Workflow(dcs, requests, audit, groups, notifier, policy, clock, options)
+        refuses is tried again. The DCS is ``clouds``, or the one cloud ``dcs`` (named ``default``)."""
+        if clouds is None:
+            if dcs is None:
+                raise TypeError("BackupService needs clouds or dcs")
+            clouds = CloudMap.single(dcs)
+        workflow = Workflow(clouds, requests, audit, groups, notifier, policy, clock, options)
         deliveries = Deliveries(notifier, requests, audit, clock, notice_budget)
         self._answers = CommandAnswers(workflow)
         self._submission = Submission(workflow, deliveries, checking_window)

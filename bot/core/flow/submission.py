@@ -68,7 +68,7 @@ class Submission:
         await self._w.requests.update(request.request_id, sent_at=sent_at)
         request = replace(request, sent_at=sent_at)
         try:
-            backup_id = await self._w.dcs.create_backup(
+            backup_id = await self._w.dcs_of(request.cloud).create_backup(
                 request.instance_id, backup_format=request.backup_format, remark=request.remark
             )
         except DcsError as error:
@@ -161,7 +161,7 @@ class Submission:
     async def records(self, request: BackupRequest) -> list[BackupRecord] | None:
         """The instance's records since ``request``'s window began; None when DCS cannot tell now."""
         try:
-            page = await self._w.dcs.list_backups(
+            page = await self._w.dcs_of(request.cloud).list_backups(
                 request.instance_id,
                 begin_time=span_of(request, self._window).earliest,
                 limit=RECORDS_PAGE,

@@ -155,6 +155,10 @@ class BackupRequest:
     error_status: int | None = None
     error_hint: str | None = None
     error_request_id: str | None = None
+    # The cloud the instance is in (None: a request from before clouds were recorded), and the instance's
+    # DCS tags when the request was made (None: not recorded), for deciding again at the click.
+    cloud: str | None = None
+    instance_tags: tuple[tuple[str, str], ...] | None = None
 
     def is_expired(self, now: datetime) -> bool:
         return now >= self.expires_at

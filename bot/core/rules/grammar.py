@@ -19,6 +19,9 @@ Decisions where the spec is silent:
 - Instance: an ID (UUID ``8-4-4-4-12`` hex digits, any case, stored lowercase) or a name: 1–64 characters,
   the first a letter or digit, the rest letters, digits, ``-``, ``_`` or ``.``. "Letter" and "digit" are
   Unicode-wide. The DCS API decides which names exist; the parser only rejects what cannot be one.
+  Either may be qualified with a cloud (INTERFACE §8): ``eu-nl/redis-prod``, ``eu-nl/<id>``. A cloud name
+  is ``[a-z0-9-]{1,32}`` (typed in any case, stored lowercase); the parser does not know which clouds
+  exist, the flow does. :func:`split_instance` takes the text apart again.
 - Format: ``aof``/``rdb`` in any case, only as the word right after the instance (``--dry-run`` may come
   between). After the format, the remark starts: if it is not quoted, it is the rest of the text.
 - Quotes: a remark is quoted when its first character is an opening quote. Double: ``"`` ``“`` ``”`` ``„``
@@ -64,7 +67,8 @@ USAGE_TEXT: Final = "\n".join(
         f"{LIST_USAGE}   recent backups of an instance",
         f"{STATUS_USAGE}   one backup started through the bot",
         f"{HELP_USAGE}   this help",
-        "An instance is a name or an ID. An instance named list, status or help must be given by its ID.",
+        "An instance is a name or an ID, optionally after its cloud: eu-nl/redis-prod. "
+        "An instance named list, status or help must be given by its ID.",
     )
 )
 
@@ -161,6 +165,8 @@ _FORMAT_CHOICES: Final = " or ".join(_FORMATS)
 _UUID_RE: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _EXAMPLE_UUID: Final = "8a5f9c2e-3b4d-4e6f-9a1b-2c3d4e5f6a7b"
 _NAME_PUNCTUATION: Final = frozenset("-_.")
+_CLOUD_RE: Final = re.compile(r"[a-z0-9-]{1,32}")
+CLOUD_NAME_MAX_CHARS: Final = 32
 # macOS and iOS turn a typed "--" into an em dash; some keyboards make an en dash.
 _DRY_RUN_RE: Final = re.compile(r"(?:--|[—–])dry-run", re.IGNORECASE)
 _OPTION_LIKE_RE: Final = re.compile(r"(?:--|[—–])[A-Za-z]")
@@ -195,6 +201,33 @@ def is_instance_name(text: str) -> bool:
     )
 
 
+def is_cloud_name(text: str) -> bool:
+    """Whether ``text`` is a cloud name as the clouds file allows (``[a-z0-9-]{1,32}``)."""
+    return _CLOUD_RE.fullmatch(text) is not None
+
+
+@dataclass(frozen=True)
+class InstanceAddress:
+    """What a command's instance text names: ``target`` (a name, or a lowercase ID) in ``cloud``, or in
+    whichever cloud has it when ``cloud`` is None."""
+
+    cloud: str | None
+    target: str
+
+    @property
+    def is_id(self) -> bool:
+        return is_instance_id(self.target)
+
+    def __str__(self) -> str:
+        return self.target if self.cloud is None else f"{self.cloud}/{self.target}"
+
+
+def split_instance(instance: str) -> InstanceAddress:
+    """The parts of a command's (canonical) instance text: ``eu-nl/redis-prod`` → cloud and name."""
+    cloud, slash, target = instance.partition("/")
+    return InstanceAddress(cloud, target) if slash else InstanceAddress(None, instance)
+
+
 def _is_reserved(word: str) -> bool:
     return word.lower() in _RESERVED_WORDS
 
@@ -212,6 +245,12 @@ def _opens_quote(word: str) -> bool:
 
 
 def _canonical_instance(word: str) -> str | None:
+    cloud, slash, target = word.partition("/")
+    if slash:
+        if not is_cloud_name(cloud.lower()):
+            return None
+        bare = _canonical_instance(target)
+        return None if bare is None or "/" in target else f"{cloud.lower()}/{bare}"
     if is_instance_id(word):
         return word.lower()
     if is_instance_name(word) and not _is_reserved(word):
@@ -241,6 +280,21 @@ def _unknown_option(word: str, usage: str, *, may_be_remark: bool = False) -> Us
 
 
 def _instance_error(word: str, usage: str) -> UsageError:
+    cloud, slash, target = word.partition("/")
+    if slash and not _is_option_like(word):
+        if not is_cloud_name(cloud.lower()):
+            return _usage_error(
+                f"{_echo(cloud)} is not a cloud name. Cloud names have 1–{CLOUD_NAME_MAX_CHARS} letters, "
+                "digits and -, as in eu-nl/redis-prod.",
+                usage,
+            )
+        if "/" in target or not target:
+            return _usage_error(
+                f"{_echo(word)} is not an instance. Please write cloud/name or cloud/ID, "
+                "as in eu-nl/redis-prod.",
+                usage,
+            )
+        return _instance_error(target, usage)
     if _is_option_like(word):
         return _unknown_option(word, usage)
     if _is_reserved(word):

@@ -43,7 +43,9 @@ _SINGLE_NODE_SPEC_PREFIXES = ("redis.single.", "dcs.single_node")
 
 @dataclass(frozen=True, kw_only=True)
 class Instance:
-    """One DCS instance; ``cache_mode`` is None when DCS did not say (ListInstances never does)."""
+    """One DCS instance; ``cache_mode`` is None when DCS did not say (ListInstances never does).
+    ``tags``: its own DCS tags as (key, value) pairs; ``cloud``: the configured cloud it was found in
+    (the flow fills it in; None where only one cloud was ever asked)."""
 
     instance_id: str
     name: str
@@ -53,6 +55,8 @@ class Instance:
     engine_version: str | None = None
     spec_code: str | None = None
     capacity: int | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    cloud: str | None = None
 
     @property
     def is_single_node(self) -> bool:

@@ -39,15 +39,40 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class UnaskedCloud:
+    """A cloud that could not be asked while resolving an instance (it refused, failed or was too slow):
+    the answer comes from the others, and says so."""
+
+    cloud: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class InstanceNotFound:
     query: str
     suggestions: tuple[str, ...] = ()
+    unasked: tuple[UnaskedCloud, ...] = ()
 
 
 @dataclass(frozen=True)
 class InstanceAmbiguous:
+    """Several instances answer to ``query``. With ``qualified`` (several clouds configured) each is
+    offered as ``cloud/name`` (or ``cloud/id`` when the name repeats within its cloud)."""
+
     query: str
     candidates: tuple[Instance, ...]
+    qualified: bool = False
+    unasked: tuple[UnaskedCloud, ...] = ()
+
+    def forms(self) -> tuple[str, ...]:
+        """What to type for each candidate."""
+        if not self.qualified:
+            return tuple(i.instance_id for i in self.candidates)
+        names = [(i.cloud, i.name) for i in self.candidates]
+        return tuple(
+            f"{i.cloud}/{i.name if names.count((i.cloud, i.name)) == 1 else i.instance_id}"
+            for i in self.candidates
+        )
 
 
 @dataclass(frozen=True)
@@ -66,9 +91,11 @@ class GroupsUnavailable:
 
 @dataclass(frozen=True)
 class CloudUnavailable:
-    """DCS could not answer a read; nothing was changed."""
+    """DCS could not answer a read; nothing was changed. ``cloud``: which one, when several are
+    configured."""
 
     detail: str
+    cloud: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +111,9 @@ class DryRun:
     decision: Decision
     call: PlannedCall
     blockers: tuple[str, ...] = ()
+    unasked: tuple[UnaskedCloud, ...] = ()
+    #: The instance's cloud, to name when several are configured (None: only one is).
+    cloud: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,7 @@ class Confirmation:
     request: BackupRequest
     instance: Instance
     decision: Decision
+    unasked: tuple[UnaskedCloud, ...] = ()
 
 
 CardOutcome = Literal[
@@ -130,6 +161,7 @@ class BackupList:
     instance: Instance
     records: tuple[BackupRecord, ...]
     total: int
+    unasked: tuple[UnaskedCloud, ...] = ()
 
 
 @dataclass(frozen=True)

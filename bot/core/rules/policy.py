@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 from typing import Literal
 
 from bot.core.rules.grammar import is_instance_id
+from bot.core.rules.instances import Instance
 
 
 class Action(StrEnum):
@@ -38,8 +39,8 @@ def is_group_id(value: str) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class Rule:
-    """One grant. ``clouds`` and ``tags`` (INTERFACE §4) are read and checked, not yet used to decide;
-    ``None`` means any cloud and any tags. ``tags`` holds (key, value) pairs, ``"*"`` for any value."""
+    """One grant. ``clouds`` and ``tags`` (INTERFACE §4) narrow the instances: ``None`` means any cloud and
+    any tags. ``tags`` holds (key, value) pairs, ``"*"`` for any value (see :func:`tags_match`)."""
 
     name: str
     users: tuple[str, ...] = ()
@@ -53,7 +54,11 @@ class Rule:
     approvers: tuple[str, ...] = ()
 
     def covers_instance(self, instance: InstanceRef) -> bool:
-        return instance_matches(self.instances, instance)
+        return (
+            instance_matches(self.instances, instance)
+            and cloud_matches(self.clouds, instance)
+            and tags_match(self.tags, instance)
+        )
 
     def covers_channel(self, channel_id: str) -> bool:
         return self.channels is None or channel_id in self.channels
@@ -61,7 +66,8 @@ class Rule:
 
 @dataclass(frozen=True, kw_only=True)
 class Watch:
-    """``clouds`` and ``tags`` are read and checked, not yet used to choose what is watched."""
+    """What is watched into ``channel``: instances matching ``instances``, in ``clouds`` (None: any) and
+    carrying ``tags`` (None: any)."""
 
     instances: tuple[str, ...]
     clouds: tuple[str, ...] | None = None
@@ -69,6 +75,13 @@ class Watch:
     channel: str
     events: tuple[WatchEvent, ...] = ("failed",)
     stale_after_hours: float | None = None
+
+    def covers_instance(self, instance: InstanceRef) -> bool:
+        return (
+            instance_matches(self.instances, instance)
+            and cloud_matches(self.clouds, instance)
+            and tags_match(self.tags, instance)
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,10 +97,39 @@ class Policy:
         return frozenset(groups)
 
 
+Tags = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class InstanceRef:
+    """An instance as decisions see it. ``cloud`` None: not known which cloud (a rule limited to clouds
+    does not cover it). ``tags`` are the instance's own DCS tags; None: not known (a rule that asks for
+    tags does not cover it) — fail closed both times."""
+
     instance_id: str
     name: str
+    cloud: str | None = None
+    tags: Tags | None = None
+
+
+def ref_of(instance: Instance) -> InstanceRef:
+    return InstanceRef(instance.instance_id, instance.name, instance.cloud, instance.tags)
+
+
+def cloud_matches(clouds: tuple[str, ...] | None, instance: InstanceRef) -> bool:
+    return clouds is None or (instance.cloud is not None and instance.cloud in clouds)
+
+
+def tags_match(wanted: Tags | None, instance: InstanceRef) -> bool:
+    """Every wanted tag is on the instance with that value (``"*"``: the key is there, any value)."""
+    if wanted is None:
+        return True
+    if instance.tags is None:
+        return False
+    have: dict[str, set[str]] = {}
+    for key, value in instance.tags:
+        have.setdefault(key, set()).add(value)
+    return all(key in have and (value == "*" or value in have[key]) for key, value in wanted)
 
 
 def instance_matches(patterns: Iterable[str], instance: InstanceRef) -> bool:
@@ -128,6 +170,9 @@ class Decision:
     rule: str | None = None
     approval: Approval = "self"
     approvers: tuple[str, ...] = ()
+    #: The deciding rule's ``clouds`` and ``tags`` (None: not limited), shown by dry runs.
+    clouds: tuple[str, ...] | None = None
+    tags: Tags | None = None
 
 
 ADMIN_RULE = "admins"
@@ -174,6 +219,8 @@ def decide(policy: Policy, actor: Actor, action: Action, instance: InstanceRef |
                 rule=rule.name,
                 approval=rule.approval,
                 approvers=rule.approvers,
+                clouds=rule.clouds,
+                tags=rule.tags,
             )
     return Decision(False, action, _why_not(mine, actor, action, instance) + _group_note(policy, actor))
 
@@ -213,9 +260,39 @@ def _why_not(mine: list[Rule], actor: Actor, action: Action, instance: InstanceR
         return f"You may {verb} instances only in {where}, not in this channel."
     assert instance is not None  # a rule in this channel with this action would have matched otherwise
     patterns = sorted({p for rule in in_channel for p in rule.instances})
-    return (
-        f"You may {verb} only instances matching {', '.join(patterns)}; {instance.name} is not one of them."
-    )
+    named = [rule for rule in in_channel if instance_matches(rule.instances, instance)]
+    if not named:
+        return (
+            f"You may {verb} only instances matching {', '.join(patterns)}; "
+            f"{instance.name} is not one of them."
+        )
+    limits = "; ".join(f"rule {rule.name!r}: {describe_scope(rule.clouds, rule.tags)}" for rule in named)
+    return f"You may {verb} {instance.name} only {limits} — {_described(instance)}."
+
+
+def describe_scope(clouds: tuple[str, ...] | None, tags: Tags | None) -> str:
+    """``in cloud eu-de, with tags env=prod, team=*`` (or ``anywhere``), for help, dry runs and refusals."""
+    parts = []
+    if clouds is not None:
+        parts.append(("in cloud " if len(clouds) == 1 else "in clouds ") + ", ".join(clouds))
+    if tags is not None:
+        parts.append(("with tag " if len(tags) == 1 else "with tags ") + format_tags(tags))
+    return ", ".join(parts) or "anywhere"
+
+
+def format_tags(tags: Tags) -> str:
+    return ", ".join(f"{key}={value}" for key, value in tags)
+
+
+def _described(instance: InstanceRef) -> str:
+    cloud = f"it is in cloud {instance.cloud}" if instance.cloud is not None else "its cloud is not known"
+    if instance.tags is None:
+        tags = "its tags are not known"
+    elif instance.tags:
+        tags = f"its tags are {format_tags(instance.tags)}"
+    else:
+        tags = "it has no tags"
+    return f"{cloud} and {tags}"
 
 
 @dataclass(frozen=True)
@@ -227,13 +304,17 @@ class Permission:
     instances: tuple[str, ...]
     channels: tuple[str, ...] | None
     approval: Approval
+    clouds: tuple[str, ...] | None = None
+    tags: Tags | None = None
 
 
 def permissions_of(policy: Policy, actor: Actor) -> list[Permission]:
     if actor.user_id in policy.admins:
         return [Permission(ADMIN_RULE, tuple(Action), ("*",), None, "self")]
     return [
-        Permission(rule.name, rule.actions, rule.instances, rule.channels, rule.approval)
+        Permission(
+            rule.name, rule.actions, rule.instances, rule.channels, rule.approval, rule.clouds, rule.tags
+        )
         for rule in policy.rules
         if _applies_to(rule, actor)
     ]

@@ -14,7 +14,7 @@ from collections import deque
 from fnmatch import fnmatchcase
 
 from bot.core.rules.grammar import is_instance_id
-from bot.core.rules.policy import ACTION_VERBS, Action, Policy, Rule
+from bot.core.rules.policy import ACTION_VERBS, Action, Policy, Rule, Tags
 
 
 def policy_warnings(policy: Policy) -> list[str]:
@@ -80,7 +80,40 @@ def _covers(earlier: Rule, later: Rule) -> bool:
         )
         and set(later.actions) <= set(earlier.actions)
         and ("*" in earlier.instances or set(later.instances) <= set(earlier.instances))
+        and (
+            earlier.clouds is None or (later.clouds is not None and set(later.clouds) <= set(earlier.clouds))
+        )
+        and _tags_imply(later.tags, earlier.tags)
     )
+
+
+def _tags_imply(later: Tags | None, earlier: Tags | None) -> bool:
+    """Whether every instance with ``later``'s tags surely has ``earlier``'s."""
+    if earlier is None:
+        return True
+    required = dict(later or ())
+    return all(key in required and value in ("*", required[key]) for key, value in earlier)
+
+
+def _common_clouds(earlier: tuple[str, ...] | None, later: tuple[str, ...] | None) -> str | None:
+    """Where an instance both rules cover can be: ``""`` anywhere, else ``" in cloud …"``; None: nowhere."""
+    if earlier is None and later is None:
+        return ""
+    common = [cloud for cloud in later or earlier or () if earlier is None or cloud in earlier]
+    return f" in cloud {common[0]}" if common else None
+
+
+def _common_tags(earlier: Tags | None, later: Tags | None) -> str | None:
+    """Tags an instance both rules cover would carry, in words; None when no instance can have both (one
+    key, two different values)."""
+    wanted: dict[str, str] = {}
+    for key, value in (*(earlier or ()), *(later or ())):
+        known = wanted.get(key)
+        if known is not None and "*" not in (known, value) and known != value:
+            return None
+        if known is None or known == "*":
+            wanted[key] = value
+    return "".join(f" tagged {key}={value}" for key, value in wanted.items())
 
 
 def _overlap(earlier: Rule, later: Rule) -> str | None:
@@ -97,9 +130,11 @@ def _overlap(earlier: Rule, later: Rule) -> str | None:
         ),
         None,
     )
-    if not actions or who is None or channel is None or instance is None:
+    clouds = _common_clouds(earlier.clouds, later.clouds)
+    tags = _common_tags(earlier.tags, later.tags)
+    if not actions or who is None or channel is None or instance is None or clouds is None or tags is None:
         return None
-    return f"{who} {channel} may {ACTION_VERBS[actions[0]]} {instance}"
+    return f"{who} {channel} may {ACTION_VERBS[actions[0]]} {instance}{clouds}{tags}"
 
 
 def _common_person(earlier: Rule, later: Rule) -> str | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.rules.instances import BackupRecord, BackupStatus, Instance
-from bot.core.rules.policy import InstanceRef, Watch, instance_matches
+from bot.core.rules.policy import Watch, ref_of
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class WatchTarget:
 def watch_targets(watches: Sequence[Watch], instances: Iterable[Instance]) -> list[WatchTarget]:
     merged: dict[tuple[str, str], WatchTarget] = {}
     for instance in instances:
-        ref = InstanceRef(instance.instance_id, instance.name)
+        ref = ref_of(instance)
         for watch in watches:
-            if not instance_matches(watch.instances, ref):
+            if not watch.covers_instance(ref):
                 continue
             key = (watch.channel, instance.instance_id)
             stale = timedelta(hours=watch.stale_after_hours) if watch.stale_after_hours else None

@@ -113,8 +113,10 @@ class DcsEmulator(DcsProject):
         capacity: int = 8,
         spec_code: str | None = None,
         description: str = "",
+        tags: dict[str, str] | None = None,
     ) -> EmulatedInstance:
-        """Adds an instance. Names need not be unique, so ambiguous look-ups can be tested."""
+        """Adds an instance (with its DCS ``tags``). Names need not be unique, so ambiguous look-ups can be
+        tested."""
         if cache_mode not in CACHE_MODES:
             raise ValueError(f"unknown cache_mode {cache_mode!r}; expected one of {sorted(CACHE_MODES)}")
         new_id = instance_id if instance_id is not None else self._new_uuid()
@@ -134,6 +136,7 @@ class DcsEmulator(DcsProject):
             created_at=self.now(),
             ordinal=len(self._instances),
             project_id=self.project_id,
+            tags=dict(tags or {}),
         )
         self._instances[new_id] = instance
         self._records[new_id] = []
@@ -350,7 +353,9 @@ def eu_nl_emulator() -> DcsEmulator:
         iam_users={("emulator-domain-nl", "dcs-backup-bot-nl"): "emulator-password-eu-nl"},
     )
     added = [
-        emulator.add_instance("redis-prod", cache_mode="ha", capacity=8, description="eu-nl replica"),
+        emulator.add_instance(
+            "redis-prod", cache_mode="ha", capacity=8, description="eu-nl replica", tags={"env": "prod"}
+        ),
         emulator.add_instance("redis-nl-sessions", cache_mode="cluster", capacity=24),
     ]
     day_ago = emulator.now() - 24 * 3600
@@ -460,8 +465,14 @@ async def serve(
 def seed_demo_instances(emulator: DcsEmulator) -> list[EmulatedInstance]:
     """One instance of every type, one that is not running, and a day of backup history."""
     added = [
-        emulator.add_instance("redis-prod", cache_mode="ha", capacity=8, description="orders and carts"),
-        emulator.add_instance("redis-staging", cache_mode="ha", capacity=2),
+        emulator.add_instance(
+            "redis-prod",
+            cache_mode="ha",
+            capacity=8,
+            description="orders and carts",
+            tags={"env": "prod", "team": "shop"},
+        ),
+        emulator.add_instance("redis-staging", cache_mode="ha", capacity=2, tags={"env": "staging"}),
         emulator.add_instance("cache-single", cache_mode="single", capacity=1, engine_version="5.0"),
         emulator.add_instance("sessions-cluster", cache_mode="cluster", capacity=24),
         emulator.add_instance("search-proxy", cache_mode="proxy", capacity=16),

@@ -62,6 +62,7 @@ class EmulatedInstance:
     created_at: float
     ordinal: int
     project_id: str
+    tags: dict[str, str] = field(default_factory=dict)
 
     def show_json(self) -> JsonObject:
         created = iso_millis(self.created_at)
@@ -101,7 +102,7 @@ class EmulatedInstance:
             "maintain_end": "06:00:00",
             "enterprise_project_id": "0",
             "charging_mode": 0,
-            "tags": [],
+            "tags": [{"key": key, "value": value} for key, value in self.tags.items()],
             "features": {
                 "support_acl": True,
                 "support_transparent_client_ip": False,
