@@ -26,7 +26,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
 from bot.clouds_file import AkSk, CloudSettings, clouds_of, single
-from bot.config import ConfigError, Settings
+from bot.config import Settings
+from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
 from bot.core.flow.notices import NOTICE_BUDGET
@@ -40,6 +41,7 @@ from bot.dcs.client import DcsClient
 from bot.metrics import MeteredAuditLog, Metrics, RateLimitCounter
 from bot.operations import register_operations
 from bot.operations.observed import OBSERVED, DcsCalls, Lifecycle, Observed, ObservedCloud
+from bot.operations.own_port import serve_on_own_port
 from bot.policy_file import PolicyHolder
 from bot.slack.app import bolt_app, handle_events, retry_handlers
 from bot.slack.authorization import BotAuthorization
@@ -156,11 +158,14 @@ def create_app(
     socket_down_grace: timedelta = SOCKET_DOWN_GRACE,
     socket_ping_interval: float = SOCKET_PING_INTERVAL,
     clouds: Sequence[CloudSettings] | None = None,
+    background_calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
 ) -> web.Application:
     """``clouds`` are the clouds served (by default those of the settings: :func:`clouds_of`); this
     version serves one, and refuses several with a :class:`ConfigError`.
     ``follow_for`` bounds how long a backup is followed before the bot says it stopped following;
     ``notice_budget`` how long a notice Slack refuses is tried again.
+    ``background_calls_per_second`` is the budget of DCS calls all background polling shares (the
+    tracker; the user's commands never wait for it).
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
     ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts."""
     served = list(clouds_of(settings) if clouds is None else clouds)
@@ -183,6 +188,7 @@ def create_app(
                     notice_budget,
                     socket_down_grace=socket_down_grace,
                     socket_ping_interval=socket_ping_interval,
+                    background_calls_per_second=background_calls_per_second,
                 )
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
@@ -210,26 +216,10 @@ def create_app(
     return app
 
 
-@contextlib.asynccontextmanager
-async def _ops_server(bot: Bot) -> AsyncIterator[None]:
+def _ops_server(bot: Bot) -> contextlib.AbstractAsyncContextManager[None]:
     """With ``BOT_OPS_PORT``, the operations endpoints on that port (and only there)."""
     port = bot.settings.bot_ops_port
-    if port is None:
-        yield
-        return
-    ops = web.Application()
-    ops[OBSERVED] = _observed(bot)
-    register_operations(ops)
-    runner = web.AppRunner(ops)
-    await runner.setup()
-    try:
-        try:
-            await web.TCPSite(runner, port=port).start()
-        except OSError as error:
-            raise ConfigError(f"BOT_OPS_PORT: cannot listen on {port} ({error.strerror or error})") from None
-        yield
-    finally:
-        await runner.cleanup()
+    return contextlib.nullcontext() if port is None else serve_on_own_port(_observed(bot), port)
 
 
 @contextlib.asynccontextmanager
@@ -266,6 +256,7 @@ def _assemble(
     *,
     socket_down_grace: timedelta,
     socket_ping_interval: float,
+    background_calls_per_second: float,
 ) -> Bot:
     metrics = Metrics(clouds=[cloud.name for cloud in clouds])
     requests = SqliteRequestStore(database)
@@ -313,9 +304,13 @@ def _assemble(
         policy=policy,
         clock=clock,
         options=TrackerOptions(
-            interval=settings.bot_poll_interval, give_up_after=follow_for, notice_budget=notice_budget
+            interval=settings.bot_poll_interval,
+            watch_interval=settings.bot_watch_interval,
+            give_up_after=follow_for,
+            notice_budget=notice_budget,
         ),
         reconciler=service.reconciler,
+        budget=CallBudget(background_calls_per_second),
     )
     housekeeping = Housekeeping(
         requests=requests,

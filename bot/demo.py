@@ -92,6 +92,8 @@ async def local_setup(folder: Path, *, poll_interval: float = 0.5) -> AsyncItera
             bot_policy=policy_file,
             bot_database=folder / "demo.sqlite3",
             bot_poll_interval=poll_interval,
+            # The demo shows the watch notice within moments, not after a real watch interval.
+            bot_watch_interval=poll_interval,
             port=0,
         )
         runner = web.AppRunner(create_app(settings, PolicyHolder(policy_file)), access_log=None)

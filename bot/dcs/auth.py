@@ -208,6 +208,10 @@ class TokenAuth:
                 except DcsError as error:
                     self._failure = (self._clock(), str(error) or type(error).__name__)
                     raise
+                except (TimeoutError, asyncio.CancelledError):
+                    # The caller's deadline (one DCS call's DCS_TIMEOUT) ended the request first.
+                    self._failure = (self._clock(), "IAM did not answer in time")
+                    raise
                 self._failure = None
                 cached = self._token.value
             return cached

@@ -127,7 +127,7 @@ def to_bolt_request(raw: bytes, request: web.Request) -> AsyncBoltRequest:
 
 def _check_shape(text: str, content_type: str) -> dict[str, str] | None:
     """Checks the body has the shape Bolt will take it for (as Bolt decides: JSON when so declared or
-    when it starts with ``{``, else a form); returns the form, if it is one."""
+    when it starts with ``{``, else a form); returns the form when it is one mentioning "payload"."""
     if not text:
         return None
     if content_type == "application/json" or text.startswith("{"):
@@ -135,6 +135,8 @@ def _check_shape(text: str, content_type: str) -> dict[str, str] | None:
         return None
     if any("=" not in field for field in text.split("&") if field):
         raise UnreadableBodyError("the body is not a form")
+    if "payload" not in text:
+        return None  # a plain form (a command): Bolt parses it, once
     form = dict(parse_qsl(text, keep_blank_values=True))
     if "payload" in form:
         _json_object(form["payload"], "the payload field")

@@ -46,8 +46,10 @@ class ResponseUrlPoster:
     async def post(self, url: str, body: Mapping[str, Any]) -> PostAnswer:
         """Posts ``body`` (None values left out) as JSON; raises what the last attempt raised."""
         payload = {key: value for key, value in body.items() if value is not None}
-        data = json.dumps(payload)
-        request = HttpRequest(method="POST", url=url, headers=dict(self._headers), body_params=payload)
+        # Bytes, so aiohttp sends them as they are; the retry handlers' view of the request is built only
+        # when one of them is asked (most posts are answered at once).
+        data = json.dumps(payload).encode()
+        request = _LazyRequest(url, self._headers, payload)
         state = RetryState()
         for _ in range(_MAX_ATTEMPTS):
             state.next_attempt_requested = False
@@ -57,7 +59,7 @@ class ResponseUrlPoster:
                 ) as answer:
                     status, headers, text = answer.status, answer.headers, await answer.text()
             except Exception as error:
-                if await self._retry(state, request, None, error):
+                if await self._retry(state, request.get(), None, error):
                     continue
                 raise
             if status < 400:
@@ -67,7 +69,7 @@ class ResponseUrlPoster:
                 headers=headers,  # type: ignore[arg-type]
                 data=text.encode("utf-8"),
             )
-            if not await self._retry(state, request, response, None):
+            if not await self._retry(state, request.get(), response, None):
                 return PostAnswer(status, text)
         raise RuntimeError("response_url: the retry handlers never stopped retrying")
 
@@ -81,3 +83,16 @@ class ResponseUrlPoster:
                 )
                 return True
         return False
+
+
+class _LazyRequest:
+    def __init__(self, url: str, headers: Mapping[str, str], payload: dict[str, Any]) -> None:
+        self._url, self._headers, self._payload = url, headers, payload
+        self._request: HttpRequest | None = None
+
+    def get(self) -> HttpRequest:
+        if self._request is None:
+            self._request = HttpRequest(
+                method="POST", url=self._url, headers=dict(self._headers), body_params=self._payload
+            )
+        return self._request

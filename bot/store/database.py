@@ -106,12 +106,22 @@ MIGRATIONS: list[str] = [
 
 
 def to_db_time(moment: datetime) -> str:
-    # One fixed UTC format, so that text comparison in SQL orders times correctly.
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+    """One fixed UTC format, ``_TIME_FORMAT`` (``2026-01-02T03:04:05.000006Z``), so that text comparison in
+    SQL orders times correctly. ``isoformat`` writes the same text as ``strftime(_TIME_FORMAT)`` (for years
+    1000–9999) at a fraction of the cost."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def from_db_time(text: str) -> datetime:
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    """Reads what :func:`to_db_time` writes (every row ever stored has that format), as an aware UTC time;
+    ``fromisoformat`` is several times faster than ``strptime``."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None or len(text) != _TIME_LENGTH or not text.endswith("Z"):
+        raise ValueError(f"not a stored time: {text!r}")
+    return moment
+
+
+_TIME_LENGTH = len("2026-01-02T03:04:05.000006Z")
 
 
 def maybe_time(text: str | None) -> datetime | None:

@@ -346,6 +346,7 @@ def bot_settings(
         "bot_policy": policy_file,
         "bot_database": tmp_path / "bot.sqlite3",
         "bot_poll_interval": 0.05,
+        "bot_watch_interval": 0.05,
     }
     return load_settings(None, **(values | overrides))
 
@@ -473,6 +474,8 @@ async def world_factory(
             policy_holder,
             follow_for=follow_for or timedelta(hours=2),
             notice_budget=notice_budget or NOTICE_BUDGET,
+            # The tests poll every 50 ms: a budget that never holds them up.
+            background_calls_per_second=10_000,
         )
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

@@ -69,7 +69,7 @@ async def test_a_fault_that_outlasts_dcs_timeout_ends_within_it(world_factory: W
     took = time.monotonic() - started
 
     assert "could not get an answer from DCS" in reply.text and "503" in reply.text
-    assert took < 1.5 + 0.5, took
+    assert took < 1.5 + 1.0, took  # the deadline, and a margin for a busy machine
     assert len(world.dcs.calls_to("show_instance")) >= 2
     assert await world.requests() == []
 
@@ -82,7 +82,7 @@ async def test_a_retry_after_beyond_dcs_timeout_is_not_waited_for(world_factory:
     await world.command("redis-prod rdb")
     reply = await world.reply_to(ALICE, timeout=5)
 
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 2.0  # far below the 30 s asked for
     assert "429" in reply.text
     assert len(world.dcs.calls_to("show_instance")) == 1
 

@@ -100,7 +100,7 @@ async def test_an_iam_outage_leaves_the_bot_live_and_ready(
     took = time.monotonic() - started
 
     assert statuses == {"/livez": 200, "/readyz": 200, "/healthz": 200}
-    assert took < 1.0, "no probe waits for IAM"
+    assert took < 2.0, "no probe waits for IAM"  # IAM hangs for IAM_HANG (3 s)
     assert service.dcs.calls_to("iam_token") == [], "no probe asks IAM"
 
     # People still get an answer; the probes then say what the bot learnt.

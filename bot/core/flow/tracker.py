@@ -1,9 +1,19 @@
 """Follows every backup started through the bot to its end, looks for the backups of submissions whose
 outcome is unknown, and watches the backup estate.
 
-One poll cycle lists the backup records of each instance that has followed, checked or watched backups —
-one call per instance, however many backups — concurrently with a bound. Everything it must remember lives
-in the database, so a restarted bot carries on where the old one stopped and announces each outcome once.
+One poll cycle (every ``interval``) lists the backup records of each instance that has followed or checked
+backups — one call per instance, however many backups — concurrently with a bound. The watched estate is
+polled on its own, slower ``watch_interval`` (``BOT_WATCH_INTERVAL``): a watched instance that also has a
+followed or checked backup is served by the page its backups are listed with, on every cycle; a watched-only
+instance is listed once per watch interval, and after its first listing the listings of the estate spread
+over the interval rather than coming all at once. Every DCS call the tracker makes takes a token from the
+shared :class:`~bot.core.flow.call_budget.CallBudget` first, the bot's own backups before the watch, so a
+big estate is polled more slowly instead of hammering DCS: a cycle lists no more watched-only instances than
+the budget has left in one interval after the followed ones (at least one, so the watch never stops), and
+the rest wait for later cycles, never listed ones first, then the most overdue.
+
+Everything it must remember lives in the database, so a restarted bot carries on where the old one stopped
+and announces each outcome once.
 
 Each request and each watch target is handled on its own: one whose handling fails (an odd record, a
 notifier surprise, a store error) is logged once with what it was about — expected DCS errors without a
@@ -16,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from bot.core.errors import DcsApiError, DcsError
+from bot.core.flow.call_budget import CallBudget, Priority
 from bot.core.flow.context import about
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
 from bot.core.flow.submission import refusal_notice
@@ -65,6 +77,8 @@ class Reconciler(Protocol):
 @dataclass(frozen=True)
 class TrackerOptions:
     interval: float
+    # Seconds between listings of a watched-only instance; None lists the watched estate every cycle.
+    watch_interval: float | None = None
     give_up_after: timedelta = timedelta(hours=2)
     concurrency: int = 8
     instance_refresh: timedelta = timedelta(minutes=5)
@@ -98,8 +112,10 @@ class Tracker:
         clock: Clock,
         options: TrackerOptions,
         reconciler: Reconciler | None = None,
+        budget: CallBudget | None = None,
     ) -> None:
-        """Without a ``reconciler`` requests in ``checking`` are left alone."""
+        """Without a ``reconciler`` requests in ``checking`` are left alone; without a ``budget`` the
+        tracker's DCS calls are bounded only by ``options.concurrency``."""
         self._dcs = dcs
         self._requests = requests
         self._watch = watch
@@ -113,6 +129,9 @@ class Tracker:
         self._instances_at: datetime | None = None
         self._instances_backoff: _Backoff | None = None
         self._reconciler = reconciler
+        self._budget = budget
+        # When each watched instance is next due for a listing of its own (absent: due now).
+        self._watch_due: dict[str, datetime] = {}
         self._deliveries = Deliveries(notifier, requests, audit, clock, options.notice_budget)
         self._reported_unknown: set[tuple[str, str]] = set()
         # What failed last time for each request or target, so a failure that repeats is logged once.
@@ -134,9 +153,12 @@ class Tracker:
         owing = await self._requests.owing_notices()
         targets = await self._isolated("the watched instances", self._targets(now)) or []
         wanted = {r.instance_id for r in followed} | {r.instance_id for r in checking}
-        wanted |= {t.instance_id for t in targets}
         due = [instance_id for instance_id in sorted(wanted) if self._is_due(instance_id, now)]
-        pages = await self._fetch(due)
+        watched = self._watch_due_now({t.instance_id for t in targets} - wanted, len(due), now)
+        pages = await self._fetch(due, Priority.FOLLOW)
+        pages |= await self._fetch(watched, Priority.WATCH)
+        self._schedule_watch(watched, pages, now)
+        due += watched
         if self._reconciler is not None:
             for request in checking:
                 look = self._reconciler.reconcile(request, pages.get(request.instance_id), now)
@@ -184,11 +206,46 @@ class Tracker:
         backoff = self._backoff.get(instance_id)
         return backoff is None or now >= backoff.until
 
-    async def _fetch(self, instance_ids: Sequence[str]) -> dict[str, list[BackupRecord] | None]:
+    def _watch_due_now(self, watched_only: set[str], followed_calls: int, now: datetime) -> list[str]:
+        """The watched-only instances this cycle lists: those due — never listed first, then the most
+        overdue — as many as the budget has left in one interval after ``followed_calls`` (at least one)."""
+        if self._options.watch_interval is None:
+            return [i for i in sorted(watched_only) if self._is_due(i, now)]
+        for gone in self._watch_due.keys() - watched_only:
+            del self._watch_due[gone]
+        due = [i for i in watched_only if self._watch_due.get(i, now) <= now and self._is_due(i, now)]
+        # Never listed first, then the most overdue.
+        due.sort(key=lambda i: (i in self._watch_due, self._watch_due.get(i, now), i))
+        if self._budget is not None:
+            spare = math.floor(self._budget.rate * self._options.interval) - followed_calls
+            due = due[: max(1, spare)]
+        return sorted(due)
+
+    def _schedule_watch(
+        self, listed: Sequence[str], pages: dict[str, list[BackupRecord] | None], now: datetime
+    ) -> None:
+        """Sets when each watched-only instance listed this cycle is due again. An instance listed for the
+        first time is due again within one interval, at its place in the estate, so that the listings
+        spread over the interval from then on instead of all coming together."""
+        interval = self._options.watch_interval
+        if interval is None:
+            return
+        fresh = [i for i in listed if i not in self._watch_due and pages.get(i) is not None]
+        for place, instance_id in enumerate(fresh, start=1):
+            self._watch_due[instance_id] = now + timedelta(seconds=interval * place / len(fresh))
+        for instance_id in listed:
+            if instance_id not in fresh and pages.get(instance_id) is not None:
+                self._watch_due[instance_id] = now + timedelta(seconds=interval)
+
+    async def _fetch(
+        self, instance_ids: Sequence[str], priority: Priority
+    ) -> dict[str, list[BackupRecord] | None]:
         limit = asyncio.Semaphore(self._options.concurrency)
 
         async def one(instance_id: str) -> list[BackupRecord] | None:
             async with limit:
+                if self._budget is not None:
+                    await self._budget.acquire(priority)
                 return await self._isolated(f"listing the backups of {instance_id}", self._list(instance_id))
 
         results = await asyncio.gather(*(one(instance_id) for instance_id in instance_ids))
@@ -331,6 +388,8 @@ class Tracker:
     async def _all_instances(self) -> list[Instance]:
         instances: list[Instance] = []
         while True:
+            if self._budget is not None:
+                await self._budget.acquire(Priority.WATCH)
             page = await self._dcs.list_instances(limit=1000, offset=len(instances))
             instances += page.instances
             if not page.instances or len(instances) >= page.total:
