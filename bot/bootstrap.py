@@ -264,8 +264,7 @@ def _assemble(
     audit = MeteredAuditLog(stored_audit, metrics)
     built = {cloud.name: _dcs_client(cloud, session, metrics, clock) for cloud in clouds}
     dcs_clients = {name: client for name, (client, _) in built.items()}
-    # The core takes one DCS today: the one cloud this version serves (create_app refuses several).
-    dcs = dcs_clients[single(clouds).name]
+    cloud_map = CloudMap(dcs_clients, {cloud.name: resolution_bound(cloud.timeout) for cloud in clouds})
     dcs_timeout = max(cloud.timeout for cloud in clouds)
     slack_retries = [RateLimitCounter(metrics, api_url=settings.slack_api_url), *retry_handlers()]
     slack = AsyncWebClient(
@@ -279,7 +278,7 @@ def _assemble(
     )
     supervisor = Supervisor()
     service = BackupService(
-        clouds=CloudMap(dcs_clients, {cloud.name: resolution_bound(cloud.timeout) for cloud in clouds}),
+        clouds=cloud_map,
         requests=requests,
         audit=audit,
         groups=SlackGroupDirectory(slack),
@@ -296,7 +295,7 @@ def _assemble(
     )
     watch = SqliteWatchStore(database)
     tracker = Tracker(
-        dcs=dcs,
+        clouds=cloud_map,
         requests=requests,
         watch=watch,
         notifier=notifier,

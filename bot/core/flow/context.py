@@ -56,12 +56,7 @@ class Workflow:
         return len(self.clouds.names) > 1
 
     def dcs_of(self, cloud: str | None) -> DcsApi:
-        """The client of ``cloud``; a request from before clouds were recorded (None) is the first's. A
-        cloud no longer configured answers every call with a refusal (nothing is sent anywhere)."""
-        name = cloud if cloud is not None else self.clouds.names[0]
-        if name not in self.clouds.names:
-            return _Unconfigured(name)
-        return self.clouds.client(name)
+        return client_of(self.clouds, cloud)
 
     async def actor(self, policy: Policy, user_id: str, channel_id: str) -> Actor:
         """The person, with the user groups the policy names that they belong to. When Slack cannot tell,
@@ -100,6 +95,15 @@ class Workflow:
                 detail={"action": str(decision.action), "reason": decision.reason},
             )
         )
+
+
+def client_of(clouds: DcsClouds, cloud: str | None) -> DcsApi:
+    """The client of ``cloud``; a request from before clouds were recorded (None) is the first's. A cloud
+    no longer configured answers every call with a refusal (nothing is sent anywhere)."""
+    name = cloud if cloud is not None else clouds.names[0]
+    if name not in clouds.names:
+        return _Unconfigured(name)
+    return clouds.client(name)
 
 
 class _Unconfigured:

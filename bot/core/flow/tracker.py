@@ -34,10 +34,10 @@ from typing import Protocol, TypeVar
 
 from bot.core.errors import DcsApiError, DcsError
 from bot.core.flow.call_budget import CallBudget, Priority
-from bot.core.flow.context import about
+from bot.core.flow.context import about, client_of
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
 from bot.core.flow.submission import refusal_notice
-from bot.core.ports import AuditLog, Clock, DcsApi, Notifier, RequestStore, WatchStore
+from bot.core.ports import AuditLog, Clock, CloudMap, DcsApi, DcsClouds, Notifier, RequestStore, WatchStore
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
 from bot.core.rules.following import Ended, GiveUp, StillRunning, duration_of, judge
@@ -103,7 +103,8 @@ class Tracker:
     def __init__(
         self,
         *,
-        dcs: DcsApi,
+        dcs: DcsApi | None = None,
+        clouds: DcsClouds | None = None,
         requests: RequestStore,
         watch: WatchStore,
         notifier: Notifier,
@@ -115,8 +116,17 @@ class Tracker:
         budget: CallBudget | None = None,
     ) -> None:
         """Without a ``reconciler`` requests in ``checking`` are left alone; without a ``budget`` the
-        tracker's DCS calls are bounded only by ``options.concurrency``."""
-        self._dcs = dcs
+        tracker's DCS calls are bounded only by ``options.concurrency``. The DCS is ``clouds``, or the
+        one cloud ``dcs``. Each instance is listed in its own cloud; each cloud's instance list is refreshed
+        and backed off on its own, so a cloud that fails keeps its last known list and never holds up
+        the others."""
+        if clouds is None:
+            if dcs is None:
+                raise TypeError("Tracker needs clouds or dcs")
+            clouds = CloudMap.single(dcs)
+        self._clouds = clouds
+        # The cloud of each instance the tracker lists (from its requests and watch targets).
+        self._cloud_of: dict[str, str | None] = {}
         self._requests = requests
         self._watch = watch
         self._notifier = notifier
@@ -125,9 +135,10 @@ class Tracker:
         self._clock = clock
         self._options = options
         self._backoff: dict[str, _Backoff] = {}
-        self._instances: list[Instance] | None = None
-        self._instances_at: datetime | None = None
-        self._instances_backoff: _Backoff | None = None
+        # Per cloud: its last known instances, when they were listed, and its backoff after a failure.
+        self._instances: dict[str, list[Instance]] = {}
+        self._instances_at: dict[str, datetime] = {}
+        self._instances_backoff: dict[str, _Backoff] = {}
         self._reconciler = reconciler
         self._budget = budget
         # When each watched instance is next due for a listing of its own (absent: due now).
@@ -152,6 +163,8 @@ class Tracker:
         checking = await self._requests.in_states(RequestState.CHECKING) if self._reconciler else []
         owing = await self._requests.owing_notices()
         targets = await self._isolated("the watched instances", self._targets(now)) or []
+        self._cloud_of = {t.instance_id: t.cloud for t in targets}
+        self._cloud_of |= {r.instance_id: r.cloud for r in (*followed, *checking)}
         wanted = {r.instance_id for r in followed} | {r.instance_id for r in checking}
         due = [instance_id for instance_id in sorted(wanted) if self._is_due(instance_id, now)]
         watched = self._watch_due_now({t.instance_id for t in targets} - wanted, len(due), now)
@@ -253,7 +266,8 @@ class Tracker:
 
     async def _list(self, instance_id: str) -> list[BackupRecord] | None:
         try:
-            page = await self._dcs.list_backups(instance_id, limit=self._options.page_size)
+            dcs = client_of(self._clouds, self._cloud_of.get(instance_id))
+            page = await dcs.list_backups(instance_id, limit=self._options.page_size)
         except DcsError as error:
             # Retry-After counts from the answer, not from when the cycle began: a slow failing call
             # (up to DCS_TIMEOUT) would otherwise eat into the pause DCS asked for.
@@ -366,31 +380,41 @@ class Tracker:
         watches = self._policy().watch
         if not watches:
             return []
-        stale = self._instances_at is None or now - self._instances_at >= self._options.instance_refresh
-        backoff = self._instances_backoff
-        if (self._instances is None or stale) and (backoff is None or now >= backoff.until):
+        listed = await asyncio.gather(*(self._instances_of(cloud, now) for cloud in self._clouds.names))
+        return watch_targets(watches, [instance for instances in listed for instance in instances])
+
+    async def _instances_of(self, cloud: str, now: datetime) -> list[Instance]:
+        """The instances of ``cloud``, refreshed every ``instance_refresh``; the last known ones while the
+        cloud fails (it backs off on its own)."""
+        at = self._instances_at.get(cloud)
+        stale = at is None or now - at >= self._options.instance_refresh
+        backoff = self._instances_backoff.get(cloud)
+        if (cloud not in self._instances or stale) and (backoff is None or now >= backoff.until):
             try:
-                self._instances = await self._all_instances()
-                self._instances_at = now
-                self._instances_backoff = None
+                listed = await self._all_instances(self._clouds.client(cloud))
             except DcsError as error:
                 answered = self._clock.now()
-                self._instances_backoff = self._next_backoff(backoff, answered, error)
-                delay = (self._instances_backoff.until - answered).total_seconds()
+                self._instances_backoff[cloud] = self._next_backoff(backoff, answered, error)
+                delay = (self._instances_backoff[cloud].until - answered).total_seconds()
                 log.warning(
-                    "could not refresh the watched instances (%s); using the last known list, "
+                    "could not refresh the watched instances%s (%s); using the last known list, "
                     "next try in %.1f s",
+                    f" of {cloud}" if len(self._clouds.names) > 1 else "",
                     error,
                     delay,
                 )
-        return watch_targets(watches, self._instances or [])
+            else:
+                self._instances[cloud] = [replace(instance, cloud=cloud) for instance in listed]
+                self._instances_at[cloud] = now
+                self._instances_backoff.pop(cloud, None)
+        return self._instances.get(cloud, [])
 
-    async def _all_instances(self) -> list[Instance]:
+    async def _all_instances(self, dcs: DcsApi) -> list[Instance]:
         instances: list[Instance] = []
         while True:
             if self._budget is not None:
                 await self._budget.acquire(Priority.WATCH)
-            page = await self._dcs.list_instances(limit=1000, offset=len(instances))
+            page = await dcs.list_instances(limit=1000, offset=len(instances))
             instances += page.instances
             if not page.instances or len(instances) >= page.total:
                 return instances
@@ -414,7 +438,9 @@ class Tracker:
                 )
             delivered = False
             if announce:
-                notice = WatchedBackupEnded(target.instance_name, record, duration_of(record), requester)
+                notice = WatchedBackupEnded(
+                    target.instance_name, record, duration_of(record), requester, target.cloud
+                )
                 delivery = await self._deliveries.about_watch(
                     f"watch {target.channel_id} {record.backup_id}",
                     target.channel_id,
@@ -444,7 +470,7 @@ class Tracker:
         if isinstance(change, StaleAlert):
             hours = (target.stale_after or timedelta()).total_seconds() / 3600
             notice: Notice = BackupsStale(
-                target.instance_name, target.instance_id, hours, change.last_success
+                target.instance_name, target.instance_id, hours, change.last_success, target.cloud
             )
             outcome = "stale"
             delivery = await self._deliveries.about_watch(
@@ -456,7 +482,9 @@ class Tracker:
                 target.channel_id, target.instance_id, since=now, expected=None
             )
         elif isinstance(change, Recovered):
-            notice = BackupsRecovered(target.instance_name, target.instance_id, change.last_success)
+            notice = BackupsRecovered(
+                target.instance_name, target.instance_id, change.last_success, target.cloud
+            )
             outcome = "recovered"
             delivery = await self._deliveries.about_watch(
                 key, target.channel_id, notice, self._watch_entry(target, outcome, None)
@@ -485,6 +513,7 @@ class Tracker:
             backup_id=backup_id,
             outcome=outcome,
             detail={"watch": True},
+            cloud=target.cloud,
         )
 
 

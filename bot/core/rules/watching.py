@@ -24,6 +24,7 @@ class WatchTarget:
     instance_name: str
     events: frozenset[str]
     stale_after: timedelta | None
+    cloud: str | None = None
 
 
 def watch_targets(watches: Sequence[Watch], instances: Iterable[Instance]) -> list[WatchTarget]:
@@ -41,7 +42,9 @@ def watch_targets(watches: Sequence[Watch], instances: Iterable[Instance]) -> li
                 events = known.events | frozenset(watch.events)
             else:
                 events = frozenset(watch.events)
-            merged[key] = WatchTarget(watch.channel, instance.instance_id, instance.name, events, stale)
+            merged[key] = WatchTarget(
+                watch.channel, instance.instance_id, instance.name, events, stale, instance.cloud
+            )
     return sorted(merged.values(), key=lambda t: (t.channel_id, t.instance_name, t.instance_id))
 
 
