@@ -25,7 +25,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import SystemClock
-from bot.clouds_file import AkSk, CloudSettings, clouds_of, single
+from bot.clouds_file import AkSk, CloudSettings, clouds_of
 from bot.config import Settings
 from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget
 from bot.core.flow.context import ServiceOptions
@@ -161,7 +161,7 @@ def create_app(
     background_calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
 ) -> web.Application:
     """``clouds`` are the clouds served (by default those of the settings: :func:`clouds_of`); this
-    version serves one, and refuses several with a :class:`ConfigError`.
+    serves them all (each its own DCS client).
     ``follow_for`` bounds how long a backup is followed before the bot says it stopped following;
     ``notice_budget`` how long a notice Slack refuses is tried again.
     ``background_calls_per_second`` is the budget of DCS calls all background polling shares (the
@@ -169,7 +169,6 @@ def create_app(
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
     ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts."""
     served = list(clouds_of(settings) if clouds is None else clouds)
-    single(served)
     app = web.Application()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

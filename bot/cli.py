@@ -19,7 +19,7 @@ from typing import TextIO
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
-from bot.clouds_file import clouds_of, single
+from bot.clouds_file import clouds_of
 from bot.config import ConfigError, clouds_path, database_path, load_settings
 from bot.core.rules.audit import AuditRecord
 from bot.core.rules.policy_warnings import policy_warnings
@@ -60,7 +60,6 @@ def serve() -> int:
         return _fail(*error.problems)
     try:
         clouds = clouds_of(settings)
-        cloud = single(clouds)
     except ConfigError as error:
         return _fail(*error.problems)
     secrets = settings.secrets() + [secret for each in clouds for secret in each.secrets()]
@@ -90,12 +89,12 @@ def serve() -> int:
         if settings.dcs_access_key and settings.dcs_username:
             log.warning("both AK/SK and IAM password settings are present; using AK/SK")
         log.info(
-            "dcs-bot starting: %s; DCS cloud %s at %s (project %s, %s); policy %s (%d rules); database %s",
+            "dcs-bot starting: %s; DCS %s; policy %s (%d rules); database %s",
             mode,
-            cloud.name,
-            cloud.endpoint,
-            cloud.project_id,
-            cloud.auth_method,
+            "; ".join(
+                f"cloud {cloud.name} at {cloud.endpoint} (project {cloud.project_id}, {cloud.auth_method})"
+                for cloud in clouds
+            ),
             settings.bot_policy,
             len(policy().rules),
             settings.bot_database,
@@ -272,8 +271,8 @@ def emulator(port: int, clouds: int = 1) -> int:
             for name, value in cloud.env().items():
                 print(f"  {name}={value}")
         print(
-            "This version of dcs-bot serves one cloud from a clouds file; several clouds in one bot land "
-            "in the next version. Use one [[clouds]] block for now.",
+            "Put these blocks in a clouds file (BOT_CLOUDS) and the bot serves both clouds: "
+            "eu-de/redis-prod and eu-nl/redis-prod address one each.",
             flush=True,
         )
 

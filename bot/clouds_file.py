@@ -222,17 +222,6 @@ def clouds_of(
         raise ConfigError(*(f"{SETTING}: {problem}" for problem in error.problems)) from None
 
 
-def single(clouds: Sequence[CloudSettings]) -> CloudSettings:
-    """The one cloud this version serves; several are refused at start-up in one line."""
-    if len(clouds) != 1:
-        names = ", ".join(cloud.name for cloud in clouds)
-        raise ConfigError(
-            f"{SETTING}: the clouds file describes {len(clouds)} clouds ({names}); several clouds in one "
-            "bot need a later version of dcs-bot, so describe one cloud for now"
-        )
-    return clouds[0]
-
-
 def _single_cloud(settings: Settings) -> CloudSettings:
     auth: AkSk | Iam
     if settings.dcs_access_key is not None and settings.dcs_secret_key is not None:

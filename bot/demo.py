@@ -1,8 +1,10 @@
 """``dcs-bot demo`` and ``dcs-bot console``: the real bot against local stand-ins, no credentials needed.
 
-Everything runs in this process on 127.0.0.1: the DCS emulator, a Slack stand-in, and the bot built by
-the production app factory. The stand-in reaches the bot exactly as Slack does — signed HTTP requests to
-``POST /slack/events`` — so the demo exercises the same code path as a real deployment.
+Everything runs in this process on 127.0.0.1: a two-region estate of DCS emulators (OTC ``eu-de`` with
+AK/SK and ``eu-nl`` with an IAM user, each its own project, and both with a ``redis-prod``), a Slack
+stand-in, and the bot built by the production app factory, serving both clouds. The stand-in reaches the
+bot exactly as Slack does — signed HTTP requests to ``POST /slack/events`` — so the demo exercises the
+same code path as a real deployment.
 """
 
 from __future__ import annotations
@@ -18,11 +20,19 @@ from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from bot.bootstrap import create_app
+from bot.clouds_file import AkSk, CloudSettings, Iam
 from bot.config import load_settings
 from bot.policy_file import PolicyHolder
-from bot.standins.dcs.control import DcsEmulator, RunningEmulator, seed_demo_instances, start_emulator
+from bot.standins.dcs.control import (
+    DcsEmulator,
+    RunningEmulator,
+    eu_nl_emulator,
+    seed_demo_instances,
+    start_emulator,
+)
 from bot.standins.slack.render import render_transcript
 from bot.standins.slack.standin import SlackStandIn
 from bot.standins.slack.timeline import Message
@@ -78,8 +88,29 @@ async def local_setup(folder: Path, *, poll_interval: float = 0.5) -> AsyncItera
     policy_file.write_text(DEMO_POLICY, encoding="utf-8")
     await slack.start()
     running: RunningEmulator = await start_emulator(emulator)
+    nl_emulator = eu_nl_emulator()
+    nl_emulator.waiting_seconds, nl_emulator.backuping_seconds = 0.5, 2.0
+    running_nl: RunningEmulator | None = None
     runner: web.AppRunner | None = None
     try:
+        running_nl = await start_emulator(nl_emulator)
+        nl = running_nl.connection_info()
+        clouds = [
+            CloudSettings(
+                "eu-de",
+                running.url,
+                emulator.project_id,
+                30.0,
+                AkSk(emulator.access_key, SecretStr(emulator.secret_key)),
+            ),
+            CloudSettings(
+                "eu-nl",
+                nl.endpoint,
+                nl.project_id,
+                30.0,
+                Iam(nl.endpoint, nl.iam_username, nl.iam_domain, SecretStr(nl.iam_password)),
+            ),
+        ]
         settings = load_settings(
             None,
             slack_bot_token=BOT_TOKEN,
@@ -96,7 +127,8 @@ async def local_setup(folder: Path, *, poll_interval: float = 0.5) -> AsyncItera
             bot_watch_interval=poll_interval,
             port=0,
         )
-        runner = web.AppRunner(create_app(settings, PolicyHolder(policy_file)), access_log=None)
+        policy = PolicyHolder(policy_file, frozenset(cloud.name for cloud in clouds))
+        runner = web.AppRunner(create_app(settings, policy, clouds=clouds), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -105,6 +137,8 @@ async def local_setup(folder: Path, *, poll_interval: float = 0.5) -> AsyncItera
     finally:
         if runner is not None:
             await runner.cleanup()
+        if running_nl is not None:
+            await running_nl.close()
         await running.close()
         await slack.stop()
 
@@ -117,7 +151,7 @@ def _quiet_logs() -> None:
 
 async def _play(setup: LocalSetup) -> tuple[str, str]:
     slack = setup.slack
-    await setup.say(ALICE, 'redis-prod aof "before the migration"')
+    await setup.say(ALICE, 'eu-de/redis-prod aof "before the migration"')
     card = await setup.next_message(lambda m: m.visible_to == ALICE and bool(slack.buttons(m)), "the card")
     await slack.click(setup.bot_url, user_id=ALICE, message=card, action_id="backup_confirm")
     started = await setup.next_message(lambda m: m.channel == OPS and "backup_id" in m.text, "the backup_id")
@@ -127,8 +161,12 @@ async def _play(setup: LocalSetup) -> tuple[str, str]:
     await setup.next_message(lambda m: m.channel == ALERTS, "the watch notice")
     await setup.say(BOB, "redis-prod rdb")
     await setup.next_message(lambda m: m.visible_to == BOB, "bob's answer")
-    await setup.say(ALICE, "list redis-prod")
+    await setup.say(ALICE, "list eu-nl/redis-prod")
     await setup.next_message(lambda m: m.visible_to == ALICE and "Recent backups" in m.text, "the list")
+    await setup.say(ALICE, "redis-prod")
+    await setup.next_message(
+        lambda m: m.visible_to == ALICE and "more than one place" in m.text, "the qualified forms"
+    )
     return started.text, finished.text
 
 
@@ -141,9 +179,10 @@ async def run_demo(out: TextIO) -> int:
                 out.write(setup.slack.render_transcript() + "\n")
                 out.write(f"demo failed: {error}\n")
                 return 1
-            out.write("dcs-backup-bot demo — a scripted conversation with the real bot, against a local\n")
+            out.write("dcs-backup-bot demo — a scripted conversation with the real bot, against two local\n")
             out.write(
-                "DCS emulator and a local Slack stand-in (no credentials, nothing leaves 127.0.0.1).\n\n"
+                "DCS regions (eu-de, eu-nl) and a local Slack stand-in (no credentials, nothing leaves "
+                "127.0.0.1).\n\n"
             )
             out.write(setup.slack.render_transcript() + "\n")
     out.write(f"\nbackup started: {started}\nbackup finished: {finished}\n")
@@ -158,8 +197,9 @@ def demo() -> int:
 # --- the interactive console ----------------------------------------------------------------------------
 
 _CONSOLE_HELP = """Type slash commands as they would be typed in Slack, e.g.
-  /dcs-backup redis-prod aof "before the migration"
-  /dcs-backup list redis-prod
+  /dcs-backup eu-de/redis-prod aof "before the migration"
+  /dcs-backup list eu-nl/redis-prod
+  (two regions, eu-de and eu-nl, both have a redis-prod: name the cloud, or ask and see both)
 Other input:
   1, 2, …        press the numbered button of the newest message that has buttons
   as bob         speak as another person (alice has rights, bob has none)

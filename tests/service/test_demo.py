@@ -37,7 +37,7 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     assert await run_demo(out) == 0
 
     transcript = out.getvalue()
-    command = index_of(transcript, r'^@alice: /dcs-backup redis-prod aof "before the migration"$')
+    command = index_of(transcript, r'^@alice: /dcs-backup eu-de/redis-prod aof "before the migration"$')
     card = index_of(transcript, r"^DCS Backup \(only visible to @alice\):$", command)
     buttons = index_of(transcript, r"^    \[Confirm\] \[Cancel\]$", card)
     click = index_of(transcript, r"^@alice clicked \[Confirm\]$", buttons)
@@ -45,16 +45,29 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
         transcript, rf"^    :floppy_disk: @alice started an AOF backup .* backup_id `{BACKUP_ID}`$", click
     )
     [backup_id] = re.findall(rf"backup_id `({BACKUP_ID})`", transcript[started:].splitlines()[0])
-    index_of(transcript, rf"^    ↳ DCS Backup: .*Backup `{backup_id}` of \*redis-prod\* succeeded", started)
+    index_of(
+        transcript, rf"^    ↳ DCS Backup: .*Backup `{backup_id}` of \*eu-de/redis-prod\* succeeded", started
+    )
     index_of(transcript, r"^--- #backup-alerts ---$")
     index_of(transcript, r"^@bob: /dcs-backup redis-prod rdb$")
+    # The second region is addressed by its name, and a name both regions have gets both qualified forms.
+    listed = index_of(transcript, r"^@alice: /dcs-backup list eu-nl/redis-prod$")
+    index_of(transcript, r"Recent backups of \*eu-nl/redis-prod\*", listed)
+    asked = index_of(transcript, r"^@alice: /dcs-backup redis-prod$", listed)
+    index_of(transcript, r"`eu-de/redis-prod`", asked)
+    index_of(transcript, r"`eu-nl/redis-prod`", asked)
     assert f"backup finished: :white_check_mark: Backup `{backup_id}`" in transcript
     assert "xoxb-" not in transcript and "demo failed" not in transcript
 
 
 async def test_the_console_shows_the_card_and_the_result() -> None:
     out = io.StringIO()
-    typed = ['/dcs-backup redis-prod aof "from the console"', "1", "as bob", "/dcs-backup redis-prod"]
+    typed = [
+        '/dcs-backup eu-nl/redis-prod aof "from the console"',
+        "1",
+        "as bob",
+        "/dcs-backup redis-prod",
+    ]
 
     assert await run_console(scripted(typed), out) == 0
 

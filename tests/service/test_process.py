@@ -242,7 +242,7 @@ async def test_the_emulator_serves_two_clouds_and_prints_their_clouds_file(tmp_p
 
     args = ["emulator", "--port", str(port), "--clouds", "2"]
     async with running_bot(args, {}, cwd=tmp_path) as emulator:
-        await emulator.wait_for_line("several clouds in one bot land in the next version")
+        await emulator.wait_for_line("the bot serves both clouds")
         emulator.signal(signal.SIGINT)
         code = await emulator.exit_code()
 

@@ -128,17 +128,30 @@ def test_the_dcs_settings_are_one_cloud_that_policies_name(tmp_path: Path) -> No
     assert "unknown cloud 'eu-nl' (the clouds file names eu-de)" in line, line
 
 
-def test_several_clouds_are_refused_until_a_later_version(tmp_path: Path) -> None:
+async def test_a_two_cloud_clouds_file_serves_both(tmp_path: Path, stand_ins: StandIns) -> None:
+    port = free_port()
+    settings = bot_environment(tmp_path, stand_ins, DEFAULT_POLICY, port)
+    for name in ("DCS_ENDPOINT", "DCS_PROJECT_ID", "DCS_ACCESS_KEY", "DCS_SECRET_KEY"):
+        del settings[name]
     (tmp_path / "clouds.toml").write_text(
-        clouds_file("eu-de", "https://dcs.eu-de.otc.t-systems.com")
-        + clouds_file("eu-nl", "https://dcs.eu-nl.otc.t-systems.com"),
-        encoding="utf-8",
+        clouds_file("eu-de", stand_ins.dcs_url) + clouds_file("eu-nl", stand_ins.dcs_url), encoding="utf-8"
     )
-    line = refusal(tmp_path, {"BOT_CLOUDS": str(tmp_path / "clouds.toml"), "DCS_SECRET": "sk"})
-    assert line == (
-        "dcs-bot: BOT_CLOUDS: the clouds file describes 2 clouds (eu-de, eu-nl); several clouds in one bot "
-        "need a later version of dcs-bot, so describe one cloud for now"
-    )
+    settings |= {"BOT_CLOUDS": str(tmp_path / "clouds.toml"), "DCS_SECRET": SECRET_KEY}
+
+    async with running_bot(["serve"], settings, cwd=tmp_path) as bot:
+        await wait_until_serving(f"http://127.0.0.1:{port}/healthz", bot)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/healthz") as response,
+        ):
+            health = await response.json()
+        bot.signal(signal.SIGTERM)
+        code = await bot.exit_code()
+
+    assert code == 0, bot.stderr
+    assert list(health["checks"]["dcs"]) == ["eu-de", "eu-nl"], health
+    started = next(line for line in bot.stderr if "dcs-bot starting" in line)
+    assert "cloud eu-de at" in started and "cloud eu-nl at" in started, started
 
 
 async def test_a_one_cloud_clouds_file_serves(tmp_path: Path, stand_ins: StandIns) -> None:

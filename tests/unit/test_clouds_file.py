@@ -15,7 +15,6 @@ from bot.clouds_file import (
     clouds_of,
     parse_clouds,
     read_clouds,
-    single,
 )
 from bot.config import ConfigError, load_settings
 
@@ -197,7 +196,6 @@ def test_the_dcs_settings_are_one_cloud_named_dcs_cloud_name() -> None:
     [cloud] = clouds_of(settings)
     assert (cloud.name, cloud.endpoint, cloud.timeout) == ("eu-de", "https://dcs.eu-de.otc.t-systems.com", 12)
     assert isinstance(cloud.auth, AkSk) and cloud.auth.access_key == "AK"
-    assert single([cloud]) is cloud
 
     iam = load_settings(
         None,
@@ -232,12 +230,6 @@ def test_bot_clouds_problems_are_config_errors_naming_bot_clouds(
     de, nl = clouds_of(settings, env_file=tmp_path / ".env")
     assert de.secrets() == ["from-dotenv"] and nl.secrets() == ["from-environment"]
     assert nl.timeout == 7
-    with pytest.raises(ConfigError) as caught:
-        single([de, nl])
-    assert caught.value.problems == [
-        "BOT_CLOUDS: the clouds file describes 2 clouds (eu-de, eu-nl); several clouds in one bot need a "
-        "later version of dcs-bot, so describe one cloud for now"
-    ]
 
 
 def test_the_example_clouds_file_is_valid() -> None:
