@@ -80,18 +80,21 @@ class Metrics:
         self.clicks = Counter("dcs_bot_clicks", "Button clicks on cards by outcome", ["outcome"], registry=r)
         self.submissions = Counter(
             "dcs_bot_backup_submissions",
-            "CreateBackup results (accepted or refused by DCS)",
-            ["outcome"],
+            "CreateBackup results (accepted or refused by DCS), by cloud",
+            ["cloud", "outcome"],
             registry=r,
         )
         self.backups = Counter(
             "dcs_bot_backups_finished",
-            "Backups started through the bot, by final status",
-            ["status"],
+            "Backups started through the bot, by cloud and final status",
+            ["cloud", "status"],
             registry=r,
         )
         self.watch_notices = Counter(
-            "dcs_bot_watch_notices", "Notices posted for watched instances", ["kind"], registry=r
+            "dcs_bot_watch_notices",
+            "Notices posted for watched instances, by cloud",
+            ["cloud", "kind"],
+            registry=r,
         )
         self.dcs_calls = Counter(
             "dcs_bot_dcs_calls",
@@ -148,6 +151,10 @@ class Metrics:
     def observe_socket(self, connected: bool) -> None:
         self.socket_connected.set(1 if connected else 0)
 
+    def _cloud(self, entry: AuditEntry) -> str:
+        """The entry's cloud as a label: a configured cloud's name, else ``other``."""
+        return fixed(entry.cloud or "", self._clouds)
+
     def count(self, entry: AuditEntry) -> None:
         outcome = word(entry.outcome or "ok")
         match entry.kind:
@@ -157,11 +164,11 @@ class Metrics:
             case AuditKind.DECISION:
                 self.decisions.labels(fixed(str(entry.detail.get("action")), _ACTIONS), outcome).inc()
             case AuditKind.API_RESULT:
-                self.submissions.labels(outcome).inc()
+                self.submissions.labels(self._cloud(entry), outcome).inc()
             case AuditKind.OUTCOME:
-                self.backups.labels(outcome).inc()
+                self.backups.labels(self._cloud(entry), outcome).inc()
             case AuditKind.NOTICE:
-                self.watch_notices.labels(outcome).inc()
+                self.watch_notices.labels(self._cloud(entry), outcome).inc()
             case kind if kind in _CLICK_OUTCOMES:
                 self.clicks.labels(_CLICK_OUTCOMES[kind]).inc()
             case _:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from bot.standins.dcs.control import DcsEmulator
 from bot.standins.dcs.records import EmulatedInstance
@@ -147,6 +147,12 @@ async def test_a_bare_name_in_one_cloud_is_backed_up_there_with_that_clouds_cred
     assert "eu-nl/redis-nl-sessions" in full(posted)
     assert all(call.status == 200 for call in clouds.de.log.calls), "eu-de checked every AK/SK signature"
     assert clouds.nl.calls_to("iam_token"), "eu-nl was asked with a token of its own IAM user"
+    async with TestClient(clouds.world.server) as client:
+        health = await (await client.get("/healthz")).json()
+        metrics = await (await client.get("/metrics")).text()
+    assert list(health["checks"]["dcs"]) == ["eu-de", "eu-nl"]
+    assert 'dcs_bot_backup_submissions_total{cloud="eu-nl",outcome="accepted"} 1.0' in metrics
+    assert 'dcs_bot_dcs_calls_total{cloud="eu-nl",endpoint="create_backup",status="200"} 1.0' in metrics
 
 
 async def test_a_bare_name_in_both_clouds_is_answered_with_the_qualified_forms(two_clouds: Start) -> None:

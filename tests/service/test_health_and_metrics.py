@@ -64,8 +64,8 @@ async def test_metrics_count_what_happened(service: Service) -> None:
         == 3
     )
     assert value(samples, "dcs_bot_dcs_call_seconds_count", cloud="default", endpoint="create_backup") == 3
-    assert value(samples, "dcs_bot_backup_submissions_total", outcome="accepted") == 3
-    assert value(samples, "dcs_bot_backups_finished_total", status="succeed") == 2
+    assert value(samples, "dcs_bot_backup_submissions_total", cloud="default", outcome="accepted") == 3
+    assert value(samples, "dcs_bot_backups_finished_total", cloud="default", status="succeed") == 2
     assert value(samples, "dcs_bot_followed_backups") == 1
     assert (
         value(samples, "dcs_bot_slack_api_errors_total", method="chat.postMessage", error="not_in_channel")

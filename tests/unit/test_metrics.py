@@ -73,8 +73,9 @@ def test_every_label_from_outside_is_fixed() -> None:
     metrics.observe_dcs_retry("eu-nl", "list_backups", "Token xyz")
     metrics.count(AuditEntry(AuditKind.COMMAND, detail={"command": "xoxb-token", "text": "x"}))
     metrics.count(AuditEntry(AuditKind.DECISION, outcome="allowed", detail={"action": "drop-db"}))
-    metrics.count(AuditEntry(AuditKind.OUTCOME, outcome="Succeeded with https://x"))
-    metrics.count(AuditEntry(AuditKind.NOTICE, outcome="stale"))
+    metrics.count(AuditEntry(AuditKind.OUTCOME, outcome="Succeeded with https://x", cloud="eu-nl"))
+    metrics.count(AuditEntry(AuditKind.NOTICE, outcome="stale", cloud="https://x/secret"))
+    metrics.count(AuditEntry(AuditKind.API_RESULT, outcome="accepted", cloud="eu-de"))
 
     text = generate_latest(metrics.registry).decode()
 
@@ -88,8 +89,9 @@ def test_every_label_from_outside_is_fixed() -> None:
         'dcs_bot_dcs_retries_total{cloud="eu-nl",endpoint="list_backups",reason="other"} 1.0',
         'dcs_bot_commands_total{command="other",outcome="accepted"} 1.0',
         'dcs_bot_policy_decisions_total{action="other",outcome="allowed"} 1.0',
-        'dcs_bot_backups_finished_total{status="other"} 1.0',
-        'dcs_bot_watch_notices_total{kind="stale"} 1.0',
+        'dcs_bot_backups_finished_total{cloud="eu-nl",status="other"} 1.0',
+        'dcs_bot_watch_notices_total{cloud="other",kind="stale"} 1.0',
+        'dcs_bot_backup_submissions_total{cloud="eu-de",outcome="accepted"} 1.0',
     ):
         assert kept in text
 
