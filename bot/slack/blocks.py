@@ -349,6 +349,11 @@ def _help(reply: Help) -> Message:
         "Remarks: up to 128 characters, in quotes or as the rest of the line. "
         "An instance named list, status or help must be given by its ID."
     ]
+    if _SHOW_CLOUDS.get():
+        notes.append(
+            "Several clouds are served: a name is looked up in all of them; to pick one, put its cloud "
+            "first, like eu-nl/redis-prod or eu-nl/<instance ID>."
+        )
     if reply.groups_unknown and reply.groups_passing:
         notes.append(
             f"Slack could not tell just now which user groups you are in ({escape(reply.groups_unknown)}), "

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.core.rules.backup_request import BackupRequest
-from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.instances import BackupFormat, BackupRecord, Instance
 from bot.core.rules.messages import (
     BackupList,
     BackupsStale,
@@ -14,6 +14,7 @@ from bot.core.rules.messages import (
     BackupStatus,
     CloudUnavailable,
     Confirmation,
+    Help,
     InstanceAmbiguous,
     InstanceNotFound,
     Notice,
@@ -87,3 +88,9 @@ def test_the_card_channel_message_list_status_and_watch_notices_name_the_cloud_o
     for notice in notices:
         assert "eu-nl/redis-prod" in _all_text(render_notice(notice, show_clouds=True)), notice
         assert "eu-nl" not in _all_text(render_notice(notice)), notice
+
+
+def test_help_explains_qualified_names_only_when_several_clouds_are_served() -> None:
+    reply = Help(user_id="UALICE1", permissions=(), default_format=BackupFormat.RDB)
+    assert "put its cloud first, like eu-nl/redis-prod" in _all_text(render_reply(reply, show_clouds=True))
+    assert "eu-nl" not in _all_text(render_reply(reply))
