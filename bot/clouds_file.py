@@ -21,6 +21,7 @@ from dotenv import dotenv_values
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from bot.config import BOUNDS, EXPECTED, PLACEHOLDER, ConfigError, Settings, url_setting
+from bot.file_locations import location
 
 _CLOUD_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
 _PROJECT_ID = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -165,7 +166,7 @@ def parse_clouds(
     for index, table in enumerate(tables):
         if not isinstance(table, dict):
             continue
-        where = _location(("clouds", index), data)
+        where = location(("clouds", index), data)
         problems += [f"{where}{problem}" for problem in _incoherence(table, environ)]
         name = table.get("name")
         if isinstance(name, str) and name in seen:
@@ -310,7 +311,7 @@ def _describe(error: ValidationError, data: object) -> list[str]:
         ):
             continue  # the list is only empty because its tables were refused, and those are reported
         key = next((part for part in reversed(loc) if isinstance(part, str)), "")
-        where = _location(loc, data)
+        where = location(loc, data)
         problems.append(f"{where}: {_plain_message(detail['type'], detail['msg'], key)}")
     return problems
 
@@ -337,22 +338,6 @@ def _plain_message(error_type: str, message: str, key: str) -> str:
         case "model_type" | "dict_type" | "model_attributes_type":
             return "must be a table"
     return message.removeprefix("Value error, ")
-
-
-def _location(loc: tuple[int | str, ...], data: object) -> str:
-    """``clouds[1] ('eu-nl').password`` for an error location."""
-    text = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("name"), str):
-                text += f" ({node['name']!r})"
-        else:
-            text += ("." if text else "") + part
-            node = node.get(part) if isinstance(node, dict) else None
-    return text
 
 
 _PLACE = re.compile(r"^clouds\[(\d+)\]")

@@ -18,6 +18,7 @@ from bot.clouds_file import CloudsFileError, cloud_names
 from bot.core.rules.grammar import is_instance_id
 from bot.core.rules.policy import Action, Policy, Rule, Watch, is_group_id
 from bot.core.rules.policy_warnings import policy_warnings
+from bot.file_locations import location
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def parse_policy(text: str, source: str = "policy", known_clouds: frozenset[str]
     rules = data.get("rules")
     for index, rule in enumerate(rules if isinstance(rules, list) else []):
         if isinstance(rule, dict):
-            where = _location(("rules", index), data)
+            where = location(("rules", index), data)
             problems += [f"{where}: {problem}" for problem in _incoherence(rule)]
     if problems:
         raise PolicyError(source, sorted(problems, key=lambda problem: _file_order(problem, data)))
@@ -251,7 +252,7 @@ def _describe(error: ValidationError, data: object) -> list[str]:
             continue  # the list is only empty because its items were refused, and those are reported
         if loc and loc[-1] == "[key]":
             loc = loc[:-2]  # a refused key of a table (tags): the message names the key
-        where = _location(loc, data)
+        where = location(loc, data)
         message = _plain(detail["type"], detail["msg"], detail["input"], loc)
         problems.append(f"{where}: {message}" if where else message)
     return problems
@@ -283,22 +284,6 @@ def _plain(error_type: str, message: str, value: object, loc: tuple[int | str, .
         case "dict_type" | "model_type" | "model_attributes_type":
             return "must be a table"
     return message.removeprefix("Value error, ")
-
-
-def _location(loc: tuple[int | str, ...], data: object) -> str:
-    """``rules[0] ('sre-prod').actions[1]`` for a pydantic error location."""
-    text = ""
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("name"), str):
-                text += f" ({node['name']!r})"
-        else:
-            text += ("." if text else "") + part
-            node = node.get(part) if isinstance(node, dict) else None
-    return text
 
 
 def _read_text(path: Path) -> str:
