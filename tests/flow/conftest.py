@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.service import BackupService
+from bot.core.ports import RequestStore, WatchStore
 from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.grammar import UsageError, parse_command
 from bot.core.rules.messages import Confirmation, Reply
+from bot.store.database import open_database
+from bot.store.requests import SqliteRequestStore
+from bot.store.watch import SqliteWatchStore
 from tests.factories import ALICE, BOB, LEAD, OPS, make_instance
-from tests.fakes import Fakes, make_fakes, service_on
+from tests.fakes import FakeRequestStore, Fakes, FakeWatchStore, make_fakes, service_on
 
 CAROL = "UCAROL1"  # in no rule
 LEAD2 = "ULEAD2"
@@ -92,3 +98,30 @@ def fakes() -> Fakes:
 @pytest.fixture
 def flow(fakes: Fakes) -> Flow:
     return Flow(fakes, service_on(fakes))
+
+
+# --- the stores, on the fakes and on SQLite (the fakes' contract tests) ------------------------------
+
+
+@pytest.fixture(params=["fake", "sqlite"])
+async def stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[RequestStore, WatchStore]]:
+    if request.param == "fake":
+        yield FakeRequestStore(), FakeWatchStore()
+        return
+    connection = await open_database(tmp_path / "bot.sqlite3")
+    try:
+        yield SqliteRequestStore(connection), SqliteWatchStore(connection)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def requests(stores: tuple[RequestStore, WatchStore]) -> RequestStore:
+    return stores[0]
+
+
+@pytest.fixture
+def watch(stores: tuple[RequestStore, WatchStore]) -> WatchStore:
+    return stores[1]

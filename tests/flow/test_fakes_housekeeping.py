@@ -3,43 +3,13 @@ expiry, the expiry compare-and-set, pruning finished requests, and forgetting wa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.core.ports import RequestStore, WatchStore
 from bot.core.rules.backup_request import FINAL_STATES, RequestEvent, RequestState
-from bot.store.database import open_database
-from bot.store.requests import SqliteRequestStore
-from bot.store.watch import SqliteWatchStore
 from tests.factories import NOW, awaiting_approval, make_request, submitted_request
-from tests.fakes import FakeRequestStore, FakeWatchStore
-
-
-@pytest.fixture(params=["fake", "sqlite"])
-async def stores(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[RequestStore, WatchStore]]:
-    if request.param == "fake":
-        yield FakeRequestStore(), FakeWatchStore()
-        return
-    connection = await open_database(tmp_path / "bot.sqlite3")
-    try:
-        yield SqliteRequestStore(connection), SqliteWatchStore(connection)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
-def requests(stores: tuple[RequestStore, WatchStore]) -> RequestStore:
-    return stores[0]
-
-
-@pytest.fixture
-def watch(stores: tuple[RequestStore, WatchStore]) -> WatchStore:
-    return stores[1]
 
 
 async def test_past_expiry_lists_waiting_requests_whose_time_ran_out(requests: RequestStore) -> None:
