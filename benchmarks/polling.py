@@ -40,8 +40,8 @@ from bot.dcs.client import DcsClient
 from bot.policy_file import parse_policy
 from bot.standins.dcs.control import DcsEmulator, start_emulator
 from bot.store.database import open_database
-from bot.store.requests import SqliteRequestStore
-from bot.store.watch import SqliteWatchStore
+from bot.store.requests import SqlRequestStore
+from bot.store.watch import SqlWatchStore
 
 SIZES = (20, 200, 2000)
 BACKUPS_PER_INSTANCE = 5
@@ -112,7 +112,7 @@ class Row:
     waited_s: float
 
 
-async def _follow_backups(store: SqliteRequestStore, emulator: DcsEmulator, clock: StepClock) -> int:
+async def _follow_backups(store: SqlRequestStore, emulator: DcsEmulator, clock: StepClock) -> int:
     now = clock.now()
     count = 0
     for instance in emulator.instances:
@@ -166,7 +166,7 @@ async def _scenario(size: int, scenario: str) -> Row:
         database = await open_database(Path(folder) / "bench.sqlite3")
         try:
             async with await start_emulator(emulator) as running, aiohttp.ClientSession() as session:
-                store = SqliteRequestStore(database)
+                store = SqlRequestStore(database)
                 work = size
                 if scenario == "followed":
                     work = await _follow_backups(store, emulator, clock)
@@ -183,7 +183,7 @@ async def _scenario(size: int, scenario: str) -> Row:
                 tracker = Tracker(
                     dcs=client,
                     requests=store,
-                    watch=SqliteWatchStore(database),
+                    watch=SqlWatchStore(database),
                     notifier=CountingNotifier(),
                     audit=NoAudit(),
                     policy=_constant(policy),

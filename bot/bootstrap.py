@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import aiohttp
-import aiosqlite
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -50,10 +49,11 @@ from bot.slack.listeners.runner import Runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, SocketState, socket_mode
 from bot.slack.startup import check_bot_token
-from bot.store.audit import SqliteAuditLog
+from bot.store.audit import SqlAuditLog
 from bot.store.database import open_database
-from bot.store.requests import SqliteRequestStore
-from bot.store.watch import SqliteWatchStore
+from bot.store.engine import DATABASE_ERRORS, Database
+from bot.store.requests import SqlRequestStore
+from bot.store.watch import SqlWatchStore
 from bot.supervisor import Supervisor
 
 # Time granted to in-flight work beyond one DCS call, to post its result before shutdown.
@@ -68,9 +68,9 @@ class Bot:
 
     settings: Settings
     policy: PolicyHolder
-    database: aiosqlite.Connection
-    requests: SqliteRequestStore
-    audit: SqliteAuditLog
+    database: Database
+    requests: SqlRequestStore
+    audit: SqlAuditLog
     # Every configured cloud by name, in the clouds file's order: its client, and what /healthz shows of it.
     dcs_clients: dict[str, DcsClient]
     dcs_clouds: dict[str, ObservedCloud]
@@ -92,12 +92,12 @@ class Bot:
 BOT = web.AppKey("bot", Bot)
 
 
-async def _adopt_cloudless(database: aiosqlite.Connection, cloud: str) -> None:
+async def _adopt_cloudless(database: Database, cloud: str) -> None:
     """Requests from before requests recorded their cloud are the first cloud's (DCS_CLOUD_NAME's). Should
     the store refuse, they stay without one and are served by the first cloud all the same."""
     try:
-        await SqliteRequestStore(database).adopt_cloudless(cloud)
-    except aiosqlite.Error as error:
+        await SqlRequestStore(database).adopt_cloudless(cloud)
+    except DATABASE_ERRORS as error:
         log.warning("could not record cloud %s on the requests of an earlier release: %s", cloud, error)
 
 
@@ -248,7 +248,7 @@ def _assemble(
     clouds: Sequence[CloudSettings],
     policy: PolicyHolder,
     session: aiohttp.ClientSession,
-    database: aiosqlite.Connection,
+    database: Database,
     clock: Clock,
     follow_for: timedelta,
     notice_budget: timedelta,
@@ -258,8 +258,8 @@ def _assemble(
     background_calls_per_second: float,
 ) -> Bot:
     metrics = Metrics(clouds=[cloud.name for cloud in clouds])
-    requests = SqliteRequestStore(database)
-    stored_audit = SqliteAuditLog(database, clock.now)
+    requests = SqlRequestStore(database)
+    stored_audit = SqlAuditLog(database, clock.now)
     audit = MeteredAuditLog(stored_audit, metrics)
     built = {cloud.name: _dcs_client(cloud, session, metrics, clock) for cloud in clouds}
     dcs_clients = {name: client for name, (client, _) in built.items()}
@@ -292,7 +292,7 @@ def _assemble(
         checking_window=checking_window(settings.bot_poll_interval, dcs_timeout),
         notice_budget=notice_budget,
     )
-    watch = SqliteWatchStore(database)
+    watch = SqlWatchStore(database)
     tracker = Tracker(
         clouds=cloud_map,
         requests=requests,

@@ -26,7 +26,7 @@ from bot.core.rules.policy_warnings import policy_warnings
 from bot.logs import configure_logging
 from bot.policy_file import PolicyError, PolicyHolder, read_cloud_names, read_policy
 from bot.standins.dcs.control import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
-from bot.store.audit import SqliteAuditLog
+from bot.store.audit import SqlAuditLog
 from bot.store.database import open_database
 
 log = logging.getLogger("bot")
@@ -192,7 +192,7 @@ def _audit_row(record: AuditRecord) -> dict[str, object]:
     }
 
 
-async def print_audit(log: SqliteAuditLog, since: datetime | None, output_format: str, out: TextIO) -> None:
+async def print_audit(log: SqlAuditLog, since: datetime | None, output_format: str, out: TextIO) -> None:
     """Writes the trail (from ``since``) to ``out`` as it is read, in constant memory. A table's column
     widths come from the database first, so that its lines need not be held to be lined up."""
     upto = await log.last_seq()
@@ -221,7 +221,7 @@ def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
 async def _print_audit(database: Path, since: datetime | None, output_format: str, out: TextIO) -> None:
     connection = await open_database(database)
     try:
-        await print_audit(SqliteAuditLog(connection, lambda: datetime.now(UTC)), since, output_format, out)
+        await print_audit(SqlAuditLog(connection, lambda: datetime.now(UTC)), since, output_format, out)
         out.flush()
     finally:
         await connection.close()

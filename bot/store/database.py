@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiosqlite
+from bot.store.engine import Database, SqliteDatabase
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -128,33 +128,28 @@ def maybe_time(text: str | None) -> datetime | None:
     return None if text is None else from_db_time(text)
 
 
-async def open_database(path: Path | str) -> aiosqlite.Connection:
-    connection = await aiosqlite.connect(path, isolation_level=None)
+async def open_database(path: Path | str) -> Database:
+    """The database at ``path``, its schema migrated to this release's."""
+    database = await SqliteDatabase.open(path)
     try:
-        connection.row_factory = aiosqlite.Row
-        await connection.execute("PRAGMA journal_mode=WAL")
-        await connection.execute("PRAGMA synchronous=NORMAL")
-        await connection.execute("PRAGMA busy_timeout=5000")
-        await migrate(connection)
+        await migrate(database)
     except BaseException:
-        await connection.close()
+        await database.close()
         raise
-    return connection
+    return database
 
 
-async def schema_version(connection: aiosqlite.Connection) -> int:
-    async with connection.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row is not None else 0
+async def schema_version(database: Database) -> int:
+    return int(await database.fetch_value("PRAGMA user_version") or 0)
 
 
-async def migrate(connection: aiosqlite.Connection) -> None:
-    version = await schema_version(connection)
+async def migrate(database: Database) -> None:
+    version = await schema_version(database)
     if version > len(MIGRATIONS):
         raise RuntimeError(
             f"the database schema is version {version}, newer than this bot knows ({len(MIGRATIONS)})"
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        await connection.executescript(
-            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-        )
+        async with database.transaction() as transaction:
+            await transaction.execute_script(script)
+            await transaction.execute(f"PRAGMA user_version = {number}")

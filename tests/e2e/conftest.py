@@ -32,7 +32,7 @@ from bot.standins.slack.payloads import AppContext, Person, Place, slash_command
 from bot.standins.slack.standin import CommandResult, SlackStandIn
 from bot.standins.slack.timeline import Message
 from bot.store.database import open_database
-from bot.store.requests import SqliteRequestStore
+from bot.store.requests import SqlRequestStore
 from tests.factories import confirmed_request
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
@@ -319,7 +319,7 @@ async def seed_requests(database: Path, *requests: BackupRequest) -> None:
     """Writes ``requests`` into the bot's database before a bot starts, as an earlier process left them."""
     connection = await open_database(database)
     try:
-        store = SqliteRequestStore(connection)
+        store = SqlRequestStore(connection)
         for request in requests:
             await store.add(request)
     finally:

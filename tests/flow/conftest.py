@@ -15,8 +15,8 @@ from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.grammar import UsageError, parse_command
 from bot.core.rules.messages import Confirmation, Reply
 from bot.store.database import open_database
-from bot.store.requests import SqliteRequestStore
-from bot.store.watch import SqliteWatchStore
+from bot.store.requests import SqlRequestStore
+from bot.store.watch import SqlWatchStore
 from tests.factories import ALICE, BOB, LEAD, OPS, make_instance
 from tests.fakes import FakeRequestStore, Fakes, FakeWatchStore, make_fakes, service_on
 
@@ -112,7 +112,7 @@ async def stores(
         return
     connection = await open_database(tmp_path / "bot.sqlite3")
     try:
-        yield SqliteRequestStore(connection), SqliteWatchStore(connection)
+        yield SqlRequestStore(connection), SqlWatchStore(connection)
     finally:
         await connection.close()
 
