@@ -32,7 +32,7 @@ from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
 from bot.core.flow.notices import NOTICE_BUDGET
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
-from bot.core.ports import Clock, CloudMap
+from bot.core.ports import Clock, CloudMap, EventDeliveries
 from bot.core.rules.backup_request import RequestState
 from bot.core.rules.reconciliation import checking_window
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
@@ -159,6 +159,7 @@ def create_app(
     socket_ping_interval: float = SOCKET_PING_INTERVAL,
     clouds: Sequence[CloudSettings] | None = None,
     background_calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
+    event_deliveries: EventDeliveries | None = None,
 ) -> web.Application:
     """``clouds`` are the clouds served (by default those of the settings: :func:`clouds_of`); this
     serves them all (each its own DCS client).
@@ -167,7 +168,9 @@ def create_app(
     ``background_calls_per_second`` is the budget of DCS calls all background polling shares (the
     tracker; the user's commands never wait for it).
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
-    ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts."""
+    ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts.
+    ``event_deliveries`` tells a redelivered Events API event from a new one (none: every delivery is
+    handled)."""
     served = list(clouds_of(settings) if clouds is None else clouds)
     app = web.Application()
 
@@ -188,6 +191,7 @@ def create_app(
                     socket_down_grace=socket_down_grace,
                     socket_ping_interval=socket_ping_interval,
                     background_calls_per_second=background_calls_per_second,
+                    event_deliveries=event_deliveries,
                 )
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
@@ -256,6 +260,7 @@ def _assemble(
     socket_down_grace: timedelta,
     socket_ping_interval: float,
     background_calls_per_second: float,
+    event_deliveries: EventDeliveries | None,
 ) -> Bot:
     metrics = Metrics(clouds=[cloud.name for cloud in clouds])
     requests = SqlRequestStore(database)
@@ -326,7 +331,15 @@ def _assemble(
     signing_secret = settings.slack_signing_secret
     authorization = BotAuthorization(slack)
     secret = signing_secret.get_secret_value() if signing_secret else None
-    bolt = bolt_app(slack, secret, runner, authorize=authorization.bolt_authorize())
+    bolt = bolt_app(
+        slack,
+        secret,
+        runner,
+        authorize=authorization.bolt_authorize(),
+        deliveries=event_deliveries,
+        clock=clock,
+        on_redelivery=metrics.observe_event_redelivery,
+    )
     return Bot(
         settings=settings,
         policy=policy,

@@ -547,6 +547,29 @@ class FakeWatchStore:
         return len(gone)
 
 
+# --- EventDeliveries -----------------------------------------------------------------------------------
+
+
+class FakeEventDeliveries:
+    """The Events API deliveries seen, by event id, with the time of the first; ``asked`` records every
+    question in order. With ``fails`` set, every question raises it."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, datetime] = {}
+        self.asked: list[tuple[str, datetime]] = []
+        self.fails: Exception | None = None
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        await _checkpoint()
+        self.asked.append((event_id, now))
+        if self.fails is not None:
+            raise self.fails
+        if event_id in self.first_seen:
+            return False
+        self.first_seen[event_id] = now
+        return True
+
+
 # --- the service on the fakes --------------------------------------------------------------------------
 
 

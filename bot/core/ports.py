@@ -224,3 +224,13 @@ class WatchStore(Protocol):
         watch that began earlier up to ``before``: a forgotten backup that DCS still lists ended before
         the watch "began", so it is never announced again."""
         ...
+
+
+class EventDeliveries(Protocol):
+    """Which Events API deliveries were seen before: Slack delivers an event again (``X-Slack-Retry-Num``)
+    when its first delivery was not acknowledged in time, possibly to another replica."""
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        """True the first time ``event_id`` is seen (recording it, with ``now``), False for a redelivery;
+        atomic across replicas. An id must be remembered at least as long as Slack retries (minutes)."""
+        ...
