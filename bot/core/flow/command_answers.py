@@ -247,7 +247,10 @@ class CommandAnswers:
                     f"write the instance as {names[0]}/{address.target}, or without a cloud."
                 )
             names = [address.cloud]
-        answers = await asyncio.gather(*(self._look_up(name, address.target) for name in names))
+        if len(names) == 1:
+            answers = [await self._look_up(names[0], address.target)]  # no task to wait for one cloud
+        else:
+            answers = await asyncio.gather(*(self._look_up(name, address.target) for name in names))
         found = [instance for answer in answers if isinstance(answer, list) for instance in answer]
         unasked = tuple(answer for answer in answers if isinstance(answer, UnaskedCloud))
         if len(found) == 1:
