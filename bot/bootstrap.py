@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.clouds_file import AkSk, CloudSettings, clouds_of
 from bot.config import Settings
-from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget
+from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CloudBudgets
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
 from bot.core.flow.notices import NOTICE_BUDGET
@@ -165,8 +165,8 @@ def create_app(
     serves them all (each its own DCS client).
     ``follow_for`` bounds how long a backup is followed before the bot says it stopped following;
     ``notice_budget`` how long a notice Slack refuses is tried again.
-    ``background_calls_per_second`` is the budget of DCS calls all background polling shares (the
-    tracker; the user's commands never wait for it).
+    ``background_calls_per_second`` is each cloud's budget of DCS calls that all background polling of
+    that cloud shares (the tracker; the user's commands never wait for it).
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
     ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts.
     ``event_deliveries`` tells a redelivered Events API event from a new one (none: every delivery is
@@ -313,7 +313,7 @@ def _assemble(
             notice_budget=notice_budget,
         ),
         reconciler=service.reconciler,
-        budget=CallBudget(background_calls_per_second),
+        budgets=CloudBudgets(background_calls_per_second),
     )
     housekeeping = Housekeeping(
         requests=requests,

@@ -10,7 +10,7 @@ identifier). Anything else is counted as ``other``, so no token, secret or part 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -190,8 +190,11 @@ class MeteredAuditLog:
         self._inner = inner
         self._metrics = metrics
 
-    async def record(self, entry: AuditEntry) -> None:
-        await self._inner.record(entry)
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
+        return self._counted(self._inner.record(entry), entry)
+
+    async def _counted(self, committed: Awaitable[None], entry: AuditEntry) -> None:
+        await committed
         self._metrics.count(entry)
 
 

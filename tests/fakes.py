@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -364,12 +364,19 @@ class FakeRequestStore:
 
 
 class FakeAuditLog:
+    """``entries`` in the order they were recorded; ``committed``, those whose commit was awaited."""
+
     def __init__(self) -> None:
         self.entries: list[AuditEntry] = []
+        self.committed: list[AuditEntry] = []
 
-    async def record(self, entry: AuditEntry) -> None:
-        await _checkpoint()
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
         self.entries.append(entry)
+        return self._commit(entry)
+
+    async def _commit(self, entry: AuditEntry) -> None:
+        await _checkpoint()
+        self.committed.append(entry)
 
     def kinds(self) -> list[AuditKind]:
         return [entry.kind for entry in self.entries]

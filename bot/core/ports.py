@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -128,7 +128,11 @@ class RequestStore(Protocol):
 
 
 class AuditLog(Protocol):
-    async def record(self, entry: AuditEntry) -> None: ...
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
+        """Takes the row now — its place in the trail and its time are the moment of this call — and
+        returns its commit: awaiting it returns once the row is committed, or raises if it could not be.
+        Rows recorded and not yet awaited may wait to go in with the next awaited one (group commit)."""
+        ...
 
 
 class GroupDirectory(Protocol):
