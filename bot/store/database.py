@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.store.engine import Database, PostgresDatabase, SqliteDatabase
+import asyncpg
+
+from bot.database_url import PostgresUrl, is_postgres_url
+from bot.store.engine import CONNECT_TIMEOUT, Database, PostgresDatabase, SqliteDatabase
 from bot.store.migrations import migrate
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -34,17 +39,14 @@ def maybe_time(text: str | None) -> datetime | None:
     return None if text is None else from_db_time(text)
 
 
-def is_postgres_url(target: str) -> bool:
-    """Whether ``BOT_DATABASE`` names a PostgreSQL database rather than a SQLite file."""
-    return target.startswith(("postgresql://", "postgres://"))
-
-
-async def open_database(target: Path | str) -> Database:
-    """The database ``target`` names (a SQLite file's path, or a ``postgresql://`` URL), its schema
-    migrated to this release's."""
-    database: Database
+async def open_database(target: Path | str | PostgresUrl) -> Database:
+    """The database ``target`` names (a SQLite file's path, or a PostgreSQL URL), its schema migrated to
+    this release's."""
     if isinstance(target, str) and is_postgres_url(target):
-        database = await PostgresDatabase.open(target)
+        target = PostgresUrl(target)
+    database: Database
+    if isinstance(target, PostgresUrl):
+        database = await PostgresDatabase.open(target.secret())
     else:
         database = await SqliteDatabase.open(target)
     try:
@@ -53,3 +55,20 @@ async def open_database(target: Path | str) -> Database:
         await database.close()
         raise
     return database
+
+
+def database_problem(error: BaseException, target: Path | PostgresUrl) -> str:
+    """Why opening ``target`` failed, in one line of this bot's words, without the password."""
+    if isinstance(error, TimeoutError):
+        text = f"no answer within {CONNECT_TIMEOUT:g} s"
+    elif isinstance(error, socket.gaierror):
+        text = "cannot resolve the host name"
+    elif isinstance(error, OSError) and not isinstance(target, Path):
+        refused = error.errno == errno.ECONNREFUSED or isinstance(error, ConnectionRefusedError)
+        text = f"cannot connect to {target.host}:{target.port} ({'connection refused' if refused else error})"
+    elif isinstance(error, asyncpg.PostgresError):
+        text = error.args[0] if error.args else type(error).__name__
+    else:
+        text = str(error) or type(error).__name__
+    text = " ".join(str(text).split())
+    return target.redact(text) if isinstance(target, PostgresUrl) else text

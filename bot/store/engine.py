@@ -198,6 +198,9 @@ def _statements(script: str) -> list[str]:
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------
 
+#: Seconds a new PostgreSQL connection may take (asyncpg's default of 60 would hold start-up that long).
+CONNECT_TIMEOUT = 10.0
+
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|::|:([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -285,7 +288,7 @@ class PostgresDatabase(_PostgresStatements):
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT)
         return cls(pool)
 
     @contextlib.asynccontextmanager
