@@ -43,6 +43,10 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 
+#: A unique index refused a row. Only PostgreSQL's are caught by the stores: on SQLite the guards in the
+#: statements themselves are enough (one writer at a time), and no such index exists there.
+UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (asyncpg.UniqueViolationError,)
+
 
 class Row(Protocol):
     """A result row, read by column name (``sqlite3.Row`` and ``asyncpg.Record`` both are)."""
