@@ -51,6 +51,7 @@ from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, Socke
 from bot.slack.startup import check_bot_token
 from bot.store.audit import SqlAuditLog
 from bot.store.database import open_database
+from bot.store.event_deliveries import SqlEventDeliveries
 from bot.store.engine import DATABASE_ERRORS, Database
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
@@ -71,6 +72,8 @@ class Bot:
     database: Database
     requests: SqlRequestStore
     audit: SqlAuditLog
+    # Events API deliveries seen (by event id), for dropping Slack's redeliveries across replicas.
+    event_deliveries: SqlEventDeliveries
     # Every configured cloud by name, in the clouds file's order: its client, and what /healthz shows of it.
     dcs_clients: dict[str, DcsClient]
     dcs_clouds: dict[str, ObservedCloud]
@@ -333,6 +336,7 @@ def _assemble(
         database=database,
         requests=requests,
         audit=stored_audit,
+        event_deliveries=SqlEventDeliveries(database),
         dcs_clients=dcs_clients,
         dcs_clouds={name: observed for name, (_, observed) in built.items()},
         dcs_timeout=dcs_timeout,

@@ -612,3 +612,22 @@ def service_on(fakes: Fakes) -> BackupService:
         clock=fakes.clock,
         options=fakes.options,
     )
+
+
+class FakeEventDeliveries:
+    """:class:`bot.core.ports.EventDeliveries` in memory."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, datetime] = {}
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        if event_id in self.received:
+            return False
+        self.received[event_id] = now
+        return True
+
+    async def prune(self, before: datetime) -> int:
+        old = [event_id for event_id, at in self.received.items() if at < before]
+        for event_id in old:
+            del self.received[event_id]
+        return len(old)

@@ -224,3 +224,16 @@ class WatchStore(Protocol):
         watch that began earlier up to ``before``: a forgotten backup that DCS still lists ended before
         the watch "began", so it is never announced again."""
         ...
+
+
+class EventDeliveries(Protocol):
+    """Which Events API deliveries arrived already, across every replica: Slack delivers an event again
+    when its first delivery was not acknowledged in time, and any replica may get either delivery."""
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        """True the first time ``event_id`` is seen, False for a redelivery; atomic across replicas."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forgets deliveries received before ``before`` (Slack redelivers within minutes); how many."""
+        ...

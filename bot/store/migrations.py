@@ -180,6 +180,14 @@ MIGRATIONS: list[Migration] = [
             WHERE state IN ('checking', 'submitting');
         """,
     ),
+    # 7: Events API deliveries seen, by event id, so that a redelivery to any replica is dropped.
+    Migration.both("""
+    CREATE TABLE slack_event_deliveries (
+        event_id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX slack_event_deliveries_by_time ON slack_event_deliveries (received_at);
+    """),
 ]
 
 _VERSION_TABLE = """
