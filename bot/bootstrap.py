@@ -51,8 +51,8 @@ from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, Socke
 from bot.slack.startup import check_bot_token
 from bot.store.audit import SqlAuditLog
 from bot.store.database import open_database
-from bot.store.event_deliveries import SqlEventDeliveries
 from bot.store.engine import DATABASE_ERRORS, Database
+from bot.store.event_deliveries import SqlEventDeliveries
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
 from bot.supervisor import Supervisor
