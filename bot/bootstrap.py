@@ -52,6 +52,7 @@ from bot.slack.startup import check_bot_token
 from bot.store.audit import SqlAuditLog
 from bot.store.database import open_database
 from bot.store.engine import DATABASE_ERRORS, Database
+from bot.store.event_deliveries import SqlEventDeliveries
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
 from bot.supervisor import Supervisor
@@ -71,6 +72,8 @@ class Bot:
     database: Database
     requests: SqlRequestStore
     audit: SqlAuditLog
+    # Events API deliveries seen (by event id), for dropping Slack's redeliveries across replicas.
+    event_deliveries: SqlEventDeliveries
     # Every configured cloud by name, in the clouds file's order: its client, and what /healthz shows of it.
     dcs_clients: dict[str, DcsClient]
     dcs_clouds: dict[str, ObservedCloud]
@@ -169,8 +172,8 @@ def create_app(
     that cloud shares (the tracker; the user's commands never wait for it).
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
     ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts.
-    ``event_deliveries`` tells a redelivered Events API event from a new one (none: every delivery is
-    handled)."""
+    ``event_deliveries`` tells a redelivered Events API event from a new one (by default the database's
+    record of deliveries, shared by every replica)."""
     served = list(clouds_of(settings) if clouds is None else clouds)
     app = web.Application()
 
@@ -315,9 +318,11 @@ def _assemble(
         reconciler=service.reconciler,
         budgets=CloudBudgets(background_calls_per_second),
     )
+    stored_deliveries = SqlEventDeliveries(database)
     housekeeping = Housekeeping(
         requests=requests,
         watch=watch,
+        deliveries=stored_deliveries,
         notifier=notifier,
         # Not metered: an expiry by the clock is no click, and the click counter would count it.
         audit=stored_audit,
@@ -336,7 +341,7 @@ def _assemble(
         secret,
         runner,
         authorize=authorization.bolt_authorize(),
-        deliveries=event_deliveries,
+        deliveries=event_deliveries or stored_deliveries,
         clock=clock,
         on_redelivery=metrics.observe_event_redelivery,
     )
@@ -346,6 +351,7 @@ def _assemble(
         database=database,
         requests=requests,
         audit=stored_audit,
+        event_deliveries=stored_deliveries,
         dcs_clients=dcs_clients,
         dcs_clouds={name: observed for name, (_, observed) in built.items()},
         dcs_timeout=dcs_timeout,

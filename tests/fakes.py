@@ -576,6 +576,12 @@ class FakeEventDeliveries:
         self.first_seen[event_id] = now
         return True
 
+    async def prune(self, before: datetime) -> int:
+        old = [event_id for event_id, at in self.first_seen.items() if at < before]
+        for event_id in old:
+            del self.first_seen[event_id]
+        return len(old)
+
 
 # --- the service on the fakes --------------------------------------------------------------------------
 

@@ -231,10 +231,13 @@ class WatchStore(Protocol):
 
 
 class EventDeliveries(Protocol):
-    """Which Events API deliveries were seen before: Slack delivers an event again (``X-Slack-Retry-Num``)
-    when its first delivery was not acknowledged in time, possibly to another replica."""
+    """Which Events API deliveries arrived already, across every replica: Slack delivers an event again
+    when its first delivery was not acknowledged in time, and any replica may get either delivery."""
 
     async def first_delivery(self, event_id: str, now: datetime) -> bool:
-        """True the first time ``event_id`` is seen (recording it, with ``now``), False for a redelivery;
-        atomic across replicas. An id must be remembered at least as long as Slack retries (minutes)."""
+        """True the first time ``event_id`` is seen, False for a redelivery; atomic across replicas."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forgets deliveries received before ``before`` (Slack redelivers within minutes); how many."""
         ...

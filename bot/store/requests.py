@@ -19,7 +19,7 @@ from bot.core.rules.backup_request import (
 )
 from bot.core.rules.instances import BackupFormat
 from bot.store.database import maybe_time, to_db_time
-from bot.store.engine import Database, Row
+from bot.store.engine import UNIQUE_VIOLATIONS, Database, Row
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
 _WAITING = (RequestState.PENDING, RequestState.AWAITING_APPROVAL)
@@ -123,9 +123,14 @@ class SqlRequestStore:
         parameters |= {"request_id": request_id, "now": to_db_time(now)}
         # A single conditional UPDATE … RETURNING is the atomic compare-and-set: of several concurrent
         # clicks exactly one sees a row come back.
-        row = await self._db.fetch_one(
-            f"UPDATE requests SET {assignments} WHERE {condition} RETURNING *", parameters
-        )
+        try:
+            row = await self._db.fetch_one(
+                f"UPDATE requests SET {assignments} WHERE {condition} RETURNING *", parameters
+            )
+        except UNIQUE_VIOLATIONS:
+            # PostgreSQL: another request of the instance became unsettled in a concurrent transaction,
+            # after this statement's NOT EXISTS looked; the partial unique index refused the second.
+            return None
         return None if row is None else _from_row(row)
 
     async def update(self, request_id: str, **changes: object) -> None:

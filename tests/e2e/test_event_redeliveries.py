@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 
 from bot.standins.slack.delivery import post_raw
 from bot.standins.slack.payloads import signed_headers
-from tests.e2e.conftest import ALICE, OPS, SIGNING_SECRET, WorldFactory
+from tests.e2e.conftest import ALICE, OPS, SIGNING_SECRET, World, WorldFactory
 from tests.fakes import FakeEventDeliveries
 
 EVENT = {
@@ -25,9 +25,8 @@ EVENT = {
 }
 
 
-async def test_a_redelivered_event_is_acked_and_handled_once(world_factory: WorldFactory) -> None:
-    deliveries = FakeEventDeliveries()
-    world = await world_factory(event_deliveries=deliveries)
+async def deliver_twice(world: World) -> tuple[list[str], tuple[int, int]]:
+    """Delivers EVENT, then delivers it again as Slack's retry; what a test listener heard, the statuses."""
     heard: list[str] = []
 
     async def on_mention(body: dict[str, Any]) -> None:
@@ -45,8 +44,27 @@ async def test_a_redelivered_event_is_acked_and_handled_once(world_factory: Worl
         world.bot_url, body, retry | {"x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"}
     )
 
-    assert (first.status, again.status) == (200, 200)
+    return heard, (first.status, again.status)
+
+
+async def test_a_redelivered_event_is_acked_and_handled_once(world_factory: WorldFactory) -> None:
+    deliveries = FakeEventDeliveries()
+    world = await world_factory(event_deliveries=deliveries)
+
+    heard, statuses = await deliver_twice(world)
+
+    assert statuses == (200, 200)
     assert heard == ["Ev0E2EDEDUP"]
     assert [event_id for event_id, _ in deliveries.asked] == ["Ev0E2EDEDUP", "Ev0E2EDEDUP"]
     assert list(deliveries.first_seen) == ["Ev0E2EDEDUP"]
     assert "dcs_bot_event_redeliveries_total 1.0" in generate_latest(world.bot.metrics.registry).decode()
+
+
+async def test_the_bot_remembers_deliveries_in_its_database(world_factory: WorldFactory) -> None:
+    world = await world_factory()
+
+    heard, statuses = await deliver_twice(world)
+
+    assert statuses == (200, 200)
+    assert heard == ["Ev0E2EDEDUP"]
+    assert not await world.bot.event_deliveries.first_delivery("Ev0E2EDEDUP", world.bot.clock.now())
