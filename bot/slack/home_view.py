@@ -188,7 +188,9 @@ def _instance_line(item: HomeInstance) -> str:
     if item.stale:
         line += " :warning: *stale*"
     line += f" · {_where(item.where)}"
-    if not instance.is_running:
+    if instance.is_single_node:
+        line += " · single-node: DCS cannot back it up"
+    elif not instance.is_running:
         line += f" · Instance state: {escape(instance.status.capitalize())}"
     return line
 
