@@ -247,6 +247,7 @@ async def _background_work(bot: Bot) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
+        bot.home.stop()
         await bot.supervisor.drain(bot.dcs_timeout + _SHUTDOWN_GRACE)
 
 

@@ -282,6 +282,27 @@ async def test_a_snapshot_that_fails_leaves_the_tab_and_the_next_change_tries_ag
     assert len(publisher.of(ALICE)) == 1
 
 
+async def test_a_publish_waiting_for_its_interval_is_dropped_at_shutdown() -> None:
+    paced, publisher, requests = Paced(), Publisher(), FakeRequestStore()
+    never = asyncio.Event()
+
+    async def long_sleep(seconds: float) -> None:
+        await never.wait()
+
+    paced.sleep = long_sleep  # type: ignore[method-assign]
+    tabs = refresh(requests, paced, publisher)
+    tabs.opened(ALICE)
+    await paced.settle()
+    tabs.changed(submitted_request(requester=ALICE))
+    await asyncio.sleep(0)
+
+    tabs.stop()
+    await paced.settle()
+    tabs.changed(submitted_request(request_id="r2", requester=ALICE))
+
+    assert len(publisher.of(ALICE)) == 1 and not paced.tasks
+
+
 # --- the store hook ---------------------------------------------------------------------------------------
 
 

@@ -91,6 +91,12 @@ class HomeRefresh:
         self._monotonic = monotonic
         self._sleep = sleep
         self._viewers: OrderedDict[str, _Viewer] = OrderedDict()
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        """At shutdown: publishes waiting for their person's interval are dropped, so they do not hold
+        the drain up, and none is scheduled any more."""
+        self._stopped.set()
 
     @property
     def viewers(self) -> int:
@@ -142,7 +148,7 @@ class HomeRefresh:
         """Publishes the person's tab once their interval has passed, unless a publish is already due:
         that one will show this change too."""
         user_id, viewer = entry
-        if viewer.pending:
+        if viewer.pending or self._stopped.is_set():
             return
         viewer.pending = True
         delay = 0.0
@@ -152,8 +158,8 @@ class HomeRefresh:
             viewer.pending = False
 
     async def _publish(self, user_id: str, viewer: _Viewer, delay: float) -> None:
-        if delay > 0:
-            await self._sleep(delay)
+        if delay > 0 and not await self._paused(delay):
+            return
         await self._budget.acquire()
         # From here on a change is shown by the next publish, not this one.
         viewer.pending = False
@@ -169,3 +175,14 @@ class HomeRefresh:
         viewer.groups = snapshot.groups
         if not await self._publisher.publish(user_id, snapshot):
             log.info("Slack did not take the Home tab of %s", user_id)
+
+    async def _paused(self, delay: float) -> bool:
+        """Waits ``delay`` seconds; False when the refresher was stopped meanwhile."""
+        stopped = asyncio.ensure_future(self._stopped.wait())
+        nap = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await asyncio.wait({stopped, nap}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            nap.cancel()
+        return not self._stopped.is_set()
