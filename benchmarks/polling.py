@@ -98,6 +98,9 @@ class CountingNotifier:
         self.notices += 1
         return Delivered()
 
+    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+        return True
+
 
 class NoAudit:
     async def record(self, entry: AuditEntry) -> None:

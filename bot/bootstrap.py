@@ -28,8 +28,12 @@ from bot.clouds_file import AkSk, CloudSettings, clouds_of
 from bot.config import Settings
 from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CloudBudgets
 from bot.core.flow.context import ServiceOptions
+from bot.core.flow.home import HomeContent
+from bot.core.flow.home_refresh import MIN_INTERVAL as HOME_MIN_INTERVAL
+from bot.core.flow.home_refresh import HomeRefresh
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
 from bot.core.flow.notices import NOTICE_BUDGET
+from bot.core.flow.observed_requests import ObservedRequests
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Clock, CloudMap, EventDeliveries
@@ -45,6 +49,7 @@ from bot.policy_file import PolicyHolder
 from bot.slack.app import bolt_app, handle_events, retry_handlers
 from bot.slack.authorization import BotAuthorization
 from bot.slack.groups import SlackGroupDirectory
+from bot.slack.home_publisher import SlackHomePublisher
 from bot.slack.listeners.runner import Runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, SocketState, socket_mode
@@ -84,6 +89,7 @@ class Bot:
     service: BackupService
     tracker: Tracker
     housekeeping: Housekeeping
+    home: HomeRefresh
     supervisor: Supervisor
     bolt: AsyncApp
     metrics: Metrics
@@ -163,6 +169,7 @@ def create_app(
     clouds: Sequence[CloudSettings] | None = None,
     background_calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
     event_deliveries: EventDeliveries | None = None,
+    home_refresh_interval: float = HOME_MIN_INTERVAL,
 ) -> web.Application:
     """``clouds`` are the clouds served (by default those of the settings: :func:`clouds_of`); this
     serves them all (each its own DCS client).
@@ -173,7 +180,8 @@ def create_app(
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
     ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts.
     ``event_deliveries`` tells a redelivered Events API event from a new one (by default the database's
-    record of deliveries, shared by every replica)."""
+    record of deliveries, shared by every replica).
+    ``home_refresh_interval``: seconds between two publishes of one person's Home tab at least."""
     served = list(clouds_of(settings) if clouds is None else clouds)
     app = web.Application()
 
@@ -195,6 +203,7 @@ def create_app(
                     socket_ping_interval=socket_ping_interval,
                     background_calls_per_second=background_calls_per_second,
                     event_deliveries=event_deliveries,
+                    home_refresh_interval=home_refresh_interval,
                 )
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
@@ -242,6 +251,7 @@ async def _background_work(bot: Bot) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
+        bot.home.stop()
         await bot.supervisor.drain(bot.dcs_timeout + _SHUTDOWN_GRACE)
 
 
@@ -264,6 +274,7 @@ def _assemble(
     socket_ping_interval: float,
     background_calls_per_second: float,
     event_deliveries: EventDeliveries | None,
+    home_refresh_interval: float,
 ) -> Bot:
     metrics = Metrics(clouds=[cloud.name for cloud in clouds])
     requests = SqlRequestStore(database)
@@ -284,11 +295,21 @@ def _assemble(
         slack, session, slack_retries, on_error=metrics.observe_slack_error, show_clouds=len(clouds) > 1
     )
     supervisor = Supervisor()
+    groups = SlackGroupDirectory(slack)
+    home = HomeRefresh(
+        HomeContent(clouds=cloud_map, requests=requests, groups=groups, policy=policy, clock=clock),
+        SlackHomePublisher(slack, on_error=metrics.observe_slack_error),
+        lambda work, name: supervisor.spawn(work, name=name),
+        clock,
+        min_interval=home_refresh_interval,
+    )
+    # Every change of a request goes through this store, so the Home tabs it concerns are published again.
+    observed = ObservedRequests(requests, home)
     service = BackupService(
         clouds=cloud_map,
-        requests=requests,
+        requests=observed,
         audit=audit,
-        groups=SlackGroupDirectory(slack),
+        groups=groups,
         notifier=notifier,
         policy=policy,
         clock=clock,
@@ -299,11 +320,12 @@ def _assemble(
         ),
         checking_window=checking_window(settings.bot_poll_interval, dcs_timeout),
         notice_budget=notice_budget,
+        home=home,
     )
     watch = SqlWatchStore(database)
     tracker = Tracker(
         clouds=cloud_map,
-        requests=requests,
+        requests=observed,
         watch=watch,
         notifier=notifier,
         audit=audit,
@@ -320,7 +342,7 @@ def _assemble(
     )
     stored_deliveries = SqlEventDeliveries(database)
     housekeeping = Housekeeping(
-        requests=requests,
+        requests=observed,
         watch=watch,
         deliveries=stored_deliveries,
         notifier=notifier,
@@ -332,7 +354,7 @@ def _assemble(
             retention=timedelta(days=settings.bot_retention_days),
         ),
     )
-    runner = Runner(service=service, notifier=notifier, audit=audit, supervisor=supervisor)
+    runner = Runner(service=service, notifier=notifier, audit=audit, supervisor=supervisor, home=home)
     signing_secret = settings.slack_signing_secret
     authorization = BotAuthorization(slack)
     secret = signing_secret.get_secret_value() if signing_secret else None
@@ -360,6 +382,7 @@ def _assemble(
         service=service,
         tracker=tracker,
         housekeeping=housekeeping,
+        home=home,
         supervisor=supervisor,
         bolt=bolt,
         metrics=metrics,

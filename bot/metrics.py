@@ -36,6 +36,7 @@ SLACK_METHODS = frozenset(
         "chat.update",
         "usergroups.list",
         "usergroups.users.list",
+        "views.publish",
     }
 )
 DCS_OPERATIONS = frozenset({"show_instance", "list_instances", "list_backups", "create_backup"})

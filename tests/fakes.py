@@ -359,6 +359,13 @@ class FakeRequestStore:
             (r for r in self.requests.values() if r.notice_due is not None), key=lambda r: r.created_at
         )
 
+    async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
+        await _checkpoint()
+        mine = sorted(
+            (r for r in self.requests.values() if r.requester_id == user_id), key=lambda r: r.request_id
+        )
+        return sorted(mine, key=lambda r: r.created_at, reverse=True)[:limit]
+
 
 # --- AuditLog ------------------------------------------------------------------------------------------
 
@@ -432,6 +439,14 @@ class Announcement:
     delivered: Delivered | None
 
 
+@dataclass(frozen=True)
+class ReplacedMessage:
+    channel_id: str
+    ts: str
+    reply: Reply
+    taken: bool
+
+
 class FakeNotifier:
     """Records every reply and notice.
 
@@ -442,6 +457,7 @@ class FakeNotifier:
     def __init__(self) -> None:
         self.replies: list[SentReply] = []
         self.announcements: list[Announcement] = []
+        self.replaced: list[ReplacedMessage] = []
         self.refuse_replies = False
         self.refuse_announcements = False
         self.closed_channels: set[str] = set()
@@ -473,6 +489,12 @@ class FakeNotifier:
             Announcement(channel_id, notice, thread_ts, fallback_response_url, delivered)
         )
         return delivered
+
+    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+        await _checkpoint()
+        taken = not self.refuse_replies
+        self.replaced.append(ReplacedMessage(channel_id, ts, reply, taken))
+        return taken
 
     def replies_of(self, kind: type[T]) -> list[T]:
         return [sent.reply for sent in self.replies if isinstance(sent.reply, kind)]

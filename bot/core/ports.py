@@ -9,6 +9,7 @@ from typing import Protocol
 
 from bot.core.rules.audit import AuditEntry
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.home import HomeSnapshot
 from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
 from bot.core.rules.messages import Notice, PlannedCall, Reply
 
@@ -126,6 +127,18 @@ class RequestStore(Protocol):
         """Requests with a notice the channel has not had yet (``notice_due`` set), oldest first."""
         ...
 
+    async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
+        """The requests ``user_id`` made, in any state, newest first, at most ``limit``."""
+        ...
+
+
+class RequestObserver(Protocol):
+    """Hears of every request the store took: added, or moved to another state (a transition that won)."""
+
+    def changed(self, request: BackupRequest) -> None:
+        """Called right after the store took the change; must not block (schedule work, do not await it)."""
+        ...
+
 
 class AuditLog(Protocol):
     def record(self, entry: AuditEntry) -> Awaitable[None]:
@@ -186,6 +199,35 @@ class Notifier(Protocol):
     ) -> Delivered | None:
         """Posts to a channel, falling back to the ``response_url`` when the bot may not post there;
         None when Slack took it neither way (trying again later may help)."""
+        ...
+
+    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+        """Replaces a channel message the bot posted (``chat.update``), e.g. an approval request answered
+        from the Home tab, which has no response_url to replace it with; False when Slack did not take it."""
+        ...
+
+
+class HomeAnswers(Protocol):
+    """Answers to clicks made on a person's Home tab: such a click has no message (no response_url) to
+    answer through, so the answer is shown on the Home tab itself."""
+
+    def answer(self, user_id: str, reply: Reply) -> None:
+        """Shows ``reply`` on ``user_id``'s Home tab soon; must not block."""
+        ...
+
+
+class NoHomeTab:
+    """:class:`HomeAnswers` where no Home tab is served: an answer to a Home-tab click goes nowhere."""
+
+    def answer(self, user_id: str, reply: Reply) -> None:
+        return None
+
+
+class HomePublisher(Protocol):
+    """Shows a person their Home tab (Slack's ``views.publish``)."""
+
+    async def publish(self, user_id: str, home: HomeSnapshot) -> bool:
+        """False when Slack did not take it (never raises)."""
         ...
 
 

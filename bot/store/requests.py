@@ -192,3 +192,11 @@ class SqlRequestStore:
             "SELECT * FROM requests WHERE notice_due IS NOT NULL ORDER BY created_at"
         )
         return [_from_row(row) for row in rows]
+
+    async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM requests WHERE requester_id = :user_id"
+            " ORDER BY created_at DESC, request_id LIMIT :limit",
+            {"user_id": user_id, "limit": limit},
+        )
+        return [_from_row(row) for row in rows]

@@ -451,11 +451,13 @@ async def world_factory(
         follow_for: timedelta | None = None,
         notice_budget: timedelta | None = None,
         event_deliveries: EventDeliveries | None = None,
+        home_refresh_interval: float | None = None,
         **overrides: Any,
     ) -> World:
         """A bot in this process, on new stand-ins or on given ones (from :func:`stand_ins_factory`, or
         those of a world stopped before: that is a restart on the same database). ``follow_for``,
-        ``notice_budget`` and ``event_deliveries`` go to ``create_app``; other keywords are settings."""
+        ``notice_budget``, ``event_deliveries`` and ``home_refresh_interval`` go to ``create_app``; other
+        keywords are settings."""
         if stand_ins is None:
             stand_ins = await stand_ins_factory(dcs_gate=dcs_gate)
         elif dcs_gate is not None:
@@ -479,6 +481,8 @@ async def world_factory(
             # The tests poll every 50 ms: a budget that never holds them up.
             background_calls_per_second=10_000,
             event_deliveries=event_deliveries,
+            # Short, so that a test waits little for a Home tab published again.
+            home_refresh_interval=home_refresh_interval or 0.05,
         )
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

@@ -7,6 +7,7 @@ Slackbot's error when the bot failed to answer in time), recording it all on the
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,12 @@ from bot.standins.slack.delivery import (
     Inbound,
     PayloadKind,
 )
+from bot.standins.slack.home_tabs import HomeTabs
 from bot.standins.slack.payloads import (
     AppContext,
+    app_home_opened_event,
     block_actions_payload,
+    home_block_actions_payload,
     new_trigger_id,
     signed_headers,
     slack_escape,
@@ -69,8 +73,10 @@ class SlackUser:
         verification_token: str,
         base_url: Callable[[], str],
         ack_timeout: float | None = SLACK_ACK_TIMEOUT,
+        home_tabs: HomeTabs | None = None,
     ) -> None:
         """``base_url`` tells where the stand-in is served (response_urls point there)."""
+        self._home_tabs = home_tabs or HomeTabs()
         self._workspace = workspace
         self._timeline = timeline
         self._response_urls = response_urls
@@ -236,6 +242,55 @@ class SlackUser:
             user_id=user_id, message=message, action_id=action_id, value=value, force=force
         )
         self._timeline.button_clicked(user_id=user_id, message=message, button=button)
+        reply = await self.send_interactive(bot_events_url, payload)
+        return reply.status
+
+    def home_opened_event(self, *, user_id: str, event_id: str | None = None) -> JsonDict:
+        """The ``app_home_opened`` event_callback for ``user_id`` opening the app's Home tab now."""
+        tab = self._home_tabs.tab(user_id)
+        view = tab.view_json(self._workspace.app_id, self._workspace.team_id) if tab.view else None
+        return app_home_opened_event(
+            self._context,
+            user=self._workspace.person(user_id, None),
+            bot_user_id=self._workspace.bot_user_id,
+            view=view,
+            event_id=event_id or f"Ev{secrets.token_hex(5).upper()}",
+            event_ts=self._timeline.next_ts(),
+        )
+
+    async def open_home(
+        self, bot_events_url: str | Delivery, *, user_id: str, event_id: str | None = None
+    ) -> BotReply:
+        """``user_id`` opens the app's Home tab: Slack sends the bot ``app_home_opened``."""
+        event = self.home_opened_event(user_id=user_id, event_id=event_id)
+        return await self._delivery(bot_events_url).deliver(Inbound(PayloadKind.EVENTS_API, event))
+
+    def build_home_click(
+        self, *, user_id: str, action_id: str, value: str | None = None
+    ) -> tuple[JsonDict, Button]:
+        """The block_actions payload for ``user_id`` pressing, on their Home tab, the button ``action_id``
+        (the one whose value is ``value``, when given)."""
+        tab = self._home_tabs.tab(user_id)
+        buttons = [b for b in tab.buttons() if b.action_id == action_id]
+        button = next((b for b in buttons if value is None or b.value == value), None)
+        if button is None:
+            raise LookupError(f"no button {action_id!r} (value {value!r}) on the Home tab of {user_id}")
+        payload = home_block_actions_payload(
+            self._context,
+            user=self._workspace.person(user_id, None),
+            view=tab.view_json(self._workspace.app_id, self._workspace.team_id),
+            button=button,
+            value=button.value,
+            trigger_id=new_trigger_id(),
+            action_ts=self._timeline.next_ts(),
+        )
+        return payload, button
+
+    async def click_home(
+        self, bot_events_url: str | Delivery, *, user_id: str, action_id: str, value: str | None = None
+    ) -> int:
+        """Presses a button of ``user_id``'s Home tab; returns the HTTP status of the bot's answer."""
+        payload, _ = self.build_home_click(user_id=user_id, action_id=action_id, value=value)
         reply = await self.send_interactive(bot_events_url, payload)
         return reply.status
 

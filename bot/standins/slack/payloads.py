@@ -138,6 +138,75 @@ def block_actions_payload(
     return payload
 
 
+def app_home_opened_event(
+    app: AppContext, *, user: Person, bot_user_id: str, view: JsonDict | None, event_id: str, event_ts: str
+) -> JsonDict:
+    """The Events API ``event_callback`` Slack sends when ``user`` opens the app's Home tab; ``view`` is
+    the Home view published to them before, absent the first time."""
+    event: JsonDict = {
+        "type": "app_home_opened",
+        "user": user.id,
+        "channel": f"D{user.id.removeprefix('U')}",
+        "tab": "home",
+        "event_ts": event_ts,
+    }
+    if view is not None:
+        event["view"] = view
+    return {
+        "token": app.verification_token,
+        "team_id": app.team_id,
+        "api_app_id": app.api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(float(event_ts)),
+        "authorizations": [
+            {"enterprise_id": None, "team_id": app.team_id, "user_id": bot_user_id, "is_bot": True}
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": f"4-{secrets.token_hex(8)}",
+    }
+
+
+def home_block_actions_payload(
+    app: AppContext,
+    *,
+    user: Person,
+    view: JsonDict,
+    button: Button,
+    value: str | None,
+    trigger_id: str,
+    action_ts: str,
+) -> JsonDict:
+    """A ``block_actions`` payload for a button on the Home tab: its container is the view, and unlike a
+    click on a message it carries no ``channel``, ``message`` or ``response_url``."""
+    action: JsonDict = {
+        "action_id": button.action_id,
+        "block_id": button.block_id,
+        "type": "button",
+        "text": {"type": "plain_text", "text": button.label, "emoji": True},
+        "action_ts": action_ts,
+    }
+    if value is not None:
+        action["value"] = value
+    if button.style is not None:
+        action["style"] = button.style
+    return {
+        "type": "block_actions",
+        "team": {"id": app.team_id, "domain": app.team_domain},
+        "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": app.team_id},
+        "api_app_id": app.api_app_id,
+        "token": app.verification_token,
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": trigger_id,
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "view": view,
+        "state": {"values": {}},
+        "actions": [action],
+    }
+
+
 def encode_form(fields: Mapping[str, str]) -> str:
     return urlencode(fields)
 

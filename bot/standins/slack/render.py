@@ -172,6 +172,14 @@ def render_content(content: Content, directory: Directory) -> list[str]:
     return lines or ["(empty message)"]
 
 
+def render_home(view: JsonDict | None, directory: Directory) -> str:
+    """A Home tab as its person reads it (``(empty Home tab)`` before anything was published)."""
+    blocks = view.get("blocks") if isinstance(view, dict) else None
+    if not isinstance(blocks, list) or not blocks:
+        return "(empty Home tab)\n"
+    return "\n".join(line for block in blocks for line in render_block(block, directory)) + "\n"
+
+
 def _visibility(message: Message, directory: Directory) -> str:
     if message.visible_to is None:
         return ""

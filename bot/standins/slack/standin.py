@@ -36,7 +36,8 @@ from aiohttp import web
 from bot.standins.faults import Answer, Fault
 from bot.standins.slack.delivery import SLACK_ACK_TIMEOUT
 from bot.standins.slack.driver import CommandResult, SlackUser
-from bot.standins.slack.render import render_transcript
+from bot.standins.slack.home_tabs import HomeTabs
+from bot.standins.slack.render import render_home, render_transcript
 from bot.standins.slack.response_urls import ResponseUrls
 from bot.standins.slack.server import SlackServer
 from bot.standins.slack.socket_mode import SocketModeServer
@@ -87,6 +88,7 @@ class SlackStandIn:
         self.timeline = Timeline(clock=clock, on_change=changes.notify)
         self.socket = SocketModeServer(app_id=app_id, clock=clock, on_change=changes.notify)
         self.traffic = Traffic(on_change=changes.notify)
+        self.home_tabs = HomeTabs(on_change=changes.notify)
         response_urls = ResponseUrls(self.timeline, bot_user_id=bot_user_id, clock=clock)
         web_api = WebApi(
             self.workspace,
@@ -94,6 +96,7 @@ class SlackStandIn:
             bot_token=bot_token,
             app_token=app_token,
             open_socket=lambda: self.socket.issue_url(self.server.base_url),
+            home_tabs=self.home_tabs,
         )
         self.server = SlackServer(web_api, response_urls, self.socket, self.traffic)
         self.server.app()[SLACK_STANDIN] = self
@@ -106,6 +109,7 @@ class SlackStandIn:
             verification_token=verification_token,
             base_url=lambda: self.server.base_url,
             ack_timeout=ack_timeout,
+            home_tabs=self.home_tabs,
         )
         self.waits = Waits(changes, self.traffic, self.timeline, self.socket)
 
@@ -126,6 +130,10 @@ class SlackStandIn:
         self.click = self.user.click
         self.build_click = self.user.build_click
         self.send_interactive = self.user.send_interactive
+        self.open_home = self.user.open_home
+        self.click_home = self.user.click_home
+        self.build_home_click = self.user.build_home_click
+        self.home_views = self.home_tabs.published
         self.signed_headers = self.user.signed_headers
         self.issue_response_url = self.user.issue_response_url
         self.response_url_state = self.user.response_url_state
@@ -180,6 +188,10 @@ class SlackStandIn:
     @staticmethod
     def buttons(message: Message) -> list[Button]:
         return find_buttons(message.blocks)
+
+    def render_home(self, user_id: str) -> str:
+        """``user_id``'s Home tab as they read it, as the bot last published it."""
+        return render_home(self.home_tabs.tab(user_id).view, self.workspace.directory())
 
     def render_transcript(self) -> str:
         return render_transcript(self.timeline.events, self.workspace.directory())

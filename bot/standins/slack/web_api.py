@@ -1,8 +1,10 @@
 """The Slack Web API methods the bot calls, answered from the workspace and the timeline.
 
-``chat.postMessage`` (channel notices), ``usergroups.users.list`` (group rules), ``apps.connections.open``
-(Socket Mode, with the app-level token) and ``auth.test`` (who the bot token belongs to). Any other method
-answers ``unknown_method``, as Slack does, so a bot calling something new is noticed.
+``chat.postMessage`` (channel notices), ``chat.update`` (a channel message the bot posted, replaced),
+``views.publish`` (a person's Home tab, checked as Slack checks a Home view), ``usergroups.users.list``
+(group rules), ``apps.connections.open`` (Socket Mode, with the app-level token) and ``auth.test`` (who
+the bot token belongs to). Any other method answers ``unknown_method``, as Slack does, so a bot calling
+something new is noticed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.standins.slack.home_tabs import HomeTabs, view_problems
 from bot.standins.slack.timeline import Content, JsonDict, Timeline
 from bot.standins.slack.workspace import Workspace
 
@@ -69,6 +72,7 @@ class WebApi:
         bot_token: str,
         app_token: str | None = None,
         open_socket: Callable[[], str] | None = None,
+        home_tabs: HomeTabs | None = None,
     ) -> None:
         """``app_token`` turns Socket Mode on: apps.connections.open answers with ``open_socket()``."""
         self._ws = workspace
@@ -78,10 +82,13 @@ class WebApi:
             raise ValueError("an app_token needs open_socket to issue Socket Mode URLs")
         self._app_token = app_token
         self._open_socket = open_socket
+        self._home_tabs = home_tabs or HomeTabs()
         self._methods: dict[str, Callable[[JsonDict], ApiReply]] = {
             "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "views.publish": self._views_publish,
             "usergroups.users.list": self._usergroups_users_list,
         }
 
@@ -146,6 +153,44 @@ class WebApi:
             source="chat.postMessage",
         )
         return ok(channel=channel, ts=message.ts, message=self._ws.message_json(message))
+
+    def _chat_update(self, params: JsonDict) -> ApiReply:
+        channel, ts = _str(params, "channel"), _str(params, "ts")
+        message = next(
+            (
+                m
+                for m in self._timeline.messages
+                if m.channel == channel and m.ts == ts and not m.deleted and not m.is_ephemeral
+            ),
+            None,
+        )
+        if message is None:
+            return error("message_not_found")
+        if message.author != self._ws.bot_user_id:
+            return error("cant_update_message")
+        text = _str(params, "text")
+        blocks = _blocks(params)
+        if not text and not blocks:
+            return error("no_text")
+        self._timeline.replace(message, Content(text=text, blocks=blocks or []))
+        return ok(channel=channel, ts=ts, text=text, message=self._ws.message_json(message))
+
+    def _views_publish(self, params: JsonDict) -> ApiReply:
+        user_id = _str(params, "user_id")
+        view = params.get("view")
+        if isinstance(view, str):
+            try:
+                view = json.loads(view)
+            except ValueError:
+                view = None
+        problems = view_problems(view) if user_id else ["[ERROR] missing required field: user_id"]
+        if problems:
+            reply = error("invalid_arguments")
+            reply.body["response_metadata"] = {"messages": problems}
+            return reply
+        assert isinstance(view, dict)  # view_problems accepts nothing else
+        tab = self._home_tabs.publish(user_id, view)
+        return ok(view=tab.view_json(self._ws.app_id, self._ws.team_id))
 
     def _usergroups_users_list(self, params: JsonDict) -> ApiReply:
         if self._ws.usergroups_error is not None:
