@@ -32,7 +32,7 @@ from bot.standins.slack.payloads import (
     slash_command_form,
 )
 from bot.standins.slack.response_urls import Origin, ResponseUrl, ResponseUrls
-from bot.standins.slack.socket_mode import SocketModeDelivery, SocketModeServer
+from bot.standins.slack.socket_mode import SocketConnection, SocketModeDelivery, SocketModeServer
 from bot.standins.slack.timeline import (
     SLACKBOT_USER_ID,
     Button,
@@ -91,9 +91,10 @@ class SlackUser:
             verification_token=verification_token,
         )
 
-    def socket_delivery(self) -> SocketModeDelivery:
-        """A delivery target for ``send_command``/``click``: envelopes over the bot's Socket Mode link."""
-        return SocketModeDelivery(self._socket, ack_timeout=self._ack_timeout)
+    def socket_delivery(self, connection: SocketConnection | None = None) -> SocketModeDelivery:
+        """A delivery target for ``send_command``/``click``: envelopes over the bot's Socket Mode links, in
+        turn, or over ``connection`` only."""
+        return SocketModeDelivery(self._socket, ack_timeout=self._ack_timeout, connection=connection)
 
     def issue_response_url(self, *, channel_id: str, user_id: str, message: Message | None = None) -> str:
         """A fresh response_url: bound to ``message`` when given (like a click's), else like a command's."""
