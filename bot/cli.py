@@ -348,6 +348,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return demo()
         case _:
-            from bot.demo import console
+            from bot.console import console
 
             return console()

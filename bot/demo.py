@@ -1,10 +1,14 @@
-"""``dcs-bot demo`` and ``dcs-bot console``: the real bot against local stand-ins, no credentials needed.
+"""``dcs-bot demo``: the real bot against local stand-ins, no credentials needed (``dcs-bot console``, the
+same set-up typed into, is :mod:`bot.console`).
 
 Everything runs in this process on 127.0.0.1: a two-region estate of DCS emulators (OTC ``eu-de`` with
 AK/SK and ``eu-nl`` with an IAM user, each its own project, and both with a ``redis-prod``), a Slack
 stand-in, and the bot built by the production app factory, serving both clouds. The stand-in reaches the
 bot exactly as Slack does — signed HTTP requests to ``POST /slack/events`` — so the demo exercises the
 same code path as a real deployment.
+
+The scripted conversation is a list of scenes (:data:`SCENES`), each a small function; what it prints is
+the transcript, with the Home tabs shown where their people opened them (:class:`Story`).
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ import contextlib
 import logging
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -35,15 +39,29 @@ from bot.standins.dcs.control import (
 )
 from bot.standins.slack.render import render_transcript
 from bot.standins.slack.standin import SlackStandIn
-from bot.standins.slack.timeline import Message
+from bot.standins.slack.timeline import JsonDict, Message
 
-ALICE, BOB = "UALICE0001", "UBOB00001"
+ALICE, BOB, CAROL = "UALICE0001", "UBOB00001", "UCAROL0001"
+#: The people of the demo workspace, by the name the console knows them by.
+PEOPLE = {"alice": ALICE, "bob": BOB, "carol": CAROL}
 OPS, ALERTS = "C0OPS0001", "C0ALERTS01"
 SIGNING_SECRET = "demo-signing-secret"
 BOT_TOKEN = "xoxb-demo-token"
+#: How long an approval request waits in the demo: long enough for carol's Home tab to show it, short
+#: enough that the demo shows it expiring within seconds (a deployment's default is an hour).
+DEMO_APPROVAL_TTL = 5.0
 
 DEMO_POLICY = f"""
-# alice is on the SRE team; bob has no rights yet.
+# alice is on the SRE team; carol leads it and approves alice's staging backups; bob has no rights yet.
+# The first matching rule decides, so the stricter staging rule comes first.
+[[rules]]
+name = "staging-four-eyes"
+users = ["{ALICE}"]
+instances = ["redis-staging"]
+actions = ["backup"]
+approval = "peer"
+approvers = ["{CAROL}"]
+
 [[rules]]
 name = "sre"
 users = ["{ALICE}"]
@@ -74,16 +92,30 @@ class LocalSetup:
         )
         return next(m for m in self.slack.messages() if predicate(m))
 
+    async def open_home(self, user_id: str, shows: Callable[[JsonDict], bool] = lambda _: True) -> JsonDict:
+        """``user_id`` opens their Home tab; returns the view once the bot published one that ``shows``."""
+        before = len(self.slack.home_views(user_id))
+        await self.slack.open_home(self.bot_url, user_id=user_id)
+
+        def published() -> bool:
+            views = self.slack.home_views(user_id)
+            return len(views) > before and shows(views[-1])
+
+        await self.slack.wait_until(published, timeout=_WAIT, what=f"the Home tab of {user_id}")
+        return self.slack.home_views(user_id)[-1]
+
 
 @contextlib.asynccontextmanager
-async def local_setup(folder: Path, *, poll_interval: float = 0.5) -> AsyncIterator[LocalSetup]:
+async def local_setup(
+    folder: Path, *, poll_interval: float = 0.5, approval_ttl: float = DEMO_APPROVAL_TTL
+) -> AsyncIterator[LocalSetup]:
     emulator = DcsEmulator(waiting_seconds=0.5, backuping_seconds=2.0)
     seed_demo_instances(emulator)
     slack = SlackStandIn(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     slack.add_channel(OPS, "ops")
     slack.add_channel(ALERTS, "backup-alerts")
-    slack.set_user(ALICE, "alice")
-    slack.set_user(BOB, "bob")
+    for name, user_id in PEOPLE.items():
+        slack.set_user(user_id, name)
     policy_file = folder / "policy.toml"
     policy_file.write_text(DEMO_POLICY, encoding="utf-8")
     await slack.start()
@@ -125,6 +157,7 @@ async def local_setup(folder: Path, *, poll_interval: float = 0.5) -> AsyncItera
             bot_poll_interval=poll_interval,
             # The demo shows the watch notice within moments, not after a real watch interval.
             bot_watch_interval=poll_interval,
+            bot_approval_ttl=approval_ttl,
             port=0,
         )
         policy = PolicyHolder(policy_file, frozenset(cloud.name for cloud in clouds))
@@ -143,13 +176,65 @@ async def local_setup(folder: Path, *, poll_interval: float = 0.5) -> AsyncItera
         await slack.stop()
 
 
-def _quiet_logs() -> None:
+def quiet_logs() -> None:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
 
 
-async def _play(setup: LocalSetup) -> tuple[str, str]:
+# --- the scripted conversation --------------------------------------------------------------------------
+
+
+@dataclass
+class Story:
+    """What the demo prints, in order: the conversation so far, notes on what happens off screen, and each
+    Home tab as its person saw it when they opened it."""
+
+    slack: SlackStandIn
+    parts: list[str] = field(default_factory=list)
+    shown: int = 0
+    #: What the scenes found, for the summary at the end.
+    started: str = ""
+    finished: str = ""
+
+    def catch_up(self) -> None:
+        events = self.slack.timeline.events
+        if len(events) > self.shown:
+            self.parts.append(render_transcript(events[self.shown :], self.slack.directory()))
+            self.shown = len(events)
+
+    def note(self, text: str) -> None:
+        self.catch_up()
+        self.parts.append(f"({text})\n")
+
+    def home(self, user_id: str, when: str) -> None:
+        self.catch_up()
+        who = self.slack.directory().mention(user_id)
+        self.parts.append(
+            f"=== Home tab of {who}, {when} ===\n{self.slack.render_home(user_id)}=== end ===\n"
+        )
+
+    def text(self) -> str:
+        self.catch_up()
+        return "\n".join(part.rstrip("\n") for part in self.parts) + "\n"
+
+
+Scene = Callable[[LocalSetup, Story], Awaitable[None]]
+
+
+async def scene_the_form(setup: LocalSetup, story: Story) -> None:
+    """HOOK (form12, INTERFACE §11): alice types ``/dcs-backup`` with no text and the backup form opens.
+
+    To fill in once ``views.open`` and the driver's ``suggest``/``submit_view`` are on main: send the bare
+    command, wait for the modal, ``story`` it with ``render_view``, pick ``eu-de/redis-prod`` through
+    ``suggest`` (``block_suggestion``), ``submit_view`` with a remark, then confirm the card it gives.
+    Until then the typed command below is the only way in, so this scene shows nothing.
+    """
+    del setup, story
+
+
+async def scene_a_backup(setup: LocalSetup, story: Story) -> None:
+    """alice backs up eu-de/redis-prod: card, confirmation, backup_id, the outcome and the watch's notice."""
     slack = setup.slack
     await setup.say(ALICE, 'eu-de/redis-prod aof "before the migration"')
     card = await setup.next_message(lambda m: m.visible_to == ALICE and bool(slack.buttons(m)), "the card")
@@ -158,140 +243,113 @@ async def _play(setup: LocalSetup) -> tuple[str, str]:
     finished = await setup.next_message(
         lambda m: m.thread_ts == started.ts and m.ts != started.ts, "the completion notice"
     )
+    await living_message_final(setup, started)
     await setup.next_message(lambda m: m.channel == ALERTS, "the watch notice")
+    story.started, story.finished = started.text, finished.text
+
+
+async def living_message_final(setup: LocalSetup, started: Message) -> None:
+    """HOOK (living12, INTERFACE §11): the channel message of a backup is updated in place (``chat.update``:
+    waiting → running → succeeded) while the outcome also goes to its thread.
+
+    To fill in once it is on main: wait until ``started`` was updated to its final state (e.g. its text says
+    "Succeeded"); the transcript then shows each update as "DCS Backup updated the message". Until then the
+    message stays as posted, so there is nothing to wait for.
+    """
+    del setup, started
+
+
+async def scene_no_rights(setup: LocalSetup, story: Story) -> None:
+    """bob, whom no rule names, is told so."""
+    del story
     await setup.say(BOB, "redis-prod rdb")
     await setup.next_message(lambda m: m.visible_to == BOB, "bob's answer")
+
+
+async def scene_two_clouds(setup: LocalSetup, story: Story) -> None:
+    """The second region is addressed by its name; a name both regions have gets both qualified forms."""
+    del story
     await setup.say(ALICE, "list eu-nl/redis-prod")
     await setup.next_message(lambda m: m.visible_to == ALICE and "Recent backups" in m.text, "the list")
     await setup.say(ALICE, "redis-prod")
     await setup.next_message(
         lambda m: m.visible_to == ALICE and "more than one place" in m.text, "the qualified forms"
     )
-    return started.text, finished.text
+
+
+async def scene_an_approval_expires(setup: LocalSetup, story: Story) -> None:
+    """alice's staging backup needs carol's approval; carol sees it on her Home tab, nobody answers, and
+    the request expires: alice is told."""
+    slack = setup.slack
+    await setup.say(ALICE, 'redis-staging rdb "four eyes"')
+    card = await setup.next_message(
+        lambda m: m.visible_to == ALICE and "must approve" in str(m.blocks) and bool(slack.buttons(m)),
+        "the card that asks for approval",
+    )
+    await slack.click(setup.bot_url, user_id=ALICE, message=card, action_id="backup_confirm")
+    request = await setup.next_message(
+        lambda m: m.channel == OPS and any(b.action_id == "backup_approve" for b in slack.buttons(m)),
+        "the approval request",
+    )
+    await setup.open_home(CAROL, lambda view: "backup_approve" in str(view["blocks"]))
+    story.home(CAROL, "while alice's request waits for her")
+    story.note(f"nobody approves; {DEMO_APPROVAL_TTL:g} s later (BOT_APPROVAL_TTL here) the request expires")
+    await setup.next_message(
+        lambda m: m.visible_to == ALICE and "expired" in m.text and "redis-staging" in m.text,
+        "alice told that her request expired",
+    )
+    await approval_request_closed(setup, request)
+
+
+async def approval_request_closed(setup: LocalSetup, request: Message) -> None:
+    """HOOK (living12, INTERFACE §11): an approval request that expires is updated to say so, its buttons
+    gone.
+
+    To fill in once it is on main: wait until ``request`` has no buttons left (``setup.slack.buttons``).
+    Until then only the requester is told, and the request keeps its buttons (a click on one is refused).
+    """
+    del setup, request
+
+
+async def scene_home_tabs(setup: LocalSetup, story: Story) -> None:
+    """alice opens her Home tab: what she may back up, with the last good backup, and her requests."""
+    await setup.open_home(ALICE, lambda view: "Expired" in str(view["blocks"]))
+    story.home(ALICE, "at the end")
+
+
+SCENES: tuple[Scene, ...] = (
+    scene_the_form,
+    scene_a_backup,
+    scene_no_rights,
+    scene_two_clouds,
+    scene_an_approval_expires,
+    scene_home_tabs,
+)
+
+_INTRODUCTION = (
+    "dcs-backup-bot demo — a scripted conversation with the real bot, against two local\n"
+    "DCS regions (eu-de, eu-nl) and a local Slack stand-in (no credentials, nothing leaves 127.0.0.1).\n"
+    "alice may back up; carol approves alice's staging backups; bob may do nothing yet.\n\n"
+)
 
 
 async def run_demo(out: TextIO) -> int:
     with tempfile.TemporaryDirectory(prefix="dcs-bot-demo-") as folder:
         async with local_setup(Path(folder)) as setup:
+            story = Story(setup.slack)
             try:
-                started, finished = await _play(setup)
+                for scene in SCENES:
+                    await scene(setup, story)
             except TimeoutError as error:
-                out.write(setup.slack.render_transcript() + "\n")
+                out.write(story.text())
                 out.write(f"demo failed: {error}\n")
                 return 1
-            out.write("dcs-backup-bot demo — a scripted conversation with the real bot, against two local\n")
-            out.write(
-                "DCS regions (eu-de, eu-nl) and a local Slack stand-in (no credentials, nothing leaves "
-                "127.0.0.1).\n\n"
-            )
-            out.write(setup.slack.render_transcript() + "\n")
-    out.write(f"\nbackup started: {started}\nbackup finished: {finished}\n")
+            out.write(_INTRODUCTION)
+            out.write(story.text())
+    out.write(f"\nbackup started: {story.started}\nbackup finished: {story.finished}\n")
     return 0
 
 
 def demo() -> int:
-    _quiet_logs()
+    quiet_logs()
     return asyncio.run(run_demo(sys.stdout))
-
-
-# --- the interactive console ----------------------------------------------------------------------------
-
-_CONSOLE_HELP = """Type slash commands as they would be typed in Slack, e.g.
-  /dcs-backup eu-de/redis-prod aof "before the migration"
-  /dcs-backup list eu-nl/redis-prod
-  (two regions, eu-de and eu-nl, both have a redis-prod: name the cloud, or ask and see both)
-Other input:
-  1, 2, …        press the numbered button of the newest message that has buttons
-  as bob         speak as another person (alice has rights, bob has none)
-  in alerts      switch channel (ops, backup-alerts)
-  help / quit
-"""
-
-
-@dataclass
-class _Console:
-    setup: LocalSetup
-    out: TextIO
-    user: str = ALICE
-    channel: str = OPS
-    shown: int = 0
-
-    @property
-    def prompt(self) -> str:
-        who = "alice" if self.user == ALICE else "bob"
-        where = "ops" if self.channel == OPS else "backup-alerts"
-        return f"{who} in #{where}> "
-
-    def flush(self) -> None:
-        events = self.setup.slack.timeline.events
-        if len(events) > self.shown:
-            text = render_transcript(events[self.shown :], self.setup.slack.directory())
-            self.out.write(text.rstrip("\n") + "\n")
-            self.shown = len(events)
-        self.out.flush()
-
-    def buttons(self) -> tuple[Message, list[str]] | None:
-        slack = self.setup.slack
-        for message in reversed(slack.visible_to(self.user)):
-            found = slack.buttons(message)
-            if found and not message.deleted:
-                return message, [b.action_id for b in found]
-        return None
-
-    async def handle(self, line: str) -> bool:
-        names = {"alice": ALICE, "bob": BOB}
-        channels = {"ops": OPS, "alerts": ALERTS, "backup-alerts": ALERTS}
-        word, _, rest = line.strip().partition(" ")
-        if word in ("quit", "exit"):
-            return False
-        if word == "help" or not word:
-            self.out.write(_CONSOLE_HELP)
-        elif word == "as" and rest.strip() in names:
-            self.user = names[rest.strip()]
-        elif word == "in" and rest.strip().lstrip("#") in channels:
-            self.channel = channels[rest.strip().lstrip("#")]
-        elif word == "/dcs-backup":
-            await self.setup.say(self.user, rest, self.channel)
-            await asyncio.sleep(1.0)
-        elif word.isdigit():
-            await self._press(int(word))
-        else:
-            self.out.write("Not understood; type help.\n")
-        return True
-
-    async def _press(self, number: int) -> None:
-        found = self.buttons()
-        if found is None or not 1 <= number <= len(found[1]):
-            self.out.write("No such button.\n")
-            return
-        message, action_ids = found
-        await self.setup.slack.click(
-            self.setup.bot_url, user_id=self.user, message=message, action_id=action_ids[number - 1]
-        )
-        await asyncio.sleep(1.0)
-
-
-async def run_console(read_line: Callable[[str], str], out: TextIO) -> int:
-    with tempfile.TemporaryDirectory(prefix="dcs-bot-console-") as folder:
-        async with local_setup(Path(folder)) as setup:
-            console = _Console(setup, out)
-            out.write(_CONSOLE_HELP)
-            while True:
-                console.flush()
-                try:
-                    line = await asyncio.to_thread(read_line, console.prompt)
-                except EOFError:
-                    break
-                if not await console.handle(line):
-                    break
-            # What arrived while the last line was typed would otherwise never be shown.
-            console.flush()
-    return 0
-
-
-def console() -> int:
-    _quiet_logs()
-    try:
-        return asyncio.run(run_console(input, sys.stdout))
-    except KeyboardInterrupt:
-        return 0

@@ -6,21 +6,50 @@ import io
 import re
 from collections.abc import Callable, Iterable
 
-from bot.demo import run_console, run_demo
+from bot.console import run_console
+from bot.demo import run_demo
 
 BACKUP_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
-def scripted(lines: Iterable[str]) -> Callable[[str], str]:
-    """A ``read_line`` that types ``lines`` one by one, then ends the input as Ctrl-D would."""
+#: A line to type once the console has shown what ``pattern`` matches: made from the match.
+Awaited = tuple[str, Callable[[re.Match[str]], str]]
+#: Enter pressed alone while waiting for the console to show something, at most (each waits a moment).
+PATIENCE = 100
+
+
+def scripted(lines: Iterable[str | Awaited], shown: io.StringIO | None = None) -> Callable[[str], str]:
+    """A ``read_line`` that types ``lines`` one by one, then ends the input as Ctrl-D would.
+
+    A line given as ``(pattern, make)`` is typed once ``pattern`` matches what the console printed to
+    ``shown`` since the previous line was typed (Enter alone until then), as ``make(match)``.
+    """
     pending = iter(lines)
+    waiting: Awaited | None = None
+    since = 0
+    tries = 0
 
     def read_line(prompt: str) -> str:
+        nonlocal waiting, since, tries
         del prompt
-        try:
-            return next(pending)
-        except StopIteration:
-            raise EOFError from None
+        if waiting is None:
+            try:
+                step = next(pending)
+            except StopIteration:
+                raise EOFError from None
+            if isinstance(step, str):
+                since = len(shown.getvalue()) if shown is not None else 0
+                return step
+            waiting, tries = step, 0
+        assert shown is not None, "a line that waits needs the console's output"
+        pattern, make = waiting
+        found = re.compile(pattern, re.MULTILINE).search(shown.getvalue(), since)
+        if found is None:
+            tries += 1
+            assert tries <= PATIENCE, f"the console never showed {pattern!r}:\n{shown.getvalue()}"
+            return ""
+        waiting, since = None, len(shown.getvalue())
+        return make(found)
 
     return read_line
 
@@ -56,26 +85,113 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     asked = index_of(transcript, r"^@alice: /dcs-backup redis-prod$", listed)
     index_of(transcript, r"`eu-de/redis-prod`", asked)
     index_of(transcript, r"`eu-nl/redis-prod`", asked)
+    # An approval request that nobody answers: carol sees it on her Home tab, then it expires.
+    staging = index_of(transcript, r'^@alice: /dcs-backup redis-staging rdb "four eyes"$', asked)
+    index_of(transcript, r"one of @carol must approve", staging)
+    waiting = index_of(
+        transcript, r"^    :raised_hand: @alice asks to back up \*eu-de/redis-staging\*", staging
+    )
+    index_of(transcript, r"^    \[Approve\] \[Reject\]$", waiting)
+    carol = index_of(
+        transcript, r"^=== Home tab of @carol, while alice's request waits for her ===$", waiting
+    )
+    approvals = index_of(transcript, r"^# Waiting for your approval$", carol)
+    index_of(transcript, r"^\*eu-de/redis-staging\*, RDB — “four eyes”$", approvals)
+    index_of(transcript, r"^Requested by @alice in #ops", approvals)
+    index_of(transcript, r"^\[Approve\] \[Reject\]$", approvals)
+    expires = index_of(transcript, r"^\(nobody approves; 5 s later \(BOT_APPROVAL_TTL here\)", approvals)
+    told = index_of(transcript, r":hourglass: This request for \*eu-de/redis-staging\* .* expired", expires)
+    # alice's Home tab: what she may back up, and her requests with their outcome.
+    alice = index_of(transcript, r"^=== Home tab of @alice, at the end ===$", told)
+    index_of(transcript, r"^\[:floppy_disk: New backup\]$", alice)
+    instances = index_of(transcript, r"^# Instances you may back up$", alice)
+    index_of(transcript, r"^• \*redis-staging\* .* with a second person's approval$", instances)
+    recent = index_of(transcript, r"^# Your recent requests$", instances)
+    index_of(transcript, r"^• \*eu-de/redis-staging\* — Expired", recent)
+    index_of(transcript, r"^• \*eu-de/redis-prod\* — Succeeded", recent)
     assert f"backup finished: :white_check_mark: Backup `{backup_id}`" in transcript
     assert "xoxb-" not in transcript and "demo failed" not in transcript
 
 
-async def test_the_console_shows_the_card_and_the_result() -> None:
+def number_of(label: str) -> str:
+    """The pattern of a numbered button as the console shows it; its group 1 is the number."""
+    return rf"\[(\d+): {re.escape(label)}\]"
+
+
+async def test_the_console_numbers_buttons_and_says_what_a_number_acts_on() -> None:
     out = io.StringIO()
-    typed = [
+    typed: list[str | Awaited] = [
         '/dcs-backup eu-nl/redis-prod aof "from the console"',
-        "1",
+        (number_of("Confirm"), lambda found: found.group(1)),
+        # The card's other button went with the confirmation; its number does not pass to another.
+        "2",
         "as bob",
         "/dcs-backup redis-prod",
+        # A button on alice's card, pressed by bob.
+        "1",
+        "as someone",
+        "as alice",
+        "buttons",
     ]
 
-    assert await run_console(scripted(typed), out) == 0
+    assert await run_console(scripted(typed, out), out) == 0
 
     shown = out.getvalue()
     card = index_of(shown, r"^DCS Backup \(only visible to @alice\):$")
-    index_of(shown, r"^    \[Confirm\] \[Cancel\]$", card)
-    click = index_of(shown, r"^@alice clicked \[Confirm\]$", card)
+    index_of(shown, r"^    \[1: Confirm\] \[2: Cancel\]$", card)
+    pressed = index_of(
+        shown,
+        r"^@alice presses \[Confirm\] on DCS Backup's message in #ops \(only visible to @alice\): "
+        r'"Back up \*eu-nl/redis-prod\* .*" — request \S+$',
+        card,
+    )
+    click = index_of(shown, r"^@alice clicked \[Confirm\]$", pressed)
     index_of(shown, rf"^    :floppy_disk: @alice started an AOF backup .* backup_id `{BACKUP_ID}`$", click)
-    index_of(shown, r"^@bob: /dcs-backup redis-prod$", click)
-    index_of(shown, r"You may not back up instances", click)
-    assert "Type slash commands" in shown, "the console starts with its help"
+    gone = index_of(shown, r"^Button 2 is gone: what it was on changed since\.", click)
+    index_of(shown, r"^@bob: /dcs-backup redis-prod$", gone)
+    refused = index_of(shown, r"You may not back up instances", gone)
+    index_of(shown, r"^Button 1 is on a message only @alice sees; type as alice first\.$", refused)
+    index_of(shown, r"^Who\? One of: alice, bob, carol\.$", refused)
+    index_of(shown, r"^No button you can press now\.$", refused)
+    assert shown.count("@alice clicked") == 1, "no number pressed a second button"
+    assert "Type slash commands" in shown and "home           open your Home tab" in shown
+
+
+async def test_the_approver_approves_by_number_from_the_home_tab() -> None:
+    out = io.StringIO()
+    typed: list[str | Awaited] = [
+        '/dcs-backup redis-staging rdb "four eyes"',
+        (number_of("Confirm"), lambda found: found.group(1)),
+        # The approval request in the channel, numbered for anyone who sees it.
+        (number_of("Approve"), lambda found: "buttons"),
+        "as carol",
+        "home",
+        (r"# Waiting for your approval\n.*\n.*\n" + number_of("Approve"), lambda found: found.group(1)),
+        "as alice",
+        "home",
+    ]
+
+    assert await run_console(scripted(typed, out), out) == 0
+
+    shown = out.getvalue()
+    request = index_of(shown, r"^    :raised_hand: @alice asks to back up \*eu-de/redis-staging\*")
+    index_of(shown, r"^    \[3: Approve\] \[4: Reject\]$", request)
+    listed = index_of(
+        shown, r"^  3  \[Approve\] on DCS Backup's message in #ops: .*redis-staging.* — request \S+$", request
+    )
+    home = index_of(shown, r"^=== your Home tab \(@carol\) ===$", listed)
+    index_of(shown, r"^\[5: :floppy_disk: New backup\]$", home)
+    index_of(shown, r"^\[6: Approve\] \[7: Reject\]$", home)
+    pressed = index_of(
+        shown,
+        r"^@carol presses \[Approve\] on the Home tab of @carol: "
+        r'"\*eu-de/redis-staging\*, RDB — “four eyes”" — request \S+$',
+        home,
+    )
+    started = index_of(
+        shown, rf"^    :floppy_disk: .*@alice.*redis-staging.*backup_id `{BACKUP_ID}`$", pressed
+    )
+    index_of(shown, r"@carol", started)
+    index_of(shown, r"^alice in #ops> |^=== your Home tab \(@alice\) ===$", started)
+    alice = index_of(shown, r"^=== your Home tab \(@alice\) ===$", started)
+    index_of(shown, r"^# Your recent requests$", alice)
