@@ -271,8 +271,9 @@ class Console:
 
         To fill in once the form is on main: send the bare command, render the modal the bot opened
         (``render_view``), ask for the instance (offering ``suggest``'s options, numbered), the format, a
-        remark and dry run at the prompt, then ``submit_view`` and show the errors or the card. Until then
-        the bot answers the bare command as it does today.
+        remark and dry run at the prompt, then ``submit_view`` and show the errors or the card. The Home
+        tab's ``backup_new`` button (pressed in :meth:`press`) opens the same modal, so it should end here
+        too. Until then the bot answers the bare command as it does today.
         """
         await self.setup.say(self.user, "", self.channel)
 
@@ -297,7 +298,7 @@ class Console:
         button = choice.button
         if choice.message is not None:
             # The value picks the button among several with one action_id (backup_pick: one per instance).
-            await slack.click(
+            status = await slack.click(
                 bot_url,
                 user_id=self.user,
                 message=choice.message,
@@ -305,7 +306,12 @@ class Console:
                 value=button.value,
             )
         else:
-            await slack.click_home(bot_url, user_id=self.user, action_id=button.action_id, value=button.value)
+            status = await slack.click_home(
+                bot_url, user_id=self.user, action_id=button.action_id, value=button.value
+            )
+        if status != 200:
+            # Slack shows a warning sign next to a button whose click the app did not take.
+            self.out.write(f"(the bot did not take the click: HTTP {status or 'no answer'})\n")
         await asyncio.sleep(SETTLE)
 
 
