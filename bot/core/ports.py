@@ -224,3 +224,54 @@ class WatchStore(Protocol):
         watch that began earlier up to ``before``: a forgotten backup that DCS still lists ended before
         the watch "began", so it is never announced again."""
         ...
+
+
+# --- several replicas (INTERFACE §9) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """This replica as the owner of the submissions it makes: its id (unique per process) and how many
+    seconds a claim lasts unless renewed. A request store given one records the claim in the same atomic
+    step that moves a request into ``submitting``."""
+
+    replica: str
+    ttl: float
+
+
+class Lease(Protocol):
+    """One named lease in the shared database, held for ``ttl`` seconds by one replica at a time, as this
+    replica sees it. Expiry is judged by the database's clock, never a replica's. The epoch grows whenever
+    the holder changes, so a holder can tell that someone else held the lease in between."""
+
+    @property
+    def holder(self) -> str: ...
+
+    async def acquire(self) -> int | None:
+        """Takes the lease — or renews it — when it is free, expired or already this replica's, for ``ttl``
+        seconds from now; the epoch it is held under, or None while another replica holds it."""
+        ...
+
+    async def holds(self, epoch: int) -> bool:
+        """Whether this replica still holds the lease under ``epoch``, unexpired."""
+        ...
+
+    async def release(self, epoch: int) -> None:
+        """Ends the lease at once when this replica holds it under ``epoch``, so a standby takes it over
+        on its next try."""
+        ...
+
+
+class SubmissionClaims(Protocol):
+    """The claims replicas hold on the submissions they are making (recorded by the request store of a
+    :class:`Claimant`), as one replica sees them."""
+
+    async def renew(self) -> int:
+        """Extends this replica's claims on its requests still ``submitting`` by the claim's ttl from now
+        (the database's clock); how many."""
+        ...
+
+    async def orphaned(self) -> list[str]:
+        """The ids of the requests in ``submitting`` whose owner is gone: their claim expired, or they
+        have none (rows from an earlier release). Never this replica's own."""
+        ...

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.core.ports import Claimant
 from bot.core.rules.backup_request import (
     FINAL_STATES,
     UNSETTLED_STATES,
@@ -21,6 +22,7 @@ from bot.core.rules.backup_request import (
 )
 from bot.core.rules.instances import BackupFormat
 from bot.store.database import maybe_time, to_db_time
+from bot.store.db_clock import db_now_plus
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
 _WAITING = (RequestState.PENDING, RequestState.AWAITING_APPROVAL)
@@ -66,8 +68,10 @@ def _from_row(row: aiosqlite.Row) -> BackupRequest:
 
 
 class SqliteRequestStore:
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, claimant: Claimant | None = None) -> None:
+        """With a ``claimant``, the move into ``submitting`` records its claim (see bot.store.claims)."""
         self._db = connection
+        self._claimant = claimant
 
     async def add(self, request: BackupRequest) -> None:
         row = _to_row(request)
@@ -103,8 +107,13 @@ class SqliteRequestStore:
         values = {name: _encode(name, value) for name, value in changes.items() if name in _COLUMNS}
         if len(values) != len(changes):
             raise ValueError(f"unknown request fields: {set(changes) - set(values)}")
-        values |= {"state": targets.pop(), "updated_at": to_db_time(now)}
+        target = targets.pop()
+        values |= {"state": target, "updated_at": to_db_time(now)}
         assignments = ", ".join(f"{name} = :{name}" for name in values)
+        claim: dict[str, object] = {}
+        if self._claimant is not None and target == RequestState.SUBMITTING:
+            assignments += f", claimed_by = :claimed_by, claim_until = {db_now_plus('claim_ttl')}"
+            claim = {"claimed_by": self._claimant.replica, "claim_ttl": self._claimant.ttl}
         placeholders = ", ".join(f":source{index}" for index in range(len(sources)))
         condition = f"request_id = :request_id AND state IN ({placeholders})"
         if unexpired:
@@ -119,7 +128,7 @@ class SqliteRequestStore:
                 f" AND other.state IN ({_UNSETTLED}) AND other.request_id != requests.request_id)"
             )
         parameters = values | {f"source{index}": str(s) for index, s in enumerate(sources)}
-        parameters |= {"request_id": request_id, "now": to_db_time(now)}
+        parameters |= {"request_id": request_id, "now": to_db_time(now)} | claim
         # A single conditional UPDATE … RETURNING is the atomic compare-and-set: of several concurrent
         # clicks exactly one sees a row come back.
         async with self._db.execute(

@@ -1,10 +1,11 @@
 """Settling submissions whose outcome is unknown, without ever submitting them again.
 
-Two ways in: requests a previous process left in ``submitting`` (a crash between the confirmation and
-DCS's answer), settled at start-up like a lost answer (:meth:`Recovery.settle`); and requests in
-``checking``, looked at once per poll cycle by the tracker with the instance's records
-(:meth:`Recovery.reconcile`). Everything a look needs is in the database (``sent_at``, ``answer_lost_at``,
-the remark, the claims of other requests), so a restarted bot carries on where the old one stopped.
+Two ways in: requests left in ``submitting`` by a replica that is gone (a crash between the confirmation
+and DCS's answer: its claim expired, or a row of an earlier release has none), settled by the leader on
+its regular cycle like a lost answer (:meth:`Recovery.settle_orphans`); and requests in ``checking``,
+looked at once per poll cycle by the tracker with the instance's records (:meth:`Recovery.reconcile`).
+Everything a look needs is in the database (``sent_at``, ``answer_lost_at``, the remark, the claims of
+other requests), so a restarted bot — or another replica — carries on where the old one stopped.
 
 A look ends checking with exactly one of: the backup found (adopted, announced with the normal start
 notice and followed), several records that could be it (reported with the candidates; the request ends
@@ -25,8 +26,9 @@ from datetime import datetime
 from bot.core.flow.context import Workflow, about
 from bot.core.flow.notices import Deliveries
 from bot.core.flow.submission import RESTARTED, Submission
+from bot.core.ports import SubmissionClaims
 from bot.core.rules.audit import AuditKind
-from bot.core.rules.backup_request import BackupRequest, RequestEvent
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
 from bot.core.rules.instances import BackupRecord
 from bot.core.rules.messages import NoBackupCreated, OutcomeAmbiguous, OutcomeChecking
 from bot.core.rules.reconciliation import Ambiguous, Found, NoneCreated, span_of
@@ -59,6 +61,25 @@ class Recovery:
             if pending:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=retry_every)
+
+    async def settle_orphans(self, claims: SubmissionClaims, every: float, stop: asyncio.Event) -> None:
+        """Every ``every`` seconds until ``stop`` is set, settles the submissions whose owner is gone (its
+        claim expired, or it has none) as :meth:`settle` does; one that fails is tried again next time."""
+        while not stop.is_set():
+            try:
+                orphans = await claims.orphaned()
+            except Exception:
+                log.exception("could not look for interrupted submissions; trying again next interval")
+                orphans = []
+            for request_id in orphans:
+                try:
+                    request = await self._w.requests.get(request_id)
+                    if request is not None and request.state == RequestState.SUBMITTING:
+                        await self._interrupted(request)
+                except Exception:
+                    log.exception("could not settle interrupted request %s; trying again", request_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
 
     async def _interrupted(self, request: BackupRequest) -> None:
         if request.backup_id is not None:
