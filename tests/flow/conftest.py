@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,15 +10,25 @@ import pytest
 
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.service import BackupService
-from bot.core.ports import RequestStore, WatchStore
+from bot.core.ports import Claimant, Lease, RequestStore, SubmissionClaims, WatchStore
 from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.grammar import UsageError, parse_command
 from bot.core.rules.messages import Confirmation, Reply
+from bot.store.claims import SqliteSubmissionClaims
 from bot.store.database import open_database
+from bot.store.lease import SqliteLease
 from bot.store.requests import SqliteRequestStore
 from bot.store.watch import SqliteWatchStore
 from tests.factories import ALICE, BOB, LEAD, OPS, make_instance
-from tests.fakes import FakeRequestStore, Fakes, FakeWatchStore, make_fakes, service_on
+from tests.fakes import (
+    FakeLeaseTable,
+    FakeRequestStore,
+    Fakes,
+    FakeSubmissionClaims,
+    FakeWatchStore,
+    make_fakes,
+    service_on,
+)
 
 CAROL = "UCAROL1"  # in no rule
 LEAD2 = "ULEAD2"
@@ -125,3 +135,55 @@ def requests(stores: tuple[RequestStore, WatchStore]) -> RequestStore:
 @pytest.fixture
 def watch(stores: tuple[RequestStore, WatchStore]) -> WatchStore:
     return stores[1]
+
+
+# --- replicas sharing one database, on the fakes and on SQLite -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replica:
+    """What one replica has of the shared database: its lease, its request store (which records its
+    claims) and its view of the claims."""
+
+    lease: Lease
+    requests: RequestStore
+    claims: SubmissionClaims
+
+
+#: ``await replicas("a", ttl)``: replica ``a``, whose lease and claims last ``ttl`` seconds.
+ReplicaFactory = Callable[[str, float], Awaitable[Replica]]
+
+
+@pytest.fixture(params=["fake", "sqlite"])
+async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ReplicaFactory]:
+    """Replicas of one database: the fakes (on the wall clock, as the database's is) or one SQLite file
+    with a connection per replica, as processes have."""
+    if request.param == "fake":
+        table = FakeLeaseTable()
+        store = FakeRequestStore()
+
+        async def fake(name: str, ttl: float) -> Replica:
+            claimant = Claimant(name, ttl)
+            return Replica(
+                table.lease(name, ttl), store.replica(claimant), FakeSubmissionClaims(store, claimant)
+            )
+
+        yield fake
+        return
+    connections = []
+
+    async def sqlite(name: str, ttl: float) -> Replica:
+        connection = await open_database(tmp_path / "bot.sqlite3")
+        connections.append(connection)
+        claimant = Claimant(name, ttl)
+        return Replica(
+            SqliteLease(connection, holder=name, ttl=ttl),
+            SqliteRequestStore(connection, claimant),
+            SqliteSubmissionClaims(connection, claimant),
+        )
+
+    try:
+        yield sqlite
+    finally:
+        for connection in connections:
+            await connection.close()

@@ -67,19 +67,25 @@ class Recovery:
         claim expired, or it has none) as :meth:`settle` does; one that fails is tried again next time."""
         while not stop.is_set():
             try:
-                orphans = await claims.orphaned()
+                await self.settle_orphaned(claims)
             except Exception:
                 log.exception("could not look for interrupted submissions; trying again next interval")
-                orphans = []
-            for request_id in orphans:
-                try:
-                    request = await self._w.requests.get(request_id)
-                    if request is not None and request.state == RequestState.SUBMITTING:
-                        await self._interrupted(request)
-                except Exception:
-                    log.exception("could not settle interrupted request %s; trying again", request_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every)
+
+    async def settle_orphaned(self, claims: SubmissionClaims) -> list[str]:
+        """One look for submissions whose owner is gone; settles each (one that fails is logged and left
+        for the next look) and returns the ids of those settled."""
+        settled = []
+        for request_id in await claims.orphaned():
+            try:
+                request = await self._w.requests.get(request_id)
+                if request is not None and request.state == RequestState.SUBMITTING:
+                    await self._interrupted(request)
+                    settled.append(request_id)
+            except Exception:
+                log.exception("could not settle interrupted request %s; trying again", request_id)
+        return settled
 
     async def _interrupted(self, request: BackupRequest) -> None:
         if request.backup_id is not None:

@@ -97,6 +97,10 @@ class BackupService:
         """On the leader: settles, every ``every`` seconds, the submissions whose owner is gone."""
         await self._recovery.settle_orphans(claims, every, stop)
 
+    async def settle_orphaned(self, claims: SubmissionClaims) -> list[str]:
+        """One look for submissions whose owner is gone, settling them; their ids."""
+        return await self._recovery.settle_orphaned(claims)
+
     @property
     def reconciler(self) -> Recovery:
         """Looks for the backups of requests in ``checking``; the tracker drives it every cycle."""
