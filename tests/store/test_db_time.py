@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from bot.store.database import _TIME_FORMAT, from_db_time, to_db_time
+from bot.store.database import _TIME_FORMAT, from_db_time, open_database, to_db_time
+from bot.store.db_clock import db_now, db_now_plus
 
 
 @pytest.mark.parametrize(
@@ -27,3 +29,18 @@ def test_the_text_is_the_format_rows_have_always_had(moment: datetime) -> None:
 def test_other_texts_are_no_stored_time(text: str) -> None:
     with pytest.raises(ValueError, match=r"isoformat|not a stored time"):
         from_db_time(text)
+
+
+async def test_the_database_clock_writes_the_stored_format(tmp_path: Path) -> None:
+    connection = await open_database(tmp_path / "bot.sqlite3")
+    try:
+        async with connection.execute(f"SELECT {db_now()}, {db_now_plus('ttl')}", {"ttl": 2.5}) as cursor:
+            row = await cursor.fetchone()
+    finally:
+        await connection.close()
+    assert row is not None
+    now, later = from_db_time(row[0]), from_db_time(row[1])
+
+    assert later - now == timedelta(seconds=2.5)
+    # The database's clock is this machine's, in UTC (a generous bound: only the zone is in question).
+    assert abs(now - datetime.now(UTC)) < timedelta(hours=1)
