@@ -5,6 +5,7 @@ shutdown hands the lease over; the leader settles only the submissions whose own
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot.core.flow.claims import keep_claims
 from bot.core.flow.leadership import FencedNotifier, Leadership, LeaseLost
 from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Claimant
@@ -246,3 +248,37 @@ async def test_a_submission_an_earlier_release_left_is_settled_at_once(fakes: Fa
     claims = FakeSubmissionClaims(fakes.requests, Claimant("a", TTL))
 
     assert await service_on(fakes).settle_orphaned(claims) == ["old"]
+
+
+class FlakyClaims:
+    """Claims whose renewal fails a number of times, then works; ``stop`` is set after the last call."""
+
+    def __init__(self, failures: int, stop: asyncio.Event) -> None:
+        self.calls = 0
+        self._failures = failures
+        self._stop = stop
+
+    async def renew(self) -> int:
+        self.calls += 1
+        if self.calls > self._failures:
+            self._stop.set()
+            return 1
+        raise OSError("database is locked")
+
+    async def orphaned(self) -> list[str]:
+        return []
+
+
+async def test_a_failing_renewal_of_the_claims_is_logged_once_and_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.core.flow.claims")
+    stop = asyncio.Event()
+    claims = FlakyClaims(3, stop)
+
+    await asyncio.wait_for(keep_claims(claims, 0.001, stop), 5)
+
+    assert claims.calls == 4
+    warnings = [r for r in caplog.records if "could not renew" in r.getMessage()]
+    assert len(warnings) == 1
+    assert any("renewed again" in r.getMessage() for r in caplog.records)

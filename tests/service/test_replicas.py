@@ -256,6 +256,44 @@ async def test_the_leader_killed_mid_backup_is_replaced_and_the_outcome_announce
     assert b.slack.backups_created() == 1
 
 
+async def test_a_paused_leader_that_lost_its_lease_does_not_announce_the_outcome_again(
+    replicas_factory: ReplicasFactory,
+) -> None:
+    clock = ManualClock()
+    gate = DcsGate(only="/backups")
+    gate.open()
+    replicas = await replicas_factory(dcs_clock=clock, dcs_gate=gate)
+    dcs, prod = replicas.stand_ins.dcs, replicas.stand_ins.prod
+    dcs.waiting_seconds, dcs.backuping_seconds = 5.0, 60.0
+    # Longer than the pause: the paused leader's call in flight is answered, not timed out, when it wakes.
+    a = await replicas.start("a", DCS_TIMEOUT="30")
+    b = await replicas.start("b", DCS_TIMEOUT="30")
+    card = await a.slack.card('redis-prod aof "paused leader"')
+    assert await a.slack.click(card, "backup_confirm") == 200
+    started = await a.slack.channel_message(OPS)
+    await a.slack.more_polls(prod, 1)
+
+    # The leader is paused in the middle of a poll cycle, its listing of the backup held at the door.
+    gate.close()
+    listings = len(gate.arrived)
+    await until(lambda: _arrived_since(gate, listings, "GET "), "the leader's next listing")
+    a.child.signal(signal.SIGSTOP)
+    clock.advance(65)  # the backup ends meanwhile
+    assert await replicas.leader([b]) is b
+    gate.open()
+    [finished] = await b.slack.thread_replies(started.ts)
+    await until(lambda: _state_is(replicas.database, "paused leader", RequestState.FINISHED), "finished")
+
+    # The old leader wakes up with the listing that shows the backup ended, and still posts nothing:
+    # whichever comes first stops it — its renewal finding another holder, or the fence before the post
+    # (tests/flow/test_leadership.py shows each on its own).
+    a.child.signal(signal.SIGCONT)
+    await until(lambda: _role_is(a, "standby"), "the old leader standing by")
+
+    assert replicas.stand_ins.slack.thread(OPS, started.ts) == [finished]
+    assert finished.text.startswith(succeeded(dcs.backups_of(prod.instance_id)[0].backup_id))
+
+
 async def test_a_replica_starting_during_another_ones_slow_post_leaves_that_submission_alone(
     replicas_factory: ReplicasFactory,
 ) -> None:
@@ -334,6 +372,14 @@ async def test_the_leader_shutting_down_cleanly_hands_the_lease_over(replicas: R
 
 def succeeded(backup_id: str) -> str:
     return f":white_check_mark: Backup `{backup_id}` of *redis-prod* succeeded"
+
+
+async def _arrived_since(gate: DcsGate, count: int, method: str) -> bool:
+    return any(seen.startswith(method) for seen in gate.arrived[count:])
+
+
+async def _role_is(replica: Replica, role: str) -> bool:
+    return await replica.role() == role
 
 
 async def _state_is(database: str, remark: str, state: RequestState) -> bool:
