@@ -23,7 +23,6 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-import aiosqlite
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -31,7 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.clouds_file import AkSk, CloudSettings, clouds_of
 from bot.config import Settings
-from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget
+from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CloudBudgets
 from bot.core.flow.claims import keep_claims
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
@@ -39,7 +38,7 @@ from bot.core.flow.leadership import FencedNotifier, Leadership
 from bot.core.flow.notices import NOTICE_BUDGET
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
-from bot.core.ports import Claimant, Clock, CloudMap
+from bot.core.ports import Claimant, Clock, CloudMap, EventDeliveries
 from bot.core.rules.reconciliation import checking_window
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
@@ -55,12 +54,14 @@ from bot.slack.listeners.runner import Runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, SocketState, socket_mode
 from bot.slack.startup import check_bot_token
-from bot.store.audit import SqliteAuditLog
-from bot.store.claims import SqliteSubmissionClaims
+from bot.store.audit import SqlAuditLog
+from bot.store.claims import SqlSubmissionClaims
 from bot.store.database import open_database
-from bot.store.lease import SqliteLease
-from bot.store.requests import SqliteRequestStore
-from bot.store.watch import SqliteWatchStore
+from bot.store.engine import DATABASE_ERRORS, Database
+from bot.store.event_deliveries import SqlEventDeliveries
+from bot.store.lease import SqlLease
+from bot.store.requests import SqlRequestStore
+from bot.store.watch import SqlWatchStore
 from bot.supervisor import Supervisor
 
 # Time granted to in-flight work beyond one DCS call, to post its result before shutdown.
@@ -75,9 +76,11 @@ class Bot:
 
     settings: Settings
     policy: PolicyHolder
-    database: aiosqlite.Connection
-    requests: SqliteRequestStore
-    audit: SqliteAuditLog
+    database: Database
+    requests: SqlRequestStore
+    audit: SqlAuditLog
+    # Events API deliveries seen (by event id), for dropping Slack's redeliveries across replicas.
+    event_deliveries: SqlEventDeliveries
     # Every configured cloud by name, in the clouds file's order: its client, and what /healthz shows of it.
     dcs_clients: dict[str, DcsClient]
     dcs_clouds: dict[str, ObservedCloud]
@@ -97,7 +100,7 @@ class Bot:
     # Several replicas (INTERFACE §9): this process's id, its claims on its submissions in flight, and
     # whether it leads the background work.
     replica: str
-    claims: SqliteSubmissionClaims
+    claims: SqlSubmissionClaims
     leadership: Leadership
 
 
@@ -109,12 +112,12 @@ def replica_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-async def _adopt_cloudless(database: aiosqlite.Connection, cloud: str) -> None:
+async def _adopt_cloudless(database: Database, cloud: str) -> None:
     """Requests from before requests recorded their cloud are the first cloud's (DCS_CLOUD_NAME's). Should
     the store refuse, they stay without one and are served by the first cloud all the same."""
     try:
-        await SqliteRequestStore(database).adopt_cloudless(cloud)
-    except aiosqlite.Error as error:
+        await SqlRequestStore(database).adopt_cloudless(cloud)
+    except DATABASE_ERRORS as error:
         log.warning("could not record cloud %s on the requests of an earlier release: %s", cloud, error)
 
 
@@ -176,15 +179,18 @@ def create_app(
     socket_ping_interval: float = SOCKET_PING_INTERVAL,
     clouds: Sequence[CloudSettings] | None = None,
     background_calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
+    event_deliveries: EventDeliveries | None = None,
 ) -> web.Application:
     """``clouds`` are the clouds served (by default those of the settings: :func:`clouds_of`); this
     serves them all (each its own DCS client).
     ``follow_for`` bounds how long a backup is followed before the bot says it stopped following;
     ``notice_budget`` how long a notice Slack refuses is tried again.
-    ``background_calls_per_second`` is the budget of DCS calls all background polling shares (the
-    tracker; the user's commands never wait for it).
+    ``background_calls_per_second`` is each cloud's budget of DCS calls that all background polling of
+    that cloud shares (the tracker; the user's commands never wait for it).
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
-    ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts."""
+    ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts.
+    ``event_deliveries`` tells a redelivered Events API event from a new one (by default the database's
+    record of deliveries, shared by every replica)."""
     served = list(clouds_of(settings) if clouds is None else clouds)
     app = web.Application()
 
@@ -205,6 +211,7 @@ def create_app(
                     socket_down_grace=socket_down_grace,
                     socket_ping_interval=socket_ping_interval,
                     background_calls_per_second=background_calls_per_second,
+                    event_deliveries=event_deliveries,
                 )
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
@@ -282,7 +289,7 @@ def _assemble(
     clouds: Sequence[CloudSettings],
     policy: PolicyHolder,
     session: aiohttp.ClientSession,
-    database: aiosqlite.Connection,
+    database: Database,
     clock: Clock,
     follow_for: timedelta,
     notice_budget: timedelta,
@@ -290,12 +297,13 @@ def _assemble(
     socket_down_grace: timedelta,
     socket_ping_interval: float,
     background_calls_per_second: float,
+    event_deliveries: EventDeliveries | None,
 ) -> Bot:
     metrics = Metrics(clouds=[cloud.name for cloud in clouds])
     replica = replica_id()
     claimant = Claimant(replica, settings.bot_lease_ttl)
-    requests = SqliteRequestStore(database, claimant)
-    stored_audit = SqliteAuditLog(database, clock.now)
+    requests = SqlRequestStore(database, claimant)
+    stored_audit = SqlAuditLog(database, clock.now)
     audit = MeteredAuditLog(stored_audit, metrics)
     built = {cloud.name: _dcs_client(cloud, session, metrics, clock) for cloud in clouds}
     dcs_clients = {name: client for name, (client, _) in built.items()}
@@ -312,7 +320,7 @@ def _assemble(
         slack, session, slack_retries, on_error=metrics.observe_slack_error, show_clouds=len(clouds) > 1
     )
     supervisor = Supervisor()
-    lease = SqliteLease(database, holder=replica, ttl=settings.bot_lease_ttl)
+    lease = SqlLease(database, holder=replica, ttl=settings.bot_lease_ttl)
     # The work is bound once the parts it runs exist (below); it starts only with a term.
     leadership = Leadership(
         lease,
@@ -339,7 +347,7 @@ def _assemble(
         notice_budget=notice_budget,
         background_notifier=fenced,
     )
-    watch = SqliteWatchStore(database)
+    watch = SqlWatchStore(database)
     tracker = Tracker(
         clouds=cloud_map,
         requests=requests,
@@ -355,11 +363,13 @@ def _assemble(
             notice_budget=notice_budget,
         ),
         reconciler=service.reconciler,
-        budget=CallBudget(background_calls_per_second),
+        budgets=CloudBudgets(background_calls_per_second),
     )
+    stored_deliveries = SqlEventDeliveries(database)
     housekeeping = Housekeeping(
         requests=requests,
         watch=watch,
+        deliveries=stored_deliveries,
         notifier=fenced,
         # Not metered: an expiry by the clock is no click, and the click counter would count it.
         audit=stored_audit,
@@ -373,13 +383,22 @@ def _assemble(
     signing_secret = settings.slack_signing_secret
     authorization = BotAuthorization(slack)
     secret = signing_secret.get_secret_value() if signing_secret else None
-    bolt = bolt_app(slack, secret, runner, authorize=authorization.bolt_authorize())
+    bolt = bolt_app(
+        slack,
+        secret,
+        runner,
+        authorize=authorization.bolt_authorize(),
+        deliveries=event_deliveries or stored_deliveries,
+        clock=clock,
+        on_redelivery=metrics.observe_event_redelivery,
+    )
     bot = Bot(
         settings=settings,
         policy=policy,
         database=database,
         requests=requests,
         audit=stored_audit,
+        event_deliveries=stored_deliveries,
         dcs_clients=dcs_clients,
         dcs_clouds={name: observed for name, (_, observed) in built.items()},
         dcs_timeout=dcs_timeout,
@@ -397,7 +416,7 @@ def _assemble(
         lifecycle=Lifecycle(),
         clock=clock,
         replica=replica,
-        claims=SqliteSubmissionClaims(database, claimant),
+        claims=SqlSubmissionClaims(database, claimant),
         leadership=leadership,
     )
     return bot

@@ -16,7 +16,7 @@ import asyncio
 import copy
 import dataclasses
 import itertools
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -500,12 +500,19 @@ class FakeLease:
 
 
 class FakeAuditLog:
+    """``entries`` in the order they were recorded; ``committed``, those whose commit was awaited."""
+
     def __init__(self) -> None:
         self.entries: list[AuditEntry] = []
+        self.committed: list[AuditEntry] = []
 
-    async def record(self, entry: AuditEntry) -> None:
-        await _checkpoint()
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
         self.entries.append(entry)
+        return self._commit(entry)
+
+    async def _commit(self, entry: AuditEntry) -> None:
+        await _checkpoint()
+        self.committed.append(entry)
 
     def kinds(self) -> list[AuditKind]:
         return [entry.kind for entry in self.entries]
@@ -681,6 +688,35 @@ class FakeWatchStore:
         for watched in self.watched.values():
             watched.watching_since = max(watched.watching_since, before)
         return len(gone)
+
+
+# --- EventDeliveries -----------------------------------------------------------------------------------
+
+
+class FakeEventDeliveries:
+    """The Events API deliveries seen, by event id, with the time of the first; ``asked`` records every
+    question in order. With ``fails`` set, every question raises it."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, datetime] = {}
+        self.asked: list[tuple[str, datetime]] = []
+        self.fails: Exception | None = None
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        await _checkpoint()
+        self.asked.append((event_id, now))
+        if self.fails is not None:
+            raise self.fails
+        if event_id in self.first_seen:
+            return False
+        self.first_seen[event_id] = now
+        return True
+
+    async def prune(self, before: datetime) -> int:
+        old = [event_id for event_id, at in self.first_seen.items() if at < before]
+        for event_id in old:
+            del self.first_seen[event_id]
+        return len(old)
 
 
 # --- the service on the fakes --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -128,7 +128,11 @@ class RequestStore(Protocol):
 
 
 class AuditLog(Protocol):
-    async def record(self, entry: AuditEntry) -> None: ...
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
+        """Takes the row now — its place in the trail and its time are the moment of this call — and
+        returns its commit: awaiting it returns once the row is committed, or raises if it could not be.
+        Rows recorded and not yet awaited may wait to go in with the next awaited one (group commit)."""
+        ...
 
 
 class GroupDirectory(Protocol):
@@ -223,6 +227,19 @@ class WatchStore(Protocol):
         """Forgets the final backups seen before ``before`` (returns how many) and moves the start of every
         watch that began earlier up to ``before``: a forgotten backup that DCS still lists ended before
         the watch "began", so it is never announced again."""
+        ...
+
+
+class EventDeliveries(Protocol):
+    """Which Events API deliveries arrived already, across every replica: Slack delivers an event again
+    when its first delivery was not acknowledged in time, and any replica may get either delivery."""
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        """True the first time ``event_id`` is seen, False for a redelivery; atomic across replicas."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forgets deliveries received before ``before`` (Slack redelivers within minutes); how many."""
         ...
 
 

@@ -77,8 +77,7 @@ async def _readiness(observed: Observed) -> dict[str, Check]:
 async def _database_check(observed: Observed) -> Check:
     try:
         async with asyncio.timeout(_DATABASE_TIMEOUT):
-            async with observed.database.execute("SELECT 1") as cursor:
-                await cursor.fetchone()
+            await observed.database.ping()
     except TimeoutError:
         return Check(False, f"error: no answer within {_DATABASE_TIMEOUT:g} s")
     except Exception as error:  # any failure means not ready; its type is enough for a prober

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
 from aiohttp import web
 
 from bot.core.ports import Clock, RequestStore
@@ -19,6 +18,7 @@ from bot.dcs.auth import DcsAuth
 from bot.metrics import Metrics
 from bot.policy_file import PolicyHolder
 from bot.slack.socket_mode import SocketState
+from bot.store.engine import Database
 from bot.supervisor import Supervisor
 
 
@@ -70,7 +70,7 @@ class Lifecycle:
 
 @dataclass(frozen=True)
 class Observed:
-    database: aiosqlite.Connection
+    database: Database
     policy: PolicyHolder
     # Every configured cloud by name, in the order of the clouds file (or the one DCS_CLOUD_NAME).
     clouds: Mapping[str, ObservedCloud]

@@ -1,1 +1,2 @@
-"""SQLite persistence (aiosqlite, WAL): backup requests, the audit trail and tracking state."""
+"""Persistence: backup requests, the audit trail and tracking state, in SQLite (aiosqlite, WAL) or PostgreSQL
+(asyncpg), through one small layer of our own (:mod:`bot.store.engine`)."""

@@ -1,6 +1,6 @@
 """The append-only audit trail (UPDATE and DELETE are refused by triggers).
 
-Reading it streams: :meth:`SqliteAuditLog.stream` reads the trail in batches by sequence number, so a trail
+Reading it streams: :meth:`SqlAuditLog.stream` reads the trail in batches by sequence number, so a trail
 of millions of records is printed in constant memory, and no read transaction stays open while the reader
 is slow (a pager, a pipe).
 
@@ -8,11 +8,13 @@ Rows are written by group commit: the rows that commands record in one turn of t
 a write is under way — go into the database together, as one multi-row INSERT, which in the store's
 autocommit model is one statement and one transaction, all or nothing. What the audit promises is kept:
 
-- :meth:`SqliteAuditLog.record` returns only once its row is committed, so a row recorded before a state
-  change (an API call before the call, a decision before the card) is durable before anyone acts on or
-  is told of that change; when the write fails, every caller of that batch gets the error.
+- :meth:`SqlAuditLog.record` takes the row at once and returns its commit; awaiting that returns only
+  once the row is committed, so a row awaited before a state change (an API call before the call, a
+  decision before the card) is durable before anyone acts on or is told of that change; when the write
+  fails, every caller of that batch gets the error. A write starts when a commit is awaited, so rows
+  recorded and not yet awaited (a command's own row, while its instance is resolved) go in with the next.
 - Rows go in, and get their ``seq``, in the order they were recorded; ``at`` is the moment of recording.
-- A row once recorded is written even when its caller is cancelled; :meth:`SqliteAuditLog.flush` waits
+- A row once recorded is written even when its caller is cancelled; :meth:`SqlAuditLog.flush` waits
   for every row recorded so far (the bot calls it at shutdown, before closing the database).
 """
 
@@ -20,43 +22,48 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from datetime import datetime
-
-import aiosqlite
 
 from bot.core.rules.audit import AuditEntry, AuditKind, AuditRecord
 from bot.store.database import from_db_time, to_db_time
+from bot.store.engine import Database, Row
 
 _COLUMNS = (
-    "at, kind, user_id, channel_id, request_id, instance_id, instance_name, backup_id, rule, outcome, detail"
-    ", cloud"
+    *("at", "kind", "user_id", "channel_id", "request_id", "instance_id", "instance_name", "backup_id"),
+    *("rule", "outcome", "detail", "cloud"),
 )
-_ROW_MARKS = "(" + ", ".join("?" * 12) + ")"
 #: Rows per INSERT at most (12 parameters a row, well under SQLite's limit of 32,766).
 BATCH_LIMIT = 500
 
 _Row = tuple[str | None, ...]
 
 
-class SqliteAuditLog:
-    def __init__(self, connection: aiosqlite.Connection, clock: Callable[[], datetime]) -> None:
-        self._db = connection
+class SqlAuditLog:
+    def __init__(self, database: Database, clock: Callable[[], datetime]) -> None:
+        self._db = database
         self._clock = clock
         self._pending: list[tuple[_Row, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        # A time condition SQLite's planner must not answer from the time index: "+at" keeps it on the
+        # primary key (seq order) instead of sorting. PostgreSQL has no such hint and needs none.
+        self._unindexed_at = "+at" if database.dialect == "sqlite" else "at"
 
-    async def record(self, entry: AuditEntry) -> None:
-        """Returns once the row is committed (with others recorded meanwhile); raises if it could not be."""
+    def record(self, entry: AuditEntry) -> _Commit:
+        """Takes the row now; awaiting the result returns once it is committed (with others recorded
+        meanwhile), and raises if it could not be."""
         committed = asyncio.get_running_loop().create_future()
         self._pending.append((self._row(entry), committed))
-        if self._writer is None:
+        return _Commit(self, committed)
+
+    def _write_soon(self) -> None:
+        if self._writer is None and self._pending:
             # Starts on the loop's next turn, so that every row recorded in this one goes along.
             self._writer = asyncio.create_task(self._write_pending(), name="audit writer")
-        await committed
 
     async def flush(self) -> None:
         """Waits until every row recorded so far is written (or has failed to be)."""
+        self._write_soon()
         while self._writer is not None:
             await asyncio.shield(self._writer)
 
@@ -102,10 +109,7 @@ class SqliteAuditLog:
                 committed.cancel()
 
     async def _insert(self, rows: list[_Row]) -> None:
-        values = ", ".join([_ROW_MARKS] * len(rows))
-        await self._db.execute(
-            f"INSERT INTO audit ({_COLUMNS}) VALUES {values}", [value for row in rows for value in row]
-        )
+        await self._db.insert_rows("audit", _COLUMNS, rows)
 
     async def records(self, since: datetime | None = None) -> list[AuditRecord]:
         """The whole trail (from ``since``) in a list: for tests and small trails; see :meth:`stream`."""
@@ -113,9 +117,8 @@ class SqliteAuditLog:
 
     async def last_seq(self) -> int:
         """The sequence number of the newest record (0 for an empty trail)."""
-        async with self._db.execute("SELECT max(seq) FROM audit") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row is not None and row[0] is not None else 0
+        newest = await self._db.fetch_value("SELECT max(seq) FROM audit")
+        return 0 if newest is None else int(newest)
 
     async def stream(
         self, since: datetime | None = None, *, upto: int | None = None, batch: int = 1000
@@ -125,14 +128,12 @@ class SqliteAuditLog:
         last = await self.last_seq() if upto is None else upto
         after = await self._before_first(since)
         while after < last:
-            # "+at" keeps SQLite on the primary key (seq order) instead of sorting by the time index.
-            query = "SELECT * FROM audit WHERE seq > ? AND seq <= ?"
-            parameters: list[object] = [after, last]
+            query = "SELECT * FROM audit WHERE seq > :after AND seq <= :last"
+            parameters: dict[str, object] = {"after": after, "last": last, "batch": batch}
             if since is not None:
-                query += " AND +at >= ?"
-                parameters.append(to_db_time(since))
-            async with self._db.execute(query + " ORDER BY seq LIMIT ?", [*parameters, batch]) as cursor:
-                rows = list(await cursor.fetchall())
+                query += f" AND {self._unindexed_at} >= :since"
+                parameters["since"] = to_db_time(since)
+            rows = await self._db.fetch_all(query + " ORDER BY seq LIMIT :batch", parameters)
             if not rows:
                 return
             for row in rows:
@@ -147,26 +148,42 @@ class SqliteAuditLog:
         unknown = set(columns) - _TEXT_COLUMNS
         if unknown:
             raise ValueError(f"not audit columns: {sorted(unknown)}")
-        lengths = ", ".join(f"coalesce(max(length({column})), 0)" for column in columns)
-        query = f"SELECT {lengths} FROM audit WHERE seq <= ?"
-        parameters: list[object] = [await self.last_seq() if upto is None else upto]
+        lengths = ", ".join(
+            f"coalesce(max(length(CAST({column} AS TEXT))), 0) AS {column}" for column in columns
+        )
+        query = f"SELECT {lengths} FROM audit WHERE seq <= :upto"
+        parameters: dict[str, object] = {"upto": await self.last_seq() if upto is None else upto}
         if since is not None:
-            query += " AND at >= ?"
-            parameters.append(to_db_time(since))
-        async with self._db.execute(query, parameters) as cursor:
-            row = await cursor.fetchone()
-        return {column: int(row[index]) if row else 0 for index, column in enumerate(columns)}
+            query += " AND at >= :since"
+            parameters["since"] = to_db_time(since)
+        row = await self._db.fetch_one(query, parameters)
+        return {column: int(row[column]) if row else 0 for column in columns}
 
     async def _before_first(self, since: datetime | None) -> int:
         """A sequence number below every record at or after ``since`` (found through the time index)."""
         if since is None:
             return 0
-        query = "SELECT min(seq) FROM audit WHERE at >= ?"
-        async with self._db.execute(query, (to_db_time(since),)) as cursor:
-            row = await cursor.fetchone()
-        if row is None or row[0] is None:
+        first = await self._db.fetch_value(
+            "SELECT min(seq) FROM audit WHERE at >= :since", {"since": to_db_time(since)}
+        )
+        if first is None:
             return await self.last_seq()
-        return int(row[0]) - 1
+        return int(first) - 1
+
+
+class _Commit:
+    """The commit of one recorded row: awaiting it starts the write of what is pending, if none is under
+    way, and waits for the row's batch."""
+
+    __slots__ = ("_committed", "_log")
+
+    def __init__(self, log: SqlAuditLog, committed: asyncio.Future[None]) -> None:
+        self._log = log
+        self._committed = committed
+
+    def __await__(self) -> Generator[object, None, None]:
+        self._log._write_soon()
+        return self._committed.__await__()
 
 
 _TEXT_COLUMNS = frozenset(
@@ -175,7 +192,7 @@ _TEXT_COLUMNS = frozenset(
 )
 
 
-def _record(row: aiosqlite.Row) -> AuditRecord:
+def _record(row: Row) -> AuditRecord:
     entry = AuditEntry(
         kind=AuditKind(row["kind"]),
         user_id=row["user_id"],

@@ -1,121 +1,19 @@
-"""Opening the database and migrating its schema on start-up."""
+"""Opening the database (and migrating its schema: :mod:`bot.store.migrations`); times as stored."""
 
 from __future__ import annotations
 
+import errno
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiosqlite
+import asyncpg
+
+from bot.database_url import PostgresUrl, is_postgres_url
+from bot.store.engine import CONNECT_TIMEOUT, Database, PostgresDatabase, SqliteDatabase
+from bot.store.migrations import migrate
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-# Each entry moves the schema one version up; never edit an entry once released, append a new one.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE requests (
-        request_id TEXT PRIMARY KEY,
-        state TEXT NOT NULL,
-        requester_id TEXT NOT NULL,
-        requester_name TEXT NOT NULL,
-        channel_id TEXT NOT NULL,
-        instance_id TEXT NOT NULL,
-        instance_name TEXT NOT NULL,
-        backup_format TEXT NOT NULL,
-        remark TEXT NOT NULL,
-        rule TEXT NOT NULL,
-        approval TEXT NOT NULL,
-        approvers TEXT NOT NULL,
-        response_url TEXT,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        updated_at TEXT,
-        confirmed_by TEXT,
-        approved_by TEXT,
-        submitted_at TEXT,
-        backup_id TEXT,
-        error_code TEXT,
-        error_msg TEXT,
-        message_ts TEXT,
-        approval_message_ts TEXT
-    );
-    CREATE INDEX requests_by_state ON requests (state);
-    CREATE INDEX requests_by_backup ON requests (backup_id);
-
-    CREATE TABLE audit (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        at TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        user_id TEXT,
-        channel_id TEXT,
-        request_id TEXT,
-        instance_id TEXT,
-        instance_name TEXT,
-        backup_id TEXT,
-        rule TEXT,
-        outcome TEXT,
-        detail TEXT NOT NULL
-    );
-    CREATE INDEX audit_by_time ON audit (at);
-    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-    """,
-    """
-    ALTER TABLE requests ADD COLUMN backup_status TEXT;
-    ALTER TABLE requests ADD COLUMN finished_at TEXT;
-
-    CREATE TABLE watch_state (
-        channel_id TEXT NOT NULL,
-        instance_id TEXT NOT NULL,
-        instance_name TEXT NOT NULL,
-        watching_since TEXT NOT NULL,
-        stale_since TEXT,
-        PRIMARY KEY (channel_id, instance_id)
-    );
-
-    CREATE TABLE watch_seen (
-        channel_id TEXT NOT NULL,
-        backup_id TEXT NOT NULL,
-        instance_id TEXT NOT NULL,
-        status TEXT NOT NULL,
-        announced INTEGER NOT NULL,
-        seen_at TEXT NOT NULL,
-        PRIMARY KEY (channel_id, backup_id)
-    );
-    """,
-    """
-    ALTER TABLE requests ADD COLUMN sent_at TEXT;
-    ALTER TABLE requests ADD COLUMN answer_lost_at TEXT;
-    ALTER TABLE requests ADD COLUMN notice_due TEXT;
-    ALTER TABLE requests ADD COLUMN notice_refused_since TEXT;
-    ALTER TABLE requests ADD COLUMN error_status INTEGER;
-    ALTER TABLE requests ADD COLUMN error_hint TEXT;
-    ALTER TABLE requests ADD COLUMN error_request_id TEXT;
-    CREATE INDEX requests_by_instance ON requests (instance_id, state);
-    CREATE INDEX requests_owing_notices ON requests (notice_due) WHERE notice_due IS NOT NULL;
-    """,
-    """
-    ALTER TABLE requests ADD COLUMN cloud TEXT;
-    ALTER TABLE requests ADD COLUMN instance_tags TEXT;
-    """,
-    """
-    ALTER TABLE audit ADD COLUMN cloud TEXT;
-    """,
-    # Several replicas: the lease on the background work (one row per lease name, its holder, the fencing
-    # epoch that grows with every change of holder, and its expiry by the database's clock), and each
-    # submission's claim by the replica making it (renewed while that replica lives).
-    """
-    CREATE TABLE leases (
-        name TEXT PRIMARY KEY,
-        holder TEXT NOT NULL,
-        epoch INTEGER NOT NULL,
-        expires_at TEXT NOT NULL
-    );
-    ALTER TABLE requests ADD COLUMN claimed_by TEXT;
-    ALTER TABLE requests ADD COLUMN claim_until TEXT;
-    """,
-]
 
 
 def to_db_time(moment: datetime) -> str:
@@ -141,33 +39,36 @@ def maybe_time(text: str | None) -> datetime | None:
     return None if text is None else from_db_time(text)
 
 
-async def open_database(path: Path | str) -> aiosqlite.Connection:
-    connection = await aiosqlite.connect(path, isolation_level=None)
+async def open_database(target: Path | str | PostgresUrl) -> Database:
+    """The database ``target`` names (a SQLite file's path, or a PostgreSQL URL), its schema migrated to
+    this release's."""
+    if isinstance(target, str) and is_postgres_url(target):
+        target = PostgresUrl(target)
+    database: Database
+    if isinstance(target, PostgresUrl):
+        database = await PostgresDatabase.open(target.secret())
+    else:
+        database = await SqliteDatabase.open(target)
     try:
-        connection.row_factory = aiosqlite.Row
-        await connection.execute("PRAGMA journal_mode=WAL")
-        await connection.execute("PRAGMA synchronous=NORMAL")
-        await connection.execute("PRAGMA busy_timeout=5000")
-        await migrate(connection)
+        await migrate(database)
     except BaseException:
-        await connection.close()
+        await database.close()
         raise
-    return connection
+    return database
 
 
-async def schema_version(connection: aiosqlite.Connection) -> int:
-    async with connection.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row is not None else 0
-
-
-async def migrate(connection: aiosqlite.Connection) -> None:
-    version = await schema_version(connection)
-    if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the database schema is version {version}, newer than this bot knows ({len(MIGRATIONS)})"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        await connection.executescript(
-            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-        )
+def database_problem(error: BaseException, target: Path | PostgresUrl) -> str:
+    """Why opening ``target`` failed, in one line of this bot's words, without the password."""
+    if isinstance(error, TimeoutError):
+        text = f"no answer within {CONNECT_TIMEOUT:g} s"
+    elif isinstance(error, socket.gaierror):
+        text = "cannot resolve the host name"
+    elif isinstance(error, OSError) and not isinstance(target, Path):
+        refused = error.errno == errno.ECONNREFUSED or isinstance(error, ConnectionRefusedError)
+        text = f"cannot connect to {target.host}:{target.port} ({'connection refused' if refused else error})"
+    elif isinstance(error, asyncpg.PostgresError):
+        text = error.args[0] if error.args else type(error).__name__
+    else:
+        text = str(error) or type(error).__name__
+    text = " ".join(str(text).split())
+    return target.redact(text) if isinstance(target, PostgresUrl) else text

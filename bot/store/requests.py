@@ -1,4 +1,4 @@
-"""Backup requests in SQLite, with atomic state transitions."""
+"""Backup requests, with atomic state transitions (SQLite or PostgreSQL, through :mod:`bot.store.engine`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import json
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from bot.core.ports import Claimant
 from bot.core.rules.backup_request import (
@@ -23,6 +21,7 @@ from bot.core.rules.backup_request import (
 from bot.core.rules.instances import BackupFormat
 from bot.store.database import maybe_time, to_db_time
 from bot.store.db_clock import db_now_plus
+from bot.store.engine import UNIQUE_VIOLATIONS, Database, Row
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
 _WAITING = (RequestState.PENDING, RequestState.AWAITING_APPROVAL)
@@ -55,7 +54,7 @@ def _encode(name: str, value: object) -> object:
     return value
 
 
-def _from_row(row: aiosqlite.Row) -> BackupRequest:
+def _from_row(row: Row) -> BackupRequest:
     data: dict[str, Any] = {name: row[name] for name in _COLUMNS}
     for name in _TIME_COLUMNS:
         data[name] = maybe_time(data[name])
@@ -67,10 +66,10 @@ def _from_row(row: aiosqlite.Row) -> BackupRequest:
     return BackupRequest(**data)
 
 
-class SqliteRequestStore:
-    def __init__(self, connection: aiosqlite.Connection, claimant: Claimant | None = None) -> None:
+class SqlRequestStore:
+    def __init__(self, database: Database, claimant: Claimant | None = None) -> None:
         """With a ``claimant``, the move into ``submitting`` records its claim (see bot.store.claims)."""
-        self._db = connection
+        self._db = database
         self._claimant = claimant
 
     async def add(self, request: BackupRequest) -> None:
@@ -82,12 +81,14 @@ class SqliteRequestStore:
     async def adopt_cloudless(self, cloud: str) -> int:
         """Gives the requests made before requests recorded their cloud (a database of an earlier release)
         the one cloud that release served; returns how many."""
-        cursor = await self._db.execute("UPDATE requests SET cloud = ? WHERE cloud IS NULL", (cloud,))
-        return cursor.rowcount
+        return await self._db.execute(
+            "UPDATE requests SET cloud = :cloud WHERE cloud IS NULL", {"cloud": cloud}
+        )
 
     async def get(self, request_id: str) -> BackupRequest | None:
-        async with self._db.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetch_one(
+            "SELECT * FROM requests WHERE request_id = :request_id", {"request_id": request_id}
+        )
         return None if row is None else _from_row(row)
 
     async def transition(
@@ -131,10 +132,14 @@ class SqliteRequestStore:
         parameters |= {"request_id": request_id, "now": to_db_time(now)} | claim
         # A single conditional UPDATE … RETURNING is the atomic compare-and-set: of several concurrent
         # clicks exactly one sees a row come back.
-        async with self._db.execute(
-            f"UPDATE requests SET {assignments} WHERE {condition} RETURNING *", parameters
-        ) as cursor:
-            row = await cursor.fetchone()
+        try:
+            row = await self._db.fetch_one(
+                f"UPDATE requests SET {assignments} WHERE {condition} RETURNING *", parameters
+            )
+        except UNIQUE_VIOLATIONS:
+            # PostgreSQL: another request of the instance became unsettled in a concurrent transaction,
+            # after this statement's NOT EXISTS looked; the partial unique index refused the second.
+            return None
         return None if row is None else _from_row(row)
 
     async def update(self, request_id: str, **changes: object) -> None:
@@ -148,45 +153,51 @@ class SqliteRequestStore:
         )
 
     async def in_states(self, *states: RequestState) -> list[BackupRequest]:
-        marks = ", ".join("?" for _ in states)
-        async with self._db.execute(
-            f"SELECT * FROM requests WHERE state IN ({marks}) ORDER BY created_at", [str(s) for s in states]
-        ) as cursor:
-            rows = await cursor.fetchall()
+        marks = ", ".join(f":state{index}" for index in range(len(states)))
+        rows = await self._db.fetch_all(
+            f"SELECT * FROM requests WHERE state IN ({marks}) ORDER BY created_at",
+            {f"state{index}": str(state) for index, state in enumerate(states)},
+        )
         return [_from_row(row) for row in rows]
 
     async def by_backup_id(self, backup_id: str) -> BackupRequest | None:
-        async with self._db.execute("SELECT * FROM requests WHERE backup_id = ?", (backup_id,)) as cursor:
-            row = await cursor.fetchone()
+        row = await self._db.fetch_one(
+            "SELECT * FROM requests WHERE backup_id = :backup_id", {"backup_id": backup_id}
+        )
         return None if row is None else _from_row(row)
 
     async def past_expiry(self, now: datetime, *, limit: int = 100) -> list[BackupRequest]:
-        async with self._db.execute(
-            "SELECT * FROM requests WHERE state IN (?, ?) AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-            [*(str(s) for s in _WAITING), to_db_time(now), limit],
-        ) as cursor:
-            rows = await cursor.fetchall()
+        rows = await self._db.fetch_all(
+            "SELECT * FROM requests WHERE state IN (:waiting0, :waiting1) AND expires_at <= :now"
+            " ORDER BY expires_at LIMIT :limit",
+            {
+                "waiting0": str(_WAITING[0]),
+                "waiting1": str(_WAITING[1]),
+                "now": to_db_time(now),
+                "limit": limit,
+            },
+        )
         return [_from_row(row) for row in rows]
 
     async def prune(self, before: datetime) -> int:
-        finals = sorted(str(s) for s in FINAL_STATES)
-        marks = ", ".join("?" for _ in finals)
+        finals = {f"final{index}": str(state) for index, state in enumerate(sorted(FINAL_STATES))}
+        marks = ", ".join(f":{name}" for name in finals)
         # The moment a request reached its final state: finished_at, or the time of its last transition.
         query = (
             "DELETE FROM requests WHERE request_id IN (SELECT request_id FROM requests"
             f" WHERE state IN ({marks}) AND notice_due IS NULL"
-            " AND coalesce(finished_at, updated_at, created_at) < ? LIMIT ?)"
+            " AND coalesce(finished_at, updated_at, created_at) < :before LIMIT :batch)"
         )
+        parameters = finals | {"before": to_db_time(before), "batch": _PRUNE_BATCH}
         deleted = 0
         while True:
-            cursor = await self._db.execute(query, [*finals, to_db_time(before), _PRUNE_BATCH])
-            deleted += cursor.rowcount
-            if cursor.rowcount < _PRUNE_BATCH:
+            count = await self._db.execute(query, parameters)
+            deleted += count
+            if count < _PRUNE_BATCH:
                 return deleted
 
     async def owing_notices(self) -> list[BackupRequest]:
-        async with self._db.execute(
+        rows = await self._db.fetch_all(
             "SELECT * FROM requests WHERE notice_due IS NOT NULL ORDER BY created_at"
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [_from_row(row) for row in rows]

@@ -22,6 +22,7 @@ from aiohttp.typedefs import Handler
 from bot.bootstrap import BOT, Bot, create_app
 from bot.config import Settings, load_settings
 from bot.core.flow.notices import NOTICE_BUDGET
+from bot.core.ports import EventDeliveries
 from bot.core.rules.backup_request import BackupRequest, RequestState, new_request_id
 from bot.core.rules.instances import BackupFormat
 from bot.logs import configure_logging
@@ -32,7 +33,7 @@ from bot.standins.slack.payloads import AppContext, Person, Place, slash_command
 from bot.standins.slack.standin import CommandResult, SlackStandIn
 from bot.standins.slack.timeline import Message
 from bot.store.database import open_database
-from bot.store.requests import SqliteRequestStore
+from bot.store.requests import SqlRequestStore
 from tests.factories import confirmed_request
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789"
@@ -321,7 +322,7 @@ async def seed_requests(database: Path, *requests: BackupRequest) -> None:
     """Writes ``requests`` into the bot's database before a bot starts, as an earlier process left them."""
     connection = await open_database(database)
     try:
-        store = SqliteRequestStore(connection)
+        store = SqlRequestStore(connection)
         for request in requests:
             await store.add(request)
     finally:
@@ -451,11 +452,12 @@ async def world_factory(
         stand_ins: StandIns | None = None,
         follow_for: timedelta | None = None,
         notice_budget: timedelta | None = None,
+        event_deliveries: EventDeliveries | None = None,
         **overrides: Any,
     ) -> World:
         """A bot in this process, on new stand-ins or on given ones (from :func:`stand_ins_factory`, or
-        those of a world stopped before: that is a restart on the same database). ``follow_for`` and
-        ``notice_budget`` go to ``create_app``; other keywords are settings."""
+        those of a world stopped before: that is a restart on the same database). ``follow_for``,
+        ``notice_budget`` and ``event_deliveries`` go to ``create_app``; other keywords are settings."""
         if stand_ins is None:
             stand_ins = await stand_ins_factory(dcs_gate=dcs_gate)
         elif dcs_gate is not None:
@@ -478,6 +480,7 @@ async def world_factory(
             notice_budget=notice_budget or NOTICE_BUDGET,
             # The tests poll every 50 ms: a budget that never holds them up.
             background_calls_per_second=10_000,
+            event_deliveries=event_deliveries,
         )
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.store.database import open_database
-from bot.store.watch import SqliteWatchStore
+from bot.store.watch import SqlWatchStore
 from tests.e2e.conftest import (
     ALICE,
     BOB,
@@ -112,7 +112,7 @@ async def test_finished_requests_and_watch_memory_past_retention_are_pruned(
     )
     connection = await open_database(database)
     try:
-        watch = SqliteWatchStore(connection)
+        watch = SqlWatchStore(connection)
         for backup_id, seen_at in (("watched-old", old), ("watched-new", now)):
             await watch.remember(OPS, backup_id, prod.instance_id, "succeed", announced=True, now=seen_at)
     finally:
@@ -125,8 +125,9 @@ async def test_finished_requests_and_watch_memory_past_retention_are_pruned(
 
     await until(pruned, "the old finished request to be pruned")
     remaining = {r.request_id: r.state for r in await world.requests()}
-    async with world.bot.database.execute("SELECT backup_id FROM watch_seen") as cursor:
-        seen = [row["backup_id"] for row in await cursor.fetchall()]
+    seen = [
+        row["backup_id"] for row in await world.bot.database.fetch_all("SELECT backup_id FROM watch_seen")
+    ]
     audit = await world.bot.audit.records()
 
     # An unanswered request is expired, not deleted: it finished only now.

@@ -14,11 +14,10 @@ from bot.core.ports import Claimant, Lease, RequestStore, SubmissionClaims, Watc
 from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.grammar import UsageError, parse_command
 from bot.core.rules.messages import Confirmation, Reply
-from bot.store.claims import SqliteSubmissionClaims
-from bot.store.database import open_database
-from bot.store.lease import SqliteLease
-from bot.store.requests import SqliteRequestStore
-from bot.store.watch import SqliteWatchStore
+from bot.store.claims import SqlSubmissionClaims
+from bot.store.lease import SqlLease
+from bot.store.requests import SqlRequestStore
+from bot.store.watch import SqlWatchStore
 from tests.factories import ALICE, BOB, LEAD, OPS, make_instance
 from tests.fakes import (
     FakeLeaseTable,
@@ -29,6 +28,7 @@ from tests.fakes import (
     make_fakes,
     service_on,
 )
+from tests.store.conftest import open_test_database
 
 CAROL = "UCAROL1"  # in no rule
 LEAD2 = "ULEAD2"
@@ -110,21 +110,21 @@ def flow(fakes: Fakes) -> Flow:
     return Flow(fakes, service_on(fakes))
 
 
-# --- the stores, on the fakes and on SQLite (the fakes' contract tests) ------------------------------
+# --- the stores, on the fakes, SQLite and PostgreSQL (the fakes' contract tests) ---------------------
 
 
-@pytest.fixture(params=["fake", "sqlite"])
+@pytest.fixture(params=["fake", "sqlite", "postgresql"])
 async def stores(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[RequestStore, WatchStore]]:
     if request.param == "fake":
         yield FakeRequestStore(), FakeWatchStore()
         return
-    connection = await open_database(tmp_path / "bot.sqlite3")
+    database = await open_test_database(request, request.param, tmp_path)
     try:
-        yield SqliteRequestStore(connection), SqliteWatchStore(connection)
+        yield SqlRequestStore(database), SqlWatchStore(database)
     finally:
-        await connection.close()
+        await database.close()
 
 
 @pytest.fixture
@@ -177,9 +177,9 @@ async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         connections.append(connection)
         claimant = Claimant(name, ttl)
         return Replica(
-            SqliteLease(connection, holder=name, ttl=ttl),
-            SqliteRequestStore(connection, claimant),
-            SqliteSubmissionClaims(connection, claimant),
+            SqlLease(connection, holder=name, ttl=ttl),
+            SqlRequestStore(connection, claimant),
+            SqlSubmissionClaims(connection, claimant),
         )
 
     try:

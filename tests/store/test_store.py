@@ -1,23 +1,24 @@
-"""The SQLite store: schema migration, atomic transitions under concurrency, the append-only audit."""
+"""The store on SQLite and PostgreSQL: schema migration, atomic transitions under concurrency, the
+append-only audit."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
-from bot.store.audit import SqliteAuditLog
-from bot.store.database import MIGRATIONS, open_database, schema_version
-from bot.store.requests import SqliteRequestStore
+from bot.store.audit import SqlAuditLog
+from bot.store.database import open_database
+from bot.store.engine import DATABASE_ERRORS, Database
+from bot.store.migrations import MIGRATIONS, schema_version
+from bot.store.requests import SqlRequestStore
 from tests import factories
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -34,45 +35,16 @@ def make_request(request_id: str = "r1", ttl: float = 300) -> BackupRequest:
     )
 
 
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    connection = await open_database(tmp_path / "bot.sqlite3")
-    yield connection
-    await connection.close()
-
-
-async def test_schema_is_migrated_once(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    first = await open_database(path)
-    assert await schema_version(first) == len(MIGRATIONS)
-    await first.close()
-    second = await open_database(path)  # re-opening an up-to-date database changes nothing
-    assert await schema_version(second) == len(MIGRATIONS)
-    async with second.execute("PRAGMA journal_mode") as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    assert row[0] == "wal"
-    await second.close()
-
-
-async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    with sqlite3.connect(path) as raw:
-        raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(RuntimeError, match="newer"):
-        await open_database(path)
-
-
-async def test_request_round_trip(database: aiosqlite.Connection) -> None:
-    store = SqliteRequestStore(database)
+async def test_request_round_trip(database: Database) -> None:
+    store = SqlRequestStore(database)
     request = make_request()
     await store.add(request)
     assert await store.get("r1") == request
     assert await store.get("missing") is None
 
 
-async def test_concurrent_confirms_have_exactly_one_winner(database: aiosqlite.Connection) -> None:
-    store = SqliteRequestStore(database)
+async def test_concurrent_confirms_have_exactly_one_winner(database: Database) -> None:
+    store = SqlRequestStore(database)
     await store.add(make_request())
     results = await asyncio.gather(
         *(
@@ -88,8 +60,8 @@ async def test_concurrent_confirms_have_exactly_one_winner(database: aiosqlite.C
     assert stored.confirmed_by == winners[0].confirmed_by
 
 
-async def test_expired_requests_cannot_be_confirmed(database: aiosqlite.Connection) -> None:
-    store = SqliteRequestStore(database)
+async def test_expired_requests_cannot_be_confirmed(database: Database) -> None:
+    store = SqlRequestStore(database)
     await store.add(make_request(ttl=1))
     later = NOW + timedelta(seconds=2)
     assert await store.transition("r1", RequestEvent.CONFIRM, now=later, unexpired=True) is None
@@ -98,8 +70,8 @@ async def test_expired_requests_cannot_be_confirmed(database: aiosqlite.Connecti
     assert expired.state == RequestState.EXPIRED
 
 
-async def test_transitions_follow_the_state_machine(database: aiosqlite.Connection) -> None:
-    store = SqliteRequestStore(database)
+async def test_transitions_follow_the_state_machine(database: Database) -> None:
+    store = SqlRequestStore(database)
     await store.add(make_request())
     assert await store.transition("r1", RequestEvent.ACCEPTED, now=NOW, backup_id="b") is None
     assert await store.transition("r1", RequestEvent.CANCEL, now=NOW) is not None
@@ -108,8 +80,8 @@ async def test_transitions_follow_the_state_machine(database: aiosqlite.Connecti
         await store.transition("r1", RequestEvent.EXPIRE, now=NOW, colour="red")
 
 
-async def test_update_and_queries(database: aiosqlite.Connection) -> None:
-    store = SqliteRequestStore(database)
+async def test_update_and_queries(database: Database) -> None:
+    store = SqlRequestStore(database)
     await store.add(make_request("r1"))
     await store.add(make_request("r2"))
     await store.transition("r2", RequestEvent.CONFIRM, now=NOW)
@@ -123,27 +95,31 @@ async def test_update_and_queries(database: aiosqlite.Connection) -> None:
         await store.update("r1", state="submitted")
 
 
-async def test_audit_is_append_only(database: aiosqlite.Connection) -> None:
-    audit = SqliteAuditLog(database, lambda: NOW)
+async def test_audit_is_append_only(database: Database) -> None:
+    audit = SqlAuditLog(database, lambda: NOW)
     await audit.record(AuditEntry(AuditKind.COMMAND, user_id="UALICE1", detail={"text": "redis-prod aof"}))
     await audit.record(AuditEntry(AuditKind.API_RESULT, backup_id="b-1", outcome="accepted"))
     records = await audit.records()
     assert [r.entry.kind for r in records] == [AuditKind.COMMAND, AuditKind.API_RESULT]
     assert records[0].entry.detail == {"text": "redis-prod aof"}
     assert await audit.records(since=NOW + timedelta(seconds=1)) == []
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(DATABASE_ERRORS, match="append-only"):
         await database.execute("UPDATE audit SET kind = 'x'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(DATABASE_ERRORS, match="append-only"):
         await database.execute("DELETE FROM audit")
+    if database.dialect == "postgresql":  # SQLite has no TRUNCATE (its DELETE without WHERE is refused)
+        with pytest.raises(DATABASE_ERRORS, match="append-only"):
+            await database.execute("TRUNCATE audit")
+    assert len(await audit.records()) == 2
 
 
 # --- one unsettled request per instance -----------------------------------------------------------------
 
 
 async def test_only_one_request_of_an_instance_can_be_unsettled_at_a_time(
-    database: aiosqlite.Connection,
+    database: Database,
 ) -> None:
-    store = SqliteRequestStore(database)
+    store = SqlRequestStore(database)
     for name in ("r1", "r2", "r3"):
         await store.add(make_request(name))
     other = make_request("elsewhere")
@@ -165,8 +141,8 @@ async def test_only_one_request_of_an_instance_can_be_unsettled_at_a_time(
     assert await store.transition(losers[0], RequestEvent.CONFIRM, now=NOW) is not None
 
 
-async def test_the_new_fields_round_trip_and_owed_notices_are_found(database: aiosqlite.Connection) -> None:
-    store = SqliteRequestStore(database)
+async def test_the_new_fields_round_trip_and_owed_notices_are_found(database: Database) -> None:
+    store = SqlRequestStore(database)
     await store.add(make_request("r1"))
     await store.add(make_request("r2"))
     await store.transition("r1", RequestEvent.CONFIRM, now=NOW, sent_at=NOW)
@@ -191,8 +167,8 @@ async def test_the_new_fields_round_trip_and_owed_notices_are_found(database: ai
 async def test_a_database_of_the_previous_release_is_upgraded_in_place(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with closing(sqlite3.connect(path)) as raw:
-        for number, script in enumerate(MIGRATIONS[:2], start=1):
-            raw.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        for number, migration in enumerate(MIGRATIONS[:2], start=1):
+            raw.executescript(f"BEGIN;\n{migration.sqlite}\nPRAGMA user_version = {number};\nCOMMIT;")
         raw.execute(
             "INSERT INTO requests (request_id, state, requester_id, requester_name, channel_id, instance_id,"
             " instance_name, backup_format, remark, rule, approval, approvers, created_at, expires_at,"
@@ -205,7 +181,7 @@ async def test_a_database_of_the_previous_release_is_upgraded_in_place(tmp_path:
     connection = await open_database(path)
     try:
         assert await schema_version(connection) == len(MIGRATIONS)
-        store = SqliteRequestStore(connection)
+        store = SqlRequestStore(connection)
         old = await store.get("old")
         assert old is not None and old.state == RequestState.SUBMITTED
         assert (old.sent_at, old.notice_due, old.error_status) == (None, None, None)
@@ -230,8 +206,8 @@ async def test_a_database_of_the_release_before_clouds_upgrades_and_its_requests
 ) -> None:
     path = tmp_path / "before-clouds.sqlite3"
     with closing(sqlite3.connect(path)) as raw:
-        for number, script in enumerate(MIGRATIONS[:BEFORE_CLOUDS], start=1):
-            raw.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        for number, migration in enumerate(MIGRATIONS[:BEFORE_CLOUDS], start=1):
+            raw.executescript(f"BEGIN;\n{migration.sqlite}\nPRAGMA user_version = {number};\nCOMMIT;")
         raw.execute(
             "INSERT INTO requests (request_id, state, requester_id, requester_name, channel_id, instance_id,"
             " instance_name, backup_format, remark, rule, approval, approvers, created_at, expires_at,"
@@ -248,7 +224,7 @@ async def test_a_database_of_the_release_before_clouds_upgrades_and_its_requests
     connection = await open_database(path)
     try:
         assert await schema_version(connection) == len(MIGRATIONS)
-        store = SqliteRequestStore(connection)
+        store = SqlRequestStore(connection)
         before = await store.get("old")
         assert before is not None and (before.cloud, before.instance_tags) == (None, None)
         assert await store.adopt_cloudless("eu-de") == 1
@@ -261,7 +237,7 @@ async def test_a_database_of_the_release_before_clouds_upgrades_and_its_requests
         await store.add(replace(make_request("new"), cloud="eu-nl", instance_tags=(("env", "prod"),)))
         new = await store.get("new")
         assert new is not None and (new.cloud, new.instance_tags) == ("eu-nl", (("env", "prod"),))
-        audit = SqliteAuditLog(connection, lambda: NOW)
+        audit = SqlAuditLog(connection, lambda: NOW)
         await audit.record(AuditEntry(AuditKind.COMMAND, user_id="UALICE1", cloud="eu-nl"))
         clouds = [record.entry.cloud async for record in audit.stream(None)]
         assert clouds == [None, "eu-nl"]

@@ -1,31 +1,22 @@
-"""The SQLite audit trail read as a stream (batches, ``--since`` on times out of order, a fixed end) and
+"""The audit trail read as a stream (batches, ``--since`` on times out of order, a fixed end) and
 the widths a table needs; pruning more rows than one delete statement takes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import RequestState
-from bot.store.audit import SqliteAuditLog
-from bot.store.database import open_database, to_db_time
-from bot.store.requests import SqliteRequestStore
-from bot.store.watch import SqliteWatchStore
+from bot.store.audit import SqlAuditLog
+from bot.store.database import to_db_time
+from bot.store.engine import Database
+from bot.store.requests import SqlRequestStore
+from bot.store.watch import SqlWatchStore
 from tests.factories import make_request
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    connection = await open_database(tmp_path / "bot.sqlite3")
-    yield connection
-    await connection.close()
 
 
 class Clock:
@@ -36,8 +27,8 @@ class Clock:
         return self.now
 
 
-async def test_a_stream_in_small_batches_is_the_whole_trail_in_order(database: aiosqlite.Connection) -> None:
-    audit = SqliteAuditLog(database, lambda: NOW)
+async def test_a_stream_in_small_batches_is_the_whole_trail_in_order(database: Database) -> None:
+    audit = SqlAuditLog(database, lambda: NOW)
     for n in range(10):
         await audit.record(AuditEntry(AuditKind.COMMAND, user_id=f"U{n}", detail={"n": n}))
 
@@ -49,10 +40,10 @@ async def test_a_stream_in_small_batches_is_the_whole_trail_in_order(database: a
 
 
 async def test_since_picks_records_by_time_even_when_times_are_out_of_order(
-    database: aiosqlite.Connection,
+    database: Database,
 ) -> None:
     clock = Clock()
-    audit = SqliteAuditLog(database, clock)
+    audit = SqlAuditLog(database, clock)
     # A clock set back between records: seq order and time order differ.
     for minutes in (0, 10, 5, 20, 1, 30):
         clock.now = NOW + timedelta(minutes=minutes)
@@ -65,8 +56,8 @@ async def test_since_picks_records_by_time_even_when_times_are_out_of_order(
     assert [r.entry.outcome async for r in audit.stream(NOW + timedelta(days=1))] == []
 
 
-async def test_a_stream_ends_where_the_trail_ended_when_it_began(database: aiosqlite.Connection) -> None:
-    audit = SqliteAuditLog(database, lambda: NOW)
+async def test_a_stream_ends_where_the_trail_ended_when_it_began(database: Database) -> None:
+    audit = SqlAuditLog(database, lambda: NOW)
     for _ in range(5):
         await audit.record(AuditEntry(AuditKind.COMMAND))
     upto = await audit.last_seq()
@@ -80,17 +71,17 @@ async def test_a_stream_ends_where_the_trail_ended_when_it_began(database: aiosq
     assert await audit.last_seq() == 10
 
 
-async def test_an_empty_trail(database: aiosqlite.Connection) -> None:
-    audit = SqliteAuditLog(database, lambda: NOW)
+async def test_an_empty_trail(database: Database) -> None:
+    audit = SqlAuditLog(database, lambda: NOW)
 
     assert await audit.last_seq() == 0
     assert [r async for r in audit.stream()] == []
     assert await audit.longest(["kind", "user_id"]) == {"kind": 0, "user_id": 0}
 
 
-async def test_longest_measures_the_columns_a_table_shows(database: aiosqlite.Connection) -> None:
+async def test_longest_measures_the_columns_a_table_shows(database: Database) -> None:
     clock = Clock()
-    audit = SqliteAuditLog(database, clock)
+    audit = SqlAuditLog(database, clock)
     await audit.record(AuditEntry(AuditKind.CONFIRMATION_SHOWN, user_id="UALICE1", instance_name="ä" * 40))
     clock.now = NOW + timedelta(hours=1)
     await audit.record(AuditEntry(AuditKind.API_CALL, user_id="ULONGERUSER1", rule="sre-prod"))
@@ -111,24 +102,24 @@ async def test_longest_measures_the_columns_a_table_shows(database: aiosqlite.Co
         await audit.longest(["kind; DROP TABLE audit"])
 
 
-async def test_pruning_more_rows_than_one_statement_deletes(database: aiosqlite.Connection) -> None:
-    store = SqliteRequestStore(database)
+async def test_pruning_more_rows_than_one_statement_deletes(database: Database) -> None:
+    store = SqlRequestStore(database)
     old = NOW - timedelta(days=1)
-    await database.execute("BEGIN")
-    for n in range(1203):
-        await store.add(make_request(request_id=f"r{n}", now=old).with_state(RequestState.CANCELLED))
-    await database.execute("COMMIT")
+    async with database.transaction() as transaction:
+        for n in range(1203):
+            request = make_request(request_id=f"r{n}", now=old).with_state(RequestState.CANCELLED)
+            await SqlRequestStore(transaction).add(request)
 
     assert await store.prune(NOW) == 1203
     assert await store.in_states(*RequestState) == []
 
 
-async def test_forgetting_more_rows_than_one_statement_deletes(database: aiosqlite.Connection) -> None:
-    watch = SqliteWatchStore(database)
+async def test_forgetting_more_rows_than_one_statement_deletes(database: Database) -> None:
+    watch = SqlWatchStore(database)
     old = to_db_time(NOW - timedelta(days=1))
-    await database.executemany(
-        "INSERT INTO watch_seen (channel_id, backup_id, instance_id, status, announced, seen_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+    await database.insert_rows(
+        "watch_seen",
+        ("channel_id", "backup_id", "instance_id", "status", "announced", "seen_at"),
         [("C1", f"b{n}", "i-1", "succeed", 1, old) for n in range(1203)],
     )
 

@@ -94,7 +94,11 @@ class Runner:
             outcome=outcome,
             detail=detail,
         )
-        return self.supervisor.spawn(self.audit.record(entry), name=f"audit {outcome}")
+
+        async def write() -> None:
+            await self.audit.record(entry)
+
+        return self.supervisor.spawn(write(), name=f"audit {outcome}")
 
     def click(self, handler: Callable[[Click], Awaitable[None]], click: Click) -> bool:
         async def work() -> None:
