@@ -251,6 +251,7 @@ class TransitionAttempt:
     changes: dict[str, object]
     won: bool
     expired: bool = False
+    orphaned: bool = False
 
 
 class FakeRequestStore:
@@ -283,6 +284,12 @@ class FakeRequestStore:
         view.claimant = claimant
         return view
 
+    def is_orphan(self, request_id: str) -> bool:
+        """Whether the claim on ``request_id`` ran out (or there is none), and it is not this replica's."""
+        claim = self.claims.get(request_id)
+        mine = self.claimant.replica if self.claimant is not None else ""
+        return claim is None or (claim[0] != mine and claim[1] <= self.clock.now())
+
     def winners(self, event: RequestEvent) -> list[TransitionAttempt]:
         return [t for t in self.transitions if t.event == event and t.won]
 
@@ -304,6 +311,7 @@ class FakeRequestStore:
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         await _checkpoint()
@@ -323,6 +331,7 @@ class FakeRequestStore:
             and current.state in sources
             and (not unexpired or current.expires_at > now)
             and (not expired or current.expires_at <= now)
+            and (not orphaned or self.is_orphan(request_id))
         )
         if won and current is not None and guards_instance(event):
             won = not any(
@@ -331,7 +340,9 @@ class FakeRequestStore:
                 and other.request_id != request_id
                 for other in self.requests.values()
             )
-        self.transitions.append(TransitionAttempt(request_id, event, unexpired, dict(changes), won, expired))
+        self.transitions.append(
+            TransitionAttempt(request_id, event, unexpired, dict(changes), won, expired, orphaned)
+        )
         if not won or current is None:
             return None
         changed = current.with_state(target, updated_at=now, **changes)
@@ -407,15 +418,13 @@ class FakeSubmissionClaims:
 
     async def orphaned(self) -> list[str]:
         await _checkpoint()
-        now = self._store.clock.now()
-        found = []
-        for request in sorted(self._store.requests.values(), key=lambda r: r.created_at):
-            if request.state != RequestState.SUBMITTING:
-                continue
-            claim = self._store.claims.get(request.request_id)
-            if claim is None or (claim[0] != self._claimant.replica and claim[1] <= now):
-                found.append(request.request_id)
-        return found
+        view = self._store.replica(self._claimant)
+        requests = sorted(self._store.requests.values(), key=lambda r: r.created_at)
+        return [
+            r.request_id
+            for r in requests
+            if r.state == RequestState.SUBMITTING and view.is_orphan(r.request_id)
+        ]
 
     def _submitting(self, request_id: str) -> bool:
         request = self._store.requests.get(request_id)

@@ -100,11 +100,13 @@ class RequestStore(Protocol):
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         """Applies ``event`` if the request is in a state that allows it (and, with ``unexpired``, has not
-        expired at ``now``; with ``expired``, has); returns the updated request, or None when this caller
-        did not win."""
+        expired at ``now``; with ``expired``, has; with ``orphaned``, its claim has run out or it has none,
+        by the database's clock, as :meth:`SubmissionClaims.orphaned` judges); returns the updated request,
+        or None when this caller did not win."""
         ...
 
     async def update(self, request_id: str, **changes: object) -> None: ...

@@ -19,6 +19,7 @@ from bot.core.rules.backup_request import (
     sources_of,
 )
 from bot.core.rules.instances import BackupFormat
+from bot.store.claims import orphaned_condition
 from bot.store.database import maybe_time, to_db_time
 from bot.store.db_clock import db_now_plus
 from bot.store.engine import UNIQUE_VIOLATIONS, Database, Row
@@ -99,6 +100,7 @@ class SqlRequestStore:
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         sources = sorted(sources_of(event))
@@ -113,14 +115,20 @@ class SqlRequestStore:
         assignments = ", ".join(f"{name} = :{name}" for name in values)
         claim: dict[str, object] = {}
         if self._claimant is not None and target == RequestState.SUBMITTING:
-            assignments += f", claimed_by = :claimed_by, claim_until = {db_now_plus('claim_ttl')}"
-            claim = {"claimed_by": self._claimant.replica, "claim_ttl": self._claimant.ttl}
+            until = db_now_plus(self._db.dialect, "claim_ttl")
+            assignments += f", claimed_by = :claimed_by, claim_until = {until}"
+            claim = {"claimed_by": self._claimant.replica, "claim_ttl": float(self._claimant.ttl)}
         placeholders = ", ".join(f":source{index}" for index in range(len(sources)))
         condition = f"request_id = :request_id AND state IN ({placeholders})"
         if unexpired:
             condition += " AND expires_at > :now"
         if expired:
             condition += " AND expires_at <= :now"
+        if orphaned:
+            # Judged again here, not only by the look that found the orphan: its owner may have renewed
+            # the claim since, and then the submission is still its own.
+            condition += f" AND {orphaned_condition(self._db.dialect)}"
+            claim["replica"] = "" if self._claimant is None else self._claimant.replica
         if guards_instance(event):
             # At most one unsettled request per instance, checked in the same statement that takes it.
             condition += (

@@ -15,6 +15,8 @@ from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.grammar import UsageError, parse_command
 from bot.core.rules.messages import Confirmation, Reply
 from bot.store.claims import SqlSubmissionClaims
+from bot.store.database import open_database
+from bot.store.engine import Database
 from bot.store.lease import SqlLease
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
@@ -137,7 +139,7 @@ def watch(stores: tuple[RequestStore, WatchStore]) -> WatchStore:
     return stores[1]
 
 
-# --- replicas sharing one database, on the fakes and on SQLite -------------------------------------------
+# --- replicas sharing one database, on the fakes, SQLite and PostgreSQL ------------------------------------
 
 
 @dataclass(frozen=True)
@@ -154,10 +156,10 @@ class Replica:
 ReplicaFactory = Callable[[str, float], Awaitable[Replica]]
 
 
-@pytest.fixture(params=["fake", "sqlite"])
+@pytest.fixture(params=["fake", "sqlite", "postgresql"])
 async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ReplicaFactory]:
-    """Replicas of one database: the fakes (on the wall clock, as the database's is) or one SQLite file
-    with a connection per replica, as processes have."""
+    """Replicas of one database: the fakes (on the wall clock, as the database's is), or one SQLite file
+    or PostgreSQL database with a connection (a pool) per replica, as processes have."""
     if request.param == "fake":
         table = FakeLeaseTable()
         store = FakeRequestStore()
@@ -170,20 +172,25 @@ async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 
         yield fake
         return
-    connections = []
+    target = (
+        str(request.getfixturevalue("postgres_url"))
+        if request.param == "postgresql"
+        else str(tmp_path / "bot.sqlite3")
+    )
+    opened: list[Database] = []
 
-    async def sqlite(name: str, ttl: float) -> Replica:
-        connection = await open_database(tmp_path / "bot.sqlite3")
-        connections.append(connection)
+    async def real(name: str, ttl: float) -> Replica:
+        database = await open_database(target)
+        opened.append(database)
         claimant = Claimant(name, ttl)
         return Replica(
-            SqlLease(connection, holder=name, ttl=ttl),
-            SqlRequestStore(connection, claimant),
-            SqlSubmissionClaims(connection, claimant),
+            SqlLease(database, holder=name, ttl=ttl),
+            SqlRequestStore(database, claimant),
+            SqlSubmissionClaims(database, claimant),
         )
 
     try:
-        yield sqlite
+        yield real
     finally:
-        for connection in connections:
-            await connection.close()
+        for database in opened:
+            await database.close()

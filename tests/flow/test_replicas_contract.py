@@ -144,3 +144,34 @@ async def test_a_settled_submission_is_neither_renewed_nor_orphaned(replicas: Re
     assert await a.claims.renew() == 0
     assert await b.claims.orphaned() == []
     assert (await b.requests.get("r1")).state == RequestState.SUBMITTED  # type: ignore[union-attr]
+
+
+async def test_the_move_of_an_orphan_to_checking_judges_its_claim_again(replicas: ReplicaFactory) -> None:
+    a, b = await replicas("a", SHORT), await replicas("b", LONG)
+    await a.requests.add(make_request())
+    await a.requests.transition("r1", RequestEvent.CONFIRM, now=NOW)
+
+    async def orphaned() -> bool:
+        return await b.claims.orphaned() == ["r1"]
+
+    await eventually(orphaned)
+    # Between b's look and b's move, a (paused until now) renews its claim: the submission stays a's.
+    assert await a.claims.renew() == 1
+    assert await b.requests.transition("r1", RequestEvent.OUTCOME_UNKNOWN, now=NOW, orphaned=True) is None
+    assert await a.requests.transition("r1", RequestEvent.OUTCOME_UNKNOWN, now=NOW, orphaned=True) is None, (
+        "never a replica's own"
+    )
+    assert (await b.requests.get("r1")).state == RequestState.SUBMITTING  # type: ignore[union-attr]
+
+    await eventually(orphaned)
+    moved = await b.requests.transition("r1", RequestEvent.OUTCOME_UNKNOWN, now=NOW, orphaned=True)
+    assert moved is not None and moved.state == RequestState.CHECKING
+
+
+async def test_a_submission_without_a_claim_is_moved_as_an_orphan(replicas: ReplicaFactory) -> None:
+    a = await replicas("a", LONG)
+    await a.requests.add(confirmed_request(request_id="old", instance=make_instance()))
+
+    moved = await a.requests.transition("old", RequestEvent.OUTCOME_UNKNOWN, now=NOW, orphaned=True)
+
+    assert moved is not None and moved.state == RequestState.CHECKING
