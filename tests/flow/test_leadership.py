@@ -17,6 +17,7 @@ from bot.core.flow.claims import keep_claims
 from bot.core.flow.leadership import FencedNotifier, Leadership, LeaseLost
 from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Claimant
+from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import RequestEvent, RequestState
 from bot.core.rules.messages import BackupFinished, OutcomeChecking
 from tests.factories import NOW, confirmed_request, make_record, make_request, submitted_request
@@ -248,6 +249,40 @@ async def test_a_submission_an_earlier_release_left_is_settled_at_once(fakes: Fa
     claims = FakeSubmissionClaims(fakes.requests, Claimant("a", TTL))
 
     assert await service_on(fakes).settle_orphaned(claims) == ["old"]
+
+
+class RenewedMeanwhile:
+    """The leader's view of the claims, while the owner renews its claim right after the leader looked
+    (it was paused, not gone)."""
+
+    def __init__(self, leader: FakeSubmissionClaims, owner: FakeSubmissionClaims) -> None:
+        self._leader = leader
+        self._owner = owner
+
+    async def renew(self) -> int:
+        return await self._leader.renew()
+
+    async def orphaned(self) -> list[str]:
+        found = await self._leader.orphaned()
+        await self._owner.renew()
+        return found
+
+
+async def test_a_submission_whose_owner_renews_its_claim_after_the_look_is_left_to_its_owner(
+    fakes: Fakes,
+) -> None:
+    owner = fakes.requests.replica(Claimant("b", TTL))
+    await owner.add(make_request(instance=PROD, remark="in flight"))
+    await owner.transition("r1", RequestEvent.CONFIRM, now=NOW, confirmed_by="UALICE1", submitted_at=NOW)
+    fakes.clock.advance(TTL + 1)
+    leader = FakeSubmissionClaims(fakes.requests, Claimant("a", TTL))
+    claims = RenewedMeanwhile(leader, FakeSubmissionClaims(owner, Claimant("b", TTL)))
+
+    await service_on(fakes).settle_orphaned(claims)
+
+    assert (await fakes.requests.get("r1")).state == RequestState.SUBMITTING  # type: ignore[union-attr]
+    assert fakes.notifier.notices_of(OutcomeChecking) == [], "nobody said it was being checked"
+    assert fakes.audit.of(AuditKind.RECOVERY) == []
 
 
 class FlakyClaims:

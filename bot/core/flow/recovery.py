@@ -42,29 +42,10 @@ class Recovery:
         self._submission = submission
         self._deliveries = deliveries
 
-    async def settle(
-        self, requests: Sequence[BackupRequest], retry_every: float, stop: asyncio.Event
-    ) -> None:
-        """Settles requests a previous process left in ``submitting``: each is adopted (its backup_id was
-        kept, or the records show it) or moved to ``checking``. Those that fail unexpectedly are tried
-        again every ``retry_every`` seconds until ``stop`` is set."""
-        pending = list(requests)
-        while pending and not stop.is_set():
-            left = []
-            for request in pending:
-                try:
-                    await self._interrupted(request)
-                except Exception:
-                    log.exception("could not settle interrupted request %s; trying again", request.request_id)
-                    left.append(request)
-            pending = left
-            if pending:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=retry_every)
-
     async def settle_orphans(self, claims: SubmissionClaims, every: float, stop: asyncio.Event) -> None:
         """Every ``every`` seconds until ``stop`` is set, settles the submissions whose owner is gone (its
-        claim expired, or it has none) as :meth:`settle` does; one that fails is tried again next time."""
+        claim expired, or it has none): each is adopted (its backup_id was kept, or the records show it) or
+        moved to ``checking``; one that fails is tried again next time."""
         while not stop.is_set():
             try:
                 await self.settle_orphaned(claims)
@@ -91,7 +72,7 @@ class Recovery:
         if request.backup_id is not None:
             await self._submission.adopt(request, request.backup_id)
             return
-        await self._submission.uncertain(request, RESTARTED, lost_at=self._w.clock.now())
+        await self._submission.uncertain(request, RESTARTED, lost_at=self._w.clock.now(), orphaned=True)
 
     async def reconcile(
         self, request: BackupRequest, records: Sequence[BackupRecord] | None, now: datetime

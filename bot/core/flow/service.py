@@ -7,7 +7,7 @@ Everything behind them talks to the outside world only through the protocols of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 
 from bot.core.flow.clicks import ClickHandler
@@ -28,7 +28,6 @@ from bot.core.ports import (
     RequestStore,
     SubmissionClaims,
 )
-from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.grammar import Command
 from bot.core.rules.messages import Reply
 from bot.core.rules.policy import Policy
@@ -86,12 +85,6 @@ class BackupService:
 
     async def reject(self, click: Click) -> None:
         await self._clicks.reject(click)
-
-    async def settle_interrupted(
-        self, requests: Sequence[BackupRequest], retry_every: float, stop: asyncio.Event
-    ) -> None:
-        """Settles the requests a previous process left between confirmation and DCS's answer."""
-        await self._recovery.settle(requests, retry_every, stop)
 
     async def settle_orphans(self, claims: SubmissionClaims, every: float, stop: asyncio.Event) -> None:
         """On the leader: settles, every ``every`` seconds, the submissions whose owner is gone."""
