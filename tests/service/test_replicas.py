@@ -4,8 +4,9 @@ takes any command or click, and a request is confirmed once across them; a leade
 replaced and the outcome announced once; a submission a live replica is making is never settled by
 another; a leader that shuts down cleanly hands the lease over.
 
-The database is the ``database`` fixture's: a SQLite file today (WAL lets processes share it); a
-PostgreSQL URL is meant to join as another of its params without changing the tests."""
+Every test runs on both databases (the ``database`` fixture): a SQLite file (WAL lets processes share it)
+and a fresh PostgreSQL database, whose URL carries the password — which then shows in none of the
+replicas' log lines."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +21,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.core.rules.backup_request import RequestState
+from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.standins.dcs.control import ManualClock
 from bot.store.database import open_database
+from bot.store.engine import DATABASE_ERRORS, Database
+from bot.store.requests import SqlRequestStore
 from tests.e2e.conftest import (
     ALICE,
     DEFAULT_POLICY,
@@ -34,8 +36,8 @@ from tests.e2e.conftest import (
     StandInsFactory,
     bot_environment,
     bot_request,
-    seed_requests,
 )
+from tests.postgres import PostgresCluster
 from tests.service.process import WAIT, Child, free_port, running_bot, wait_until_serving
 
 #: Small enough for quick take-overs, large enough that a busy machine renews in time.
@@ -43,20 +45,44 @@ LEASE_TTL = "2"
 CHECKING = ":hourglass_flowing_sand: *Outcome unknown, checking.*"
 
 
-@pytest.fixture(params=["sqlite"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The ``BOT_DATABASE`` every replica of a test shares, its schema in place before they start."""
-    path = tmp_path / "shared.sqlite3"
-    connection = await open_database(path)
-    await connection.close()
-    return str(path)
+@dataclass(frozen=True)
+class SharedDatabase:
+    """The database every replica of a test shares: ``url`` is their ``BOT_DATABASE``; ``operator`` is a
+    connection of the test's own beside them, as an operator would look; ``password`` (PostgreSQL) must
+    show in no log line."""
+
+    url: str
+    operator: Database
+    password: str | None = None
 
 
-def stored_states(database: str) -> dict[str, str]:
-    """The state of every request, read beside the running replicas as an operator would."""
-    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
-        rows = connection.execute("SELECT remark, state FROM requests").fetchall()
-    return {str(remark): str(state) for remark, state in rows}
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SharedDatabase]:
+    """Its schema in place before the replicas start."""
+    if request.param == "postgresql":
+        cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+        url = str(request.getfixturevalue("postgres_url"))
+        password: str | None = cluster.password
+    else:
+        url, password = str(tmp_path / "shared.sqlite3"), None
+    operator = await open_database(url)
+    try:
+        yield SharedDatabase(url, operator, password)
+    finally:
+        await operator.close()
+
+
+async def stored_states(database: SharedDatabase) -> dict[str, str]:
+    """The state of every request, read beside the running replicas."""
+    rows = await database.operator.fetch_all("SELECT remark, state FROM requests")
+    return {str(row["remark"]): str(row["state"]) for row in rows}
+
+
+async def seed_requests(database: SharedDatabase, *requests: BackupRequest) -> None:
+    """Writes ``requests`` into the shared database, as an earlier release left them."""
+    store = SqlRequestStore(database.operator)
+    for request in requests:
+        await store.add(request)
 
 
 async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = WAIT) -> None:
@@ -97,7 +123,7 @@ class Replicas:
     """Starts ``dcs-bot serve`` processes that share ``database`` and the stand-ins."""
 
     def __init__(
-        self, stack: contextlib.AsyncExitStack, tmp_path: Path, stand_ins: StandIns, database: str
+        self, stack: contextlib.AsyncExitStack, tmp_path: Path, stand_ins: StandIns, database: SharedDatabase
     ) -> None:
         self._stack = stack
         self._tmp_path = tmp_path
@@ -115,7 +141,7 @@ class Replicas:
             self.stand_ins,
             DEFAULT_POLICY,
             port,
-            BOT_DATABASE=self.database,
+            BOT_DATABASE=self.database.url,
             BOT_LEASE_TTL=LEASE_TTL,
             BOT_LOG_FORMAT="json",
             **settings,
@@ -150,16 +176,24 @@ ReplicasFactory = Callable[..., Awaitable[Replicas]]
 
 @pytest.fixture
 async def replicas_factory(
-    tmp_path: Path, stand_ins_factory: StandInsFactory, database: str
+    tmp_path: Path, stand_ins_factory: StandInsFactory, database: SharedDatabase
 ) -> AsyncIterator[ReplicasFactory]:
-    """``await replicas_factory(dcs_gate=…, dcs_clock=…)``: stand-ins, and a way to start replicas on them."""
+    """``await replicas_factory(dcs_gate=…, dcs_clock=…)``: stand-ins, and a way to start replicas on them.
+    Once they have stopped: the database's password is in none of their log lines."""
+    made: list[Replicas] = []
     async with contextlib.AsyncExitStack() as stack:
 
         async def make(**stand_in_options: object) -> Replicas:
             stand_ins = await stand_ins_factory(**stand_in_options)
-            return Replicas(stack, tmp_path, stand_ins, database)
+            made.append(Replicas(stack, tmp_path, stand_ins, database))
+            return made[-1]
 
         yield make
+    if database.password is not None:
+        children = [replica.child for replicas in made for replica in replicas.started]
+        lines = [line for child in children for line in child.stdout + child.stderr]
+        assert lines, "the replicas logged"
+        assert [line for line in lines if database.password in line] == []
 
 
 @pytest.fixture
@@ -199,6 +233,18 @@ async def test_a_command_on_one_replica_and_its_click_on_another_make_one_backup
     )
     assert a.slack.backups_created() == 1
     assert replicas.stand_ins.slack.thread(OPS, started.ts) == [finished]
+    await assert_the_audit_trail_is_append_only(replicas.database)
+
+
+async def assert_the_audit_trail_is_append_only(database: SharedDatabase) -> None:
+    """The trail the replicas wrote can be added to, never changed or emptied, by anyone."""
+    assert await database.operator.fetch_value("SELECT count(*) FROM audit") > 0
+    changes = ["UPDATE audit SET outcome = 'forged'", "DELETE FROM audit"]
+    if database.operator.dialect == "postgresql":
+        changes.append("TRUNCATE audit")  # SQLite has none; its DELETE without WHERE is refused above
+    for change in changes:
+        with pytest.raises(DATABASE_ERRORS, match="append-only"):
+            await database.operator.execute(change)
 
 
 async def test_six_simultaneous_clicks_spread_over_two_replicas_make_one_backup(replicas: Replicas) -> None:
@@ -313,13 +359,13 @@ async def test_a_replica_starting_during_another_ones_slow_post_leaves_that_subm
     # looked at every submission in flight — the held one too — at least once since taking over.
     stand_ins = replicas.stand_ins
     orphan = bot_request(stand_ins.single, state=RequestState.SUBMITTING, remark="left by an old release")
-    await seed_requests(Path(replicas.database), orphan)
+    await seed_requests(replicas.database, orphan)
     await until(
         lambda: _state_is(replicas.database, "left by an old release", RequestState.CHECKING),
         "the seeded orphan checked",
     )
 
-    assert stored_states(replicas.database)["slow post"] == RequestState.SUBMITTING
+    assert (await stored_states(replicas.database))["slow post"] == RequestState.SUBMITTING
     gate.open()
     started = await maker.slack.channel_message(OPS, count=2)
 
@@ -382,5 +428,5 @@ async def _role_is(replica: Replica, role: str) -> bool:
     return await replica.role() == role
 
 
-async def _state_is(database: str, remark: str, state: RequestState) -> bool:
-    return stored_states(database).get(remark) == state
+async def _state_is(database: SharedDatabase, remark: str, state: RequestState) -> bool:
+    return (await stored_states(database)).get(remark) == state
