@@ -327,6 +327,8 @@ def _assemble(
         ttl=settings.bot_lease_ttl,
         work=lambda stop: _leader_work(bot, stop),
         on_role=metrics.observe_role,
+        # INTERFACE §9: a standby takes over within BOT_LEASE_TTL plus one poll interval.
+        at_least_every=settings.bot_poll_interval,
     )
     # What the background work posts is fenced by the lease: a leader that lost it posts nothing.
     fenced = FencedNotifier(notifier, leadership)

@@ -93,6 +93,28 @@ async def test_a_standby_takes_over_once_the_leaders_lease_runs_out(
     assert (b.role, b.epoch, work_b.started) == ("leader", 2, 1)
 
 
+async def test_a_standby_tries_every_poll_interval_when_that_is_shorter_than_half_its_ttl() -> None:
+    table = FakeLeaseTable()  # the wall clock: run() waits for real
+    dead = Leadership(table.lease("a", 0.2), ttl=0.2, work=Work())
+    await dead.start()
+    leads = asyncio.Event()
+    standby = Leadership(
+        table.lease("b", 600.0),
+        ttl=600.0,
+        work=Work(),
+        at_least_every=0.02,
+        on_role=lambda role: leads.set() if role == "leader" else None,
+    )
+    await standby.start()
+    stop = asyncio.Event()
+    running = asyncio.create_task(standby.run(stop))
+    try:
+        await asyncio.wait_for(leads.wait(), 5)  # half of b's ttl would be 300 s
+    finally:
+        stop.set()
+        await running
+
+
 async def test_a_leader_that_finds_another_holder_stops_its_work_at_once(
     fakes: Fakes, table: FakeLeaseTable
 ) -> None:

@@ -1,12 +1,13 @@
 """Which replica does the background work (INTERFACE §9): the holder of the lease.
 
 Exactly one replica at a time follows backups, watches the estate, expires cards and reconciles
-submissions whose owner is gone. Every replica tries for the lease every ``ttl / 2`` seconds: the leader
-renews it, a standby takes it once it is free or has expired — so a standby takes over within ``ttl`` plus
-one try after the leader died. A leader whose renewal fails, or finds another holder, stops its work at
-once: the work's tasks are cancelled, which is safe because all of it is crash-safe already (everything it
-must remember is in the database, and a notice goes out before the state that records it). A clean
-shutdown lets the work finish its step, then releases the lease, so a standby takes over on its next try.
+submissions whose owner is gone. Every replica tries for the lease every ``ttl / 2`` seconds, or every poll
+interval when that is shorter: the leader renews it, a standby takes it once it is free or has expired — so
+a standby takes over within ``ttl`` plus one poll interval after the leader died. A leader whose renewal
+fails, or finds another holder, stops its work at once: the work's tasks are cancelled, which is safe
+because all of it is crash-safe already (everything it must remember is in the database, and a notice goes
+out before the state that records it). A clean shutdown lets the work finish its step, then releases the
+lease, so a standby takes over on its next try.
 
 Fencing: a leader paused for longer than the ttl (a stopped process, a stalled VM) can wake up in the
 middle of a step after another replica took over. So every post of the background work goes through
@@ -56,10 +57,12 @@ class Leadership:
         ttl: float,
         work: TermWork,
         on_role: Callable[[Role], None] | None = None,
+        at_least_every: float | None = None,
     ) -> None:
-        """``work`` starts the background work of a term; ``on_role`` hears every change of role."""
+        """``work`` starts the background work of a term; ``on_role`` hears every change of role. The lease
+        is tried every ``ttl / 2`` seconds, or every ``at_least_every`` (the poll interval) if shorter."""
         self._lease = lease
-        self._every = ttl / 2
+        self._every = ttl / 2 if at_least_every is None else min(ttl / 2, at_least_every)
         self._work = work
         self._on_role = on_role
         self._term: _Term | None = None
@@ -81,8 +84,8 @@ class Leadership:
             self._announce_role("another replica holds the lease" if self._trouble is None else self._trouble)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tries for the lease every ``ttl / 2`` seconds until ``stop`` is set; then lets the work finish
-        its step and releases the lease."""
+        """Tries for the lease every ``ttl / 2`` seconds (or sooner, see above) until ``stop`` is set; then
+        lets the work finish its step and releases the lease."""
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
