@@ -101,11 +101,13 @@ class RequestStore(Protocol):
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         """Applies ``event`` if the request is in a state that allows it (and, with ``unexpired``, has not
-        expired at ``now``; with ``expired``, has); returns the updated request, or None when this caller
-        did not win."""
+        expired at ``now``; with ``expired``, has; with ``orphaned``, its claim has run out or it has none,
+        by the database's clock, as :meth:`SubmissionClaims.orphaned` judges); returns the updated request,
+        or None when this caller did not win."""
         ...
 
     async def update(self, request_id: str, **changes: object) -> None: ...
@@ -282,4 +284,55 @@ class EventDeliveries(Protocol):
 
     async def prune(self, before: datetime) -> int:
         """Forgets deliveries received before ``before`` (Slack redelivers within minutes); how many."""
+        ...
+
+
+# --- several replicas (INTERFACE §9) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """This replica as the owner of the submissions it makes: its id (unique per process) and how many
+    seconds a claim lasts unless renewed. A request store given one records the claim in the same atomic
+    step that moves a request into ``submitting``."""
+
+    replica: str
+    ttl: float
+
+
+class Lease(Protocol):
+    """One named lease in the shared database, held for ``ttl`` seconds by one replica at a time, as this
+    replica sees it. Expiry is judged by the database's clock, never a replica's. The epoch grows whenever
+    the holder changes, so a holder can tell that someone else held the lease in between."""
+
+    @property
+    def holder(self) -> str: ...
+
+    async def acquire(self) -> int | None:
+        """Takes the lease — or renews it — when it is free, expired or already this replica's, for ``ttl``
+        seconds from now; the epoch it is held under, or None while another replica holds it."""
+        ...
+
+    async def holds(self, epoch: int) -> bool:
+        """Whether this replica still holds the lease under ``epoch``, unexpired."""
+        ...
+
+    async def release(self, epoch: int) -> None:
+        """Ends the lease at once when this replica holds it under ``epoch``, so a standby takes it over
+        on its next try."""
+        ...
+
+
+class SubmissionClaims(Protocol):
+    """The claims replicas hold on the submissions they are making (recorded by the request store of a
+    :class:`Claimant`), as one replica sees them."""
+
+    async def renew(self) -> int:
+        """Extends this replica's claims on its requests still ``submitting`` by the claim's ttl from now
+        (the database's clock); how many."""
+        ...
+
+    async def orphaned(self) -> list[str]:
+        """The ids of the requests in ``submitting`` whose owner is gone: their claim expired, or they
+        have none (rows from an earlier release). Never this replica's own."""
         ...

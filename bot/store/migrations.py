@@ -188,6 +188,19 @@ MIGRATIONS: list[Migration] = [
     );
     CREATE INDEX slack_event_deliveries_by_time ON slack_event_deliveries (received_at);
     """),
+    # 8: several replicas: the lease on the background work (one row per lease name, its holder, the
+    # fencing epoch that grows with every change of holder, and its expiry by the database's clock), and
+    # each submission's claim by the replica making it (renewed while that replica lives).
+    Migration.both("""
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    ALTER TABLE requests ADD COLUMN claimed_by TEXT;
+    ALTER TABLE requests ADD COLUMN claim_until TEXT;
+    """),
 ]
 
 _VERSION_TABLE = """

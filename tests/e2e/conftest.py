@@ -285,6 +285,8 @@ def bot_environment(
         "BOT_POLICY": str(policy_file),
         "BOT_DATABASE": str(tmp_path / "bot.sqlite3"),
         "BOT_POLL_INTERVAL": "0.05",
+        # A process killed in a test holds the lease this long: the next one takes over soon after.
+        "BOT_LEASE_TTL": "1",
         "PORT": str(port),
     }
     return values | overrides

@@ -66,6 +66,7 @@ def settings_for(folder: Path, stand_ins: StandIns | None = None) -> dict[str, s
         "BOT_POLICY": str(policy),
         "BOT_DATABASE": str(folder / "bot.sqlite3"),
         "BOT_POLL_INTERVAL": "0.05",
+        "BOT_LEASE_TTL": "1",
         "BOT_LOG_FORMAT": "json",
         "PORT": str(free_port()),
     }
