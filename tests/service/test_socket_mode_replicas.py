@@ -4,8 +4,8 @@ once; when a replica dies, Slack's envelopes go to the link still open and keep 
 behind a load balancer: a proxy that alternates between two replicas, forwarding Slack's signed bytes.
 
 The database is the ``database`` fixture's: a SQLite file (WAL lets processes share it) and a fresh
-PostgreSQL database. Until replicas elect one leader for the background work, every replica follows the
-backups it sees; the assertions hold either way (the outcome announced once is left for the lease)."""
+PostgreSQL database. One replica at a time (the lease's holder) follows the backups, so each outcome is
+announced once."""
 
 from __future__ import annotations
 
@@ -194,9 +194,8 @@ async def test_a_command_on_one_replica_and_its_click_on_the_other_back_up_once(
     assert "succeeded" in outcome.text
     assert on_second.backups_created() == 1
     assert stand_ins.slack.channel_messages(OPS) == [started], "the start is announced once"
-    # Not asserted yet: that the outcome is announced once. Until one leader runs the background work
-    # (the lease), both replicas follow the backup and either may announce it; with the lease add
-    # assert len(stand_ins.slack.thread(OPS, started.ts)) == 1
+    # One leader follows the backup (the lease): its outcome is announced once.
+    assert len(stand_ins.slack.thread(OPS, started.ts)) == 1
 
 
 async def test_simultaneous_clicks_spread_over_both_links_back_up_once(replicas: ReplicasFactory) -> None:
