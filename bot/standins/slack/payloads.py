@@ -170,3 +170,93 @@ def signed_headers(
         "x-slack-signature": signature,
         "content-type": content_type,
     }
+
+
+def _user(app: AppContext, user: Person) -> JsonDict:
+    return {"id": user.id, "username": user.name, "name": user.name, "team_id": app.team_id}
+
+
+def _team(app: AppContext) -> JsonDict:
+    return {"id": app.team_id, "domain": app.team_domain}
+
+
+def view_submission_payload(
+    app: AppContext, *, user: Person, view: JsonDict, trigger_id: str, response_urls: list[JsonDict]
+) -> JsonDict:
+    """A ``view_submission``: ``view`` as Slack serialises it, its ``state.values`` filled in.
+    ``response_urls`` is empty unless the view asked for some (``response_url_enabled`` inputs)."""
+    return {
+        "type": "view_submission",
+        "team": _team(app),
+        "user": _user(app, user),
+        "api_app_id": app.api_app_id,
+        "token": app.verification_token,
+        "trigger_id": trigger_id,
+        "view": view,
+        "response_urls": response_urls,
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def block_suggestion_payload(
+    app: AppContext, *, user: Person, view: JsonDict, block_id: str, action_id: str, value: str
+) -> JsonDict:
+    """A ``block_suggestion``: the options request of an ``external_select`` in a view, for ``value`` (what
+    the person has typed so far)."""
+    return {
+        "type": "block_suggestion",
+        "user": _user(app, user),
+        "container": {"type": "view", "view_id": view["id"]},
+        "api_app_id": app.api_app_id,
+        "token": app.verification_token,
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "team": _team(app),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+    }
+
+
+def shortcut_payload(
+    app: AppContext, *, user: Person, callback_id: str, trigger_id: str, action_ts: str
+) -> JsonDict:
+    """A global ``shortcut`` (from the shortcuts menu or the search bar): no channel, no response_url."""
+    return {
+        "type": "shortcut",
+        "token": app.verification_token,
+        "action_ts": action_ts,
+        "team": _team(app),
+        "user": {"id": user.id, "username": user.name, "team_id": app.team_id},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+    }
+
+
+def view_block_actions_payload(
+    app: AppContext,
+    *,
+    user: Person,
+    view: JsonDict,
+    action: JsonDict,
+    trigger_id: str,
+) -> JsonDict:
+    """A ``block_actions`` from an element of a view (a modal or the Home tab): ``container`` names the
+    view, and there is no channel and no response_url."""
+    return {
+        "type": "block_actions",
+        "user": _user(app, user),
+        "api_app_id": app.api_app_id,
+        "token": app.verification_token,
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": trigger_id,
+        "team": _team(app),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+        "actions": [action],
+    }
