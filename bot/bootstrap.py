@@ -322,7 +322,9 @@ def _assemble(
             retention=timedelta(days=settings.bot_retention_days),
         ),
     )
-    runner = Runner(service=service, notifier=notifier, audit=audit, supervisor=supervisor)
+    runner = Runner(
+        service=service, notifier=notifier, audit=audit, supervisor=supervisor, whisper=notifier.whisper
+    )
     signing_secret = settings.slack_signing_secret
     authorization = BotAuthorization(slack)
     secret = signing_secret.get_secret_value() if signing_secret else None

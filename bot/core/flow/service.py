@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
+from bot.core.flow.backup_form import BackupForm
 from bot.core.flow.clicks import ClickHandler
 from bot.core.flow.command_answers import CommandAnswers
 from bot.core.flow.context import ServiceOptions, Workflow
@@ -62,6 +63,12 @@ class BackupService:
         self._submission = Submission(workflow, deliveries, checking_window)
         self._clicks = ClickHandler(workflow, self._submission)
         self._recovery = Recovery(workflow, self._submission, deliveries)
+        self._form = BackupForm(workflow)
+
+    @property
+    def form(self) -> BackupForm:
+        """The backup form's options and the check of a submitted one (INTERFACE §11)."""
+        return self._form
 
     async def handle(self, command: Command, invocation: Invocation) -> Reply:
         return await self._answers.handle(command, invocation)
