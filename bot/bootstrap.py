@@ -26,13 +26,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import SystemClock
 from bot.clouds_file import AkSk, CloudSettings, clouds_of
 from bot.config import Settings
-from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget
+from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CloudBudgets
 from bot.core.flow.context import ServiceOptions
+from bot.core.flow.home import HomeContent
+from bot.core.flow.home_refresh import MIN_INTERVAL as HOME_MIN_INTERVAL
+from bot.core.flow.home_refresh import HomeRefresh
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
 from bot.core.flow.notices import NOTICE_BUDGET
+from bot.core.flow.observed_requests import ObservedRequests
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
-from bot.core.ports import Clock, CloudMap
+from bot.core.ports import Clock, CloudMap, EventDeliveries
 from bot.core.rules.backup_request import RequestState
 from bot.core.rules.reconciliation import checking_window
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
@@ -45,6 +49,7 @@ from bot.policy_file import PolicyHolder
 from bot.slack.app import bolt_app, handle_events, retry_handlers
 from bot.slack.authorization import BotAuthorization
 from bot.slack.groups import SlackGroupDirectory
+from bot.slack.home_publisher import SlackHomePublisher
 from bot.slack.listeners.runner import Runner
 from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, SocketState, socket_mode
@@ -52,6 +57,7 @@ from bot.slack.startup import check_bot_token
 from bot.store.audit import SqlAuditLog
 from bot.store.database import open_database
 from bot.store.engine import DATABASE_ERRORS, Database
+from bot.store.event_deliveries import SqlEventDeliveries
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
 from bot.supervisor import Supervisor
@@ -71,6 +77,8 @@ class Bot:
     database: Database
     requests: SqlRequestStore
     audit: SqlAuditLog
+    # Events API deliveries seen (by event id), for dropping Slack's redeliveries across replicas.
+    event_deliveries: SqlEventDeliveries
     # Every configured cloud by name, in the clouds file's order: its client, and what /healthz shows of it.
     dcs_clients: dict[str, DcsClient]
     dcs_clouds: dict[str, ObservedCloud]
@@ -81,6 +89,7 @@ class Bot:
     service: BackupService
     tracker: Tracker
     housekeeping: Housekeeping
+    home: HomeRefresh
     supervisor: Supervisor
     bolt: AsyncApp
     metrics: Metrics
@@ -159,15 +168,20 @@ def create_app(
     socket_ping_interval: float = SOCKET_PING_INTERVAL,
     clouds: Sequence[CloudSettings] | None = None,
     background_calls_per_second: float = DEFAULT_CALLS_PER_SECOND,
+    event_deliveries: EventDeliveries | None = None,
+    home_refresh_interval: float = HOME_MIN_INTERVAL,
 ) -> web.Application:
     """``clouds`` are the clouds served (by default those of the settings: :func:`clouds_of`); this
     serves them all (each its own DCS client).
     ``follow_for`` bounds how long a backup is followed before the bot says it stopped following;
     ``notice_budget`` how long a notice Slack refuses is tried again.
-    ``background_calls_per_second`` is the budget of DCS calls all background polling shares (the
-    tracker; the user's commands never wait for it).
+    ``background_calls_per_second`` is each cloud's budget of DCS calls that all background polling of
+    that cloud shares (the tracker; the user's commands never wait for it).
     ``socket_down_grace`` is how long Socket Mode may be reconnecting before /healthz reports it;
-    ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts."""
+    ``socket_ping_interval`` paces slack_sdk's pings and reconnection attempts.
+    ``event_deliveries`` tells a redelivered Events API event from a new one (by default the database's
+    record of deliveries, shared by every replica).
+    ``home_refresh_interval``: seconds between two publishes of one person's Home tab at least."""
     served = list(clouds_of(settings) if clouds is None else clouds)
     app = web.Application()
 
@@ -188,6 +202,8 @@ def create_app(
                     socket_down_grace=socket_down_grace,
                     socket_ping_interval=socket_ping_interval,
                     background_calls_per_second=background_calls_per_second,
+                    event_deliveries=event_deliveries,
+                    home_refresh_interval=home_refresh_interval,
                 )
                 app[BOT] = bot
                 app[OBSERVED] = _observed(bot)
@@ -235,6 +251,7 @@ async def _background_work(bot: Bot) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
+        bot.home.stop()
         await bot.supervisor.drain(bot.dcs_timeout + _SHUTDOWN_GRACE)
 
 
@@ -256,6 +273,8 @@ def _assemble(
     socket_down_grace: timedelta,
     socket_ping_interval: float,
     background_calls_per_second: float,
+    event_deliveries: EventDeliveries | None,
+    home_refresh_interval: float,
 ) -> Bot:
     metrics = Metrics(clouds=[cloud.name for cloud in clouds])
     requests = SqlRequestStore(database)
@@ -276,11 +295,21 @@ def _assemble(
         slack, session, slack_retries, on_error=metrics.observe_slack_error, show_clouds=len(clouds) > 1
     )
     supervisor = Supervisor()
+    groups = SlackGroupDirectory(slack)
+    home = HomeRefresh(
+        HomeContent(clouds=cloud_map, requests=requests, groups=groups, policy=policy, clock=clock),
+        SlackHomePublisher(slack, on_error=metrics.observe_slack_error),
+        lambda work, name: supervisor.spawn(work, name=name),
+        clock,
+        min_interval=home_refresh_interval,
+    )
+    # Every change of a request goes through this store, so the Home tabs it concerns are published again.
+    observed = ObservedRequests(requests, home)
     service = BackupService(
         clouds=cloud_map,
-        requests=requests,
+        requests=observed,
         audit=audit,
-        groups=SlackGroupDirectory(slack),
+        groups=groups,
         notifier=notifier,
         policy=policy,
         clock=clock,
@@ -291,11 +320,12 @@ def _assemble(
         ),
         checking_window=checking_window(settings.bot_poll_interval, dcs_timeout),
         notice_budget=notice_budget,
+        home=home,
     )
     watch = SqlWatchStore(database)
     tracker = Tracker(
         clouds=cloud_map,
-        requests=requests,
+        requests=observed,
         watch=watch,
         notifier=notifier,
         audit=audit,
@@ -308,11 +338,13 @@ def _assemble(
             notice_budget=notice_budget,
         ),
         reconciler=service.reconciler,
-        budget=CallBudget(background_calls_per_second),
+        budgets=CloudBudgets(background_calls_per_second),
     )
+    stored_deliveries = SqlEventDeliveries(database)
     housekeeping = Housekeeping(
-        requests=requests,
+        requests=observed,
         watch=watch,
+        deliveries=stored_deliveries,
         notifier=notifier,
         # Not metered: an expiry by the clock is no click, and the click counter would count it.
         audit=stored_audit,
@@ -323,18 +355,32 @@ def _assemble(
         ),
     )
     runner = Runner(
-        service=service, notifier=notifier, audit=audit, supervisor=supervisor, whisper=notifier.whisper
+        service=service,
+        notifier=notifier,
+        audit=audit,
+        supervisor=supervisor,
+        whisper=notifier.whisper,
+        home=home,
     )
     signing_secret = settings.slack_signing_secret
     authorization = BotAuthorization(slack)
     secret = signing_secret.get_secret_value() if signing_secret else None
-    bolt = bolt_app(slack, secret, runner, authorize=authorization.bolt_authorize())
+    bolt = bolt_app(
+        slack,
+        secret,
+        runner,
+        authorize=authorization.bolt_authorize(),
+        deliveries=event_deliveries or stored_deliveries,
+        clock=clock,
+        on_redelivery=metrics.observe_event_redelivery,
+    )
     return Bot(
         settings=settings,
         policy=policy,
         database=database,
         requests=requests,
         audit=stored_audit,
+        event_deliveries=stored_deliveries,
         dcs_clients=dcs_clients,
         dcs_clouds={name: observed for name, (_, observed) in built.items()},
         dcs_timeout=dcs_timeout,
@@ -343,6 +389,7 @@ def _assemble(
         service=service,
         tracker=tracker,
         housekeeping=housekeeping,
+        home=home,
         supervisor=supervisor,
         bolt=bolt,
         metrics=metrics,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -359,17 +359,31 @@ class FakeRequestStore:
             (r for r in self.requests.values() if r.notice_due is not None), key=lambda r: r.created_at
         )
 
+    async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
+        await _checkpoint()
+        mine = sorted(
+            (r for r in self.requests.values() if r.requester_id == user_id), key=lambda r: r.request_id
+        )
+        return sorted(mine, key=lambda r: r.created_at, reverse=True)[:limit]
+
 
 # --- AuditLog ------------------------------------------------------------------------------------------
 
 
 class FakeAuditLog:
+    """``entries`` in the order they were recorded; ``committed``, those whose commit was awaited."""
+
     def __init__(self) -> None:
         self.entries: list[AuditEntry] = []
+        self.committed: list[AuditEntry] = []
 
-    async def record(self, entry: AuditEntry) -> None:
-        await _checkpoint()
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
         self.entries.append(entry)
+        return self._commit(entry)
+
+    async def _commit(self, entry: AuditEntry) -> None:
+        await _checkpoint()
+        self.committed.append(entry)
 
     def kinds(self) -> list[AuditKind]:
         return [entry.kind for entry in self.entries]
@@ -425,6 +439,14 @@ class Announcement:
     delivered: Delivered | None
 
 
+@dataclass(frozen=True)
+class ReplacedMessage:
+    channel_id: str
+    ts: str
+    reply: Reply
+    taken: bool
+
+
 class FakeNotifier:
     """Records every reply and notice.
 
@@ -435,6 +457,7 @@ class FakeNotifier:
     def __init__(self) -> None:
         self.replies: list[SentReply] = []
         self.announcements: list[Announcement] = []
+        self.replaced: list[ReplacedMessage] = []
         self.refuse_replies = False
         self.refuse_announcements = False
         self.closed_channels: set[str] = set()
@@ -466,6 +489,12 @@ class FakeNotifier:
             Announcement(channel_id, notice, thread_ts, fallback_response_url, delivered)
         )
         return delivered
+
+    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+        await _checkpoint()
+        taken = not self.refuse_replies
+        self.replaced.append(ReplacedMessage(channel_id, ts, reply, taken))
+        return taken
 
     def replies_of(self, kind: type[T]) -> list[T]:
         return [sent.reply for sent in self.replies if isinstance(sent.reply, kind)]
@@ -545,6 +574,35 @@ class FakeWatchStore:
         for watched in self.watched.values():
             watched.watching_since = max(watched.watching_since, before)
         return len(gone)
+
+
+# --- EventDeliveries -----------------------------------------------------------------------------------
+
+
+class FakeEventDeliveries:
+    """The Events API deliveries seen, by event id, with the time of the first; ``asked`` records every
+    question in order. With ``fails`` set, every question raises it."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, datetime] = {}
+        self.asked: list[tuple[str, datetime]] = []
+        self.fails: Exception | None = None
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        await _checkpoint()
+        self.asked.append((event_id, now))
+        if self.fails is not None:
+            raise self.fails
+        if event_id in self.first_seen:
+            return False
+        self.first_seen[event_id] = now
+        return True
+
+    async def prune(self, before: datetime) -> int:
+        old = [event_id for event_id, at in self.first_seen.items() if at < before]
+        for event_id in old:
+            del self.first_seen[event_id]
+        return len(old)
 
 
 # --- the service on the fakes --------------------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from bot.core.rules.audit import AuditEntry
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.home import HomeSnapshot
 from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
 from bot.core.rules.messages import Notice, PlannedCall, Reply
 
@@ -126,9 +127,25 @@ class RequestStore(Protocol):
         """Requests with a notice the channel has not had yet (``notice_due`` set), oldest first."""
         ...
 
+    async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
+        """The requests ``user_id`` made, in any state, newest first, at most ``limit``."""
+        ...
+
+
+class RequestObserver(Protocol):
+    """Hears of every request the store took: added, or moved to another state (a transition that won)."""
+
+    def changed(self, request: BackupRequest) -> None:
+        """Called right after the store took the change; must not block (schedule work, do not await it)."""
+        ...
+
 
 class AuditLog(Protocol):
-    async def record(self, entry: AuditEntry) -> None: ...
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
+        """Takes the row now — its place in the trail and its time are the moment of this call — and
+        returns its commit: awaiting it returns once the row is committed, or raises if it could not be.
+        Rows recorded and not yet awaited may wait to go in with the next awaited one (group commit)."""
+        ...
 
 
 class GroupDirectory(Protocol):
@@ -184,6 +201,35 @@ class Notifier(Protocol):
         None when Slack took it neither way (trying again later may help)."""
         ...
 
+    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+        """Replaces a channel message the bot posted (``chat.update``), e.g. an approval request answered
+        from the Home tab, which has no response_url to replace it with; False when Slack did not take it."""
+        ...
+
+
+class HomeAnswers(Protocol):
+    """Answers to clicks made on a person's Home tab: such a click has no message (no response_url) to
+    answer through, so the answer is shown on the Home tab itself."""
+
+    def answer(self, user_id: str, reply: Reply) -> None:
+        """Shows ``reply`` on ``user_id``'s Home tab soon; must not block."""
+        ...
+
+
+class NoHomeTab:
+    """:class:`HomeAnswers` where no Home tab is served: an answer to a Home-tab click goes nowhere."""
+
+    def answer(self, user_id: str, reply: Reply) -> None:
+        return None
+
+
+class HomePublisher(Protocol):
+    """Shows a person their Home tab (Slack's ``views.publish``)."""
+
+    async def publish(self, user_id: str, home: HomeSnapshot) -> bool:
+        """False when Slack did not take it (never raises)."""
+        ...
+
 
 @dataclass(frozen=True)
 class WatchState:
@@ -223,4 +269,17 @@ class WatchStore(Protocol):
         """Forgets the final backups seen before ``before`` (returns how many) and moves the start of every
         watch that began earlier up to ``before``: a forgotten backup that DCS still lists ended before
         the watch "began", so it is never announced again."""
+        ...
+
+
+class EventDeliveries(Protocol):
+    """Which Events API deliveries arrived already, across every replica: Slack delivers an event again
+    when its first delivery was not acknowledged in time, and any replica may get either delivery."""
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        """True the first time ``event_id`` is seen, False for a redelivery; atomic across replicas."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forgets deliveries received before ``before`` (Slack redelivers within minutes); how many."""
         ...

@@ -110,6 +110,21 @@ class SlackNotifier:
         ts = response.data.get("ts") if isinstance(response.data, dict) else None
         return Delivered(ts if isinstance(ts, str) else None)
 
+    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+        message = render_reply(reply, show_clouds=self._show_clouds)
+        try:
+            await call_slack(
+                "chat.update",
+                self._client.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks),
+                timeout=self._client.timeout,
+            )
+        except SlackCallError as error:
+            if self._on_error is not None:
+                self._on_error("chat.update", error.failure.reason)
+            log.warning("could not update message %s in %s: %s", ts, channel_id, error.failure)
+            return False
+        return True
+
     async def _respond(
         self, response_url: str, message: Message, *, replace_original: bool = False, in_channel: bool = False
     ) -> bool:

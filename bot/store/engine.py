@@ -43,6 +43,10 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 
+#: A unique index refused a row. Only PostgreSQL's are caught by the stores: on SQLite the guards in the
+#: statements themselves are enough (one writer at a time), and no such index exists there.
+UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (asyncpg.UniqueViolationError,)
+
 
 class Row(Protocol):
     """A result row, read by column name (``sqlite3.Row`` and ``asyncpg.Record`` both are)."""
@@ -198,6 +202,9 @@ def _statements(script: str) -> list[str]:
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------
 
+#: Seconds a new PostgreSQL connection may take (asyncpg's default of 60 would hold start-up that long).
+CONNECT_TIMEOUT = 10.0
+
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|::|:([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -285,7 +292,7 @@ class PostgresDatabase(_PostgresStatements):
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT)
         return cls(pool)
 
     @contextlib.asynccontextmanager

@@ -19,7 +19,7 @@ from bot.core.rules.backup_request import (
 )
 from bot.core.rules.instances import BackupFormat
 from bot.store.database import maybe_time, to_db_time
-from bot.store.engine import Database, Row
+from bot.store.engine import UNIQUE_VIOLATIONS, Database, Row
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
 _WAITING = (RequestState.PENDING, RequestState.AWAITING_APPROVAL)
@@ -123,9 +123,14 @@ class SqlRequestStore:
         parameters |= {"request_id": request_id, "now": to_db_time(now)}
         # A single conditional UPDATE … RETURNING is the atomic compare-and-set: of several concurrent
         # clicks exactly one sees a row come back.
-        row = await self._db.fetch_one(
-            f"UPDATE requests SET {assignments} WHERE {condition} RETURNING *", parameters
-        )
+        try:
+            row = await self._db.fetch_one(
+                f"UPDATE requests SET {assignments} WHERE {condition} RETURNING *", parameters
+            )
+        except UNIQUE_VIOLATIONS:
+            # PostgreSQL: another request of the instance became unsettled in a concurrent transaction,
+            # after this statement's NOT EXISTS looked; the partial unique index refused the second.
+            return None
         return None if row is None else _from_row(row)
 
     async def update(self, request_id: str, **changes: object) -> None:
@@ -185,5 +190,13 @@ class SqlRequestStore:
     async def owing_notices(self) -> list[BackupRequest]:
         rows = await self._db.fetch_all(
             "SELECT * FROM requests WHERE notice_due IS NOT NULL ORDER BY created_at"
+        )
+        return [_from_row(row) for row in rows]
+
+    async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
+        rows = await self._db.fetch_all(
+            "SELECT * FROM requests WHERE requester_id = :user_id"
+            " ORDER BY created_at DESC, request_id LIMIT :limit",
+            {"user_id": user_id, "limit": limit},
         )
         return [_from_row(row) for row in rows]

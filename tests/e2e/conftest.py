@@ -22,6 +22,7 @@ from aiohttp.typedefs import Handler
 from bot.bootstrap import BOT, Bot, create_app
 from bot.config import Settings, load_settings
 from bot.core.flow.notices import NOTICE_BUDGET
+from bot.core.ports import EventDeliveries
 from bot.core.rules.backup_request import BackupRequest, RequestState, new_request_id
 from bot.core.rules.instances import BackupFormat
 from bot.logs import configure_logging
@@ -462,11 +463,14 @@ async def world_factory(
         stand_ins: StandIns | None = None,
         follow_for: timedelta | None = None,
         notice_budget: timedelta | None = None,
+        event_deliveries: EventDeliveries | None = None,
+        home_refresh_interval: float | None = None,
         **overrides: Any,
     ) -> World:
         """A bot in this process, on new stand-ins or on given ones (from :func:`stand_ins_factory`, or
-        those of a world stopped before: that is a restart on the same database). ``follow_for`` and
-        ``notice_budget`` go to ``create_app``; other keywords are settings."""
+        those of a world stopped before: that is a restart on the same database). ``follow_for``,
+        ``notice_budget``, ``event_deliveries`` and ``home_refresh_interval`` go to ``create_app``; other
+        keywords are settings."""
         if stand_ins is None:
             stand_ins = await stand_ins_factory(dcs_gate=dcs_gate)
         elif dcs_gate is not None:
@@ -489,6 +493,9 @@ async def world_factory(
             notice_budget=notice_budget or NOTICE_BUDGET,
             # The tests poll every 50 ms: a budget that never holds them up.
             background_calls_per_second=10_000,
+            event_deliveries=event_deliveries,
+            # Short, so that a test waits little for a Home tab published again.
+            home_refresh_interval=home_refresh_interval or 0.05,
         )
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

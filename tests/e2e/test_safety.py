@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from bot.logs import REDACTED
 from bot.standins.slack.delivery import post_raw
@@ -89,6 +90,7 @@ async def test_no_secret_reaches_the_logs_the_messages_or_the_database(world: Wo
     log = world.log.getvalue()
     assert "POST /slack/events" in log and "not_in_channel" in log, "the log was captured"
     database = world.bot.settings.bot_database
+    assert isinstance(database, Path)
     stored = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
     for secret in SECRETS:
         assert secret not in log

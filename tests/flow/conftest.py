@@ -14,11 +14,11 @@ from bot.core.ports import RequestStore, WatchStore
 from bot.core.rules.backup_request import BackupRequest
 from bot.core.rules.grammar import FormCommand, UsageError, parse_command
 from bot.core.rules.messages import Confirmation, Reply
-from bot.store.database import open_database
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
 from tests.factories import ALICE, BOB, LEAD, OPS, make_instance
 from tests.fakes import FakeRequestStore, Fakes, FakeWatchStore, make_fakes, service_on
+from tests.store.conftest import open_test_database
 
 CAROL = "UCAROL1"  # in no rule
 LEAD2 = "ULEAD2"
@@ -100,21 +100,21 @@ def flow(fakes: Fakes) -> Flow:
     return Flow(fakes, service_on(fakes))
 
 
-# --- the stores, on the fakes and on SQLite (the fakes' contract tests) ------------------------------
+# --- the stores, on the fakes, SQLite and PostgreSQL (the fakes' contract tests) ---------------------
 
 
-@pytest.fixture(params=["fake", "sqlite"])
+@pytest.fixture(params=["fake", "sqlite", "postgresql"])
 async def stores(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[RequestStore, WatchStore]]:
     if request.param == "fake":
         yield FakeRequestStore(), FakeWatchStore()
         return
-    connection = await open_database(tmp_path / "bot.sqlite3")
+    database = await open_test_database(request, request.param, tmp_path)
     try:
-        yield SqlRequestStore(connection), SqlWatchStore(connection)
+        yield SqlRequestStore(database), SqlWatchStore(database)
     finally:
-        await connection.close()
+        await database.close()
 
 
 @pytest.fixture

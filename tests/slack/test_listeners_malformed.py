@@ -28,7 +28,7 @@ from bot.core.rules.messages import (
     Refusal,
     Usage,
 )
-from bot.slack.blocks import CONFIRM_ACTION
+from bot.slack.blocks import APPROVE_ACTION, CONFIRM_ACTION
 from bot.slack.listeners.actions import _listener, click_from
 from bot.slack.listeners.commands import handle_command
 from bot.slack.listeners.runner import BUSY, Runner
@@ -388,3 +388,33 @@ async def test_an_adapter_bug_in_the_backup_call_leaves_its_outcome_unknown_and_
     [checking] = bot.fakes.notifier.notices_of(OutcomeChecking)
     assert "bug" not in checking.reason and "Traceback" not in checking.reason
     assert bot.fakes.requests.requests[request_id].state == RequestState.CHECKING
+
+
+# --- clicks on the Home tab ----------------------------------------------------------------------------
+
+
+def home_click_body(**view: object) -> dict[str, Any]:
+    body = without(without(click_body(APPROVE_ACTION, "r1", user_id=BOB), "response_url"), "channel")
+    return body | {
+        "container": {"type": "view", "view_id": "V1"},
+        "view": {"id": "V1", "type": "home"} | view,
+    }
+
+
+def test_a_click_on_the_home_tab_is_read_without_response_url_or_channel() -> None:
+    assert click_from(home_click_body()) == Click(
+        user_id=BOB, request_id="r1", response_url=None, channel_id=None
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(home_click_body(type="modal"), id="a modal"),
+        pytest.param(home_click_body() | {"container": {"type": "message"}}, id="a message container"),
+        pytest.param(without(home_click_body(), "view"), id="no view"),
+        pytest.param(home_click_body() | {"view": "home"}, id="view a string"),
+    ],
+)
+def test_a_click_without_response_url_elsewhere_than_the_home_tab_is_no_click(body: dict[str, Any]) -> None:
+    assert click_from(body) is None

@@ -19,9 +19,10 @@ class Invocation:
 
 @dataclass(frozen=True)
 class Click:
-    """A button press on a card; ``request_id`` is the button's opaque value."""
+    """A button press on a card; ``request_id`` is the button's opaque value. ``response_url`` None: the
+    button was on the person's Home tab, which has no message to answer through (nor a channel)."""
 
     user_id: str
     request_id: str
-    response_url: str
+    response_url: str | None
     channel_id: str | None = None

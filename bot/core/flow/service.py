@@ -25,6 +25,8 @@ from bot.core.ports import (
     DcsApi,
     DcsClouds,
     GroupDirectory,
+    HomeAnswers,
+    NoHomeTab,
     Notifier,
     RequestStore,
 )
@@ -49,15 +51,19 @@ class BackupService:
         options: ServiceOptions,
         checking_window: timedelta = timedelta(minutes=5),
         notice_budget: timedelta = NOTICE_BUDGET,
+        home: HomeAnswers | None = None,
     ) -> None:
-        """``checking_window``: how long after a lost answer the bot looks for the backup (see
+        """``home`` shows the answers to clicks made on a Home tab (none: no Home tab is served).
+        ``checking_window``: how long after a lost answer the bot looks for the backup (see
         :func:`bot.core.rules.reconciliation.checking_window`); ``notice_budget``: how long a notice Slack
         refuses is tried again. The DCS is ``clouds``, or the one cloud ``dcs`` (named ``default``)."""
         if clouds is None:
             if dcs is None:
                 raise TypeError("BackupService needs clouds or dcs")
             clouds = CloudMap.single(dcs)
-        workflow = Workflow(clouds, requests, audit, groups, notifier, policy, clock, options)
+        workflow = Workflow(
+            clouds, requests, audit, groups, notifier, policy, clock, options, home or NoHomeTab()
+        )
         deliveries = Deliveries(notifier, requests, audit, clock, notice_budget)
         self._answers = CommandAnswers(workflow)
         self._submission = Submission(workflow, deliveries, checking_window)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.listeners import actions, commands, form
+from bot.slack.listeners import actions, commands, form, home
 from bot.slack.listeners.runner import Runner
 
 
@@ -12,3 +12,4 @@ def register_listeners(app: AsyncApp, runner: Runner) -> None:
     commands.register(app, runner)
     actions.register(app, runner)
     form.register(app, runner)
+    home.register(app, runner)

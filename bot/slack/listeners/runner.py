@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.core.flow.home_refresh import HomeRefresh
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.service import BackupService
 from bot.core.ports import AuditLog, Notifier
@@ -55,6 +56,8 @@ class Runner:
     workers: int = COMMAND_WORKERS
     capacity: int = COMMAND_QUEUE
     admission_wait: float = ADMISSION_WAIT
+    #: The Home tabs, when served: opened by the ``app_home_opened`` listener, told of Home-tab clicks.
+    home: HomeRefresh | None = None
     _commands: WorkerPool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -106,13 +109,25 @@ class Runner:
             outcome=outcome,
             detail=detail,
         )
-        return self.supervisor.spawn(self.audit.record(entry), name=f"audit {outcome}")
+
+        async def write() -> None:
+            await self.audit.record(entry)
+
+        return self.supervisor.spawn(write(), name=f"audit {outcome}")
+
+    def home_opened(self, user_id: str) -> None:
+        if self.home is not None:
+            self.home.opened(user_id)
 
     def click(self, handler: Callable[[Click], Awaitable[None]], click: Click) -> bool:
         async def work() -> None:
             try:
                 await handler(click)
             except Exception:
-                await self.notifier.reply(click.response_url, _internal_error())
+                error = _internal_error()
+                if click.response_url is not None:
+                    await self.notifier.reply(click.response_url, error)
+                elif self.home is not None:
+                    self.home.answer(click.user_id, error)
 
         return self.supervisor.spawn(work(), name=f"click {click.request_id[:8]}")

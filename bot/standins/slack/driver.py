@@ -10,6 +10,7 @@ id the views know, so the bot can open a modal with it.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,10 @@ from bot.standins.slack.delivery import (
 )
 from bot.standins.slack.payloads import (
     AppContext,
+    app_home_opened_event,
     block_actions_payload,
     block_suggestion_payload,
+    button_action,
     shortcut_payload,
     signed_headers,
     slack_escape,
@@ -287,6 +290,48 @@ class SlackUser:
         reply = await self.send_interactive(bot_events_url, payload)
         return reply.status
 
+    def home_opened_event(self, *, user_id: str, event_id: str | None = None) -> JsonDict:
+        """The ``app_home_opened`` event_callback for ``user_id`` opening the app's Home tab now."""
+        home = self._views.home_of(user_id)
+        return app_home_opened_event(
+            self._context,
+            user=self._workspace.person(user_id, None),
+            bot_user_id=self._workspace.bot_user_id,
+            view=None if home is None else self._view_json(home),
+            event_id=event_id or f"Ev{secrets.token_hex(5).upper()}",
+            event_ts=self._timeline.next_ts(),
+        )
+
+    async def open_home(
+        self, bot_events_url: str | Delivery, *, user_id: str, event_id: str | None = None
+    ) -> BotReply:
+        """``user_id`` opens the app's Home tab: Slack sends the bot ``app_home_opened``."""
+        event = self.home_opened_event(user_id=user_id, event_id=event_id)
+        return await self._delivery(bot_events_url).deliver(Inbound(PayloadKind.EVENTS_API, event))
+
+    def build_home_click(
+        self, *, user_id: str, action_id: str, value: str | None = None
+    ) -> tuple[JsonDict, Button]:
+        """The block_actions payload for ``user_id`` pressing, on their Home tab, the button ``action_id``
+        (the one whose value is ``value``, when given). Like every click it carries a fresh trigger id, so
+        the bot can open a modal from it."""
+        home = self._views.home_of(user_id)
+        buttons = [b for b in find_buttons(home.blocks) if b.action_id == action_id] if home else []
+        button = next((b for b in buttons if value is None or b.value == value), None)
+        if home is None or button is None:
+            raise LookupError(f"no button {action_id!r} (value {value!r}) on the Home tab of {user_id}")
+        return self._view_click_payload(
+            user_id, home, button_action(button, self._timeline.next_ts())
+        ), button
+
+    async def click_home(
+        self, bot_events_url: str | Delivery, *, user_id: str, action_id: str, value: str | None = None
+    ) -> int:
+        """Presses a button of ``user_id``'s Home tab; returns the HTTP status of the bot's answer."""
+        payload, _ = self.build_home_click(user_id=user_id, action_id=action_id, value=value)
+        reply = await self.send_interactive(bot_events_url, payload)
+        return reply.status
+
     async def send_interactive(self, bot_events_url: str | Delivery, payload: Mapping[str, Any]) -> BotReply:
         """Delivers any interaction payload, e.g. a crafted or forged one, correctly signed."""
         return await self._delivery(bot_events_url).deliver(Inbound(PayloadKind.INTERACTIVE, payload))
@@ -422,11 +467,13 @@ class SlackUser:
         chosen = element.get("value") if value is None else value
         if chosen is not None:
             action["value"] = chosen
-        payload = view_block_actions_payload(
+        return await self.send_interactive(bot_events_url, self._view_click_payload(user_id, view, action))
+
+    def _view_click_payload(self, user_id: str, view: View, action: JsonDict) -> JsonDict:
+        return view_block_actions_payload(
             self._context,
             user=self._workspace.person(user_id, None),
             view=self._view_json(view),
             action=action,
             trigger_id=self._views.issue_trigger(user_id),
         )
-        return await self.send_interactive(bot_events_url, payload)

@@ -102,17 +102,6 @@ def block_actions_payload(
     ``message`` is the clicked message as Slack serialises it; Slack leaves it out for ephemeral messages
     (unconfirmed), so apps must rely on ``container``.
     """
-    action: JsonDict = {
-        "action_id": button.action_id,
-        "block_id": button.block_id,
-        "type": "button",
-        "text": {"type": "plain_text", "text": button.label, "emoji": True},
-        "action_ts": action_ts,
-    }
-    if value is not None:
-        action["value"] = value
-    if button.style is not None:
-        action["style"] = button.style
     payload: JsonDict = {
         "type": "block_actions",
         "team": {"id": app.team_id, "domain": app.team_domain},
@@ -131,11 +120,58 @@ def block_actions_payload(
         "enterprise": None,
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [action],
+        "actions": [button_action(button, action_ts, value=value)],
     }
     if message is not None:
         payload["message"] = message
     return payload
+
+
+def app_home_opened_event(
+    app: AppContext, *, user: Person, bot_user_id: str, view: JsonDict | None, event_id: str, event_ts: str
+) -> JsonDict:
+    """The Events API ``event_callback`` Slack sends when ``user`` opens the app's Home tab; ``view`` is
+    the Home view published to them before, absent the first time."""
+    event: JsonDict = {
+        "type": "app_home_opened",
+        "user": user.id,
+        "channel": f"D{user.id.removeprefix('U')}",
+        "tab": "home",
+        "event_ts": event_ts,
+    }
+    if view is not None:
+        event["view"] = view
+    return {
+        "token": app.verification_token,
+        "team_id": app.team_id,
+        "api_app_id": app.api_app_id,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": int(float(event_ts)),
+        "authorizations": [
+            {"enterprise_id": None, "team_id": app.team_id, "user_id": bot_user_id, "is_bot": True}
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": f"4-{secrets.token_hex(8)}",
+    }
+
+
+def button_action(button: Button, action_ts: str, *, value: str | None = None) -> JsonDict:
+    """The ``actions`` entry of a ``block_actions`` payload for a press of ``button`` (``value``: one
+    forged in place of the button's own)."""
+    action: JsonDict = {
+        "action_id": button.action_id,
+        "block_id": button.block_id,
+        "type": "button",
+        "text": {"type": "plain_text", "text": button.label, "emoji": True},
+        "action_ts": action_ts,
+    }
+    if (value := button.value if value is None else value) is not None:
+        action["value"] = value
+    if button.style is not None:
+        action["style"] = button.style
+    return action
 
 
 def encode_form(fields: Mapping[str, str]) -> str:

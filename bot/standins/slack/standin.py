@@ -130,6 +130,9 @@ class SlackStandIn:
         self.click = self.user.click
         self.build_click = self.user.build_click
         self.send_interactive = self.user.send_interactive
+        self.open_home = self.user.open_home
+        self.click_home = self.user.click_home
+        self.build_home_click = self.user.build_home_click
         self.signed_headers = self.user.signed_headers
         self.issue_response_url = self.user.issue_response_url
         self.response_url_state = self.user.response_url_state
@@ -141,6 +144,7 @@ class SlackStandIn:
 
         self.modals_for = self.views.modals_for
         self.home_of = self.views.home_of
+        self.home_views = self.views.home_views
 
         self.calls = self.traffic.calls
         self.response_posts = self.traffic.response_posts
@@ -191,6 +195,11 @@ class SlackStandIn:
     @staticmethod
     def buttons(message: Message) -> list[Button]:
         return find_buttons(message.blocks)
+
+    def render_home(self, user_id: str) -> str:
+        """``user_id``'s Home tab as they read it, as the bot last published it."""
+        home = self.views.home_of(user_id)
+        return "(empty Home tab)\n" if home is None else self.render_view(home)
 
     def render_transcript(self) -> str:
         return render_transcript(self.timeline.events, self.workspace.directory())

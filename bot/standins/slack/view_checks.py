@@ -24,6 +24,8 @@ MAX_LABEL: Final = 2000
 MAX_HINT: Final = 2000
 MAX_PLACEHOLDER: Final = 150
 MAX_SECTION_TEXT: Final = 3000
+MAX_SECTION_FIELDS: Final = 10
+MAX_FIELD_TEXT: Final = 2000
 MAX_HEADER_TEXT: Final = 150
 MAX_CONTEXT_ELEMENTS: Final = 10
 MAX_ACTIONS_ELEMENTS: Final = 25
@@ -202,6 +204,11 @@ def block_problems(block: Any, pointer: str) -> Iterator[str]:
             yield _error("must provide text or fields", pointer)
         if block.get("text") is not None:
             yield from _text(block["text"], MAX_SECTION_TEXT, f"{pointer}/text")
+        fields = block.get("fields") or []
+        if len(fields) > MAX_SECTION_FIELDS:
+            yield _error(f"must provide no more than {MAX_SECTION_FIELDS} items", f"{pointer}/fields")
+        for index, item in enumerate(fields):
+            yield from _text(item, MAX_FIELD_TEXT, f"{pointer}/fields/{index}")
         if block.get("accessory") is not None:
             yield from element_problems(block["accessory"], f"{pointer}/accessory")
     elif kind == "header":

@@ -205,3 +205,8 @@ class Views:
 
     def home_of(self, user_id: str) -> View | None:
         return self._homes.get(user_id)
+
+    def home_views(self, user_id: str) -> list[JsonDict]:
+        """Every view published to ``user_id``'s Home tab, oldest first."""
+        home = self._homes.get(user_id)
+        return [*home.history, home.definition] if home is not None else []

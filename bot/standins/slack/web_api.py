@@ -3,8 +3,9 @@
 ``chat.postMessage`` (channel notices, thread replies, ``reply_broadcast``), ``chat.update`` (a message it
 posted, each version kept), ``chat.postEphemeral`` (a message only one person sees), ``views.open`` (a
 modal, for a trigger id the stand-in issued less than 3 s ago and not used yet), ``views.update`` and
-``views.publish`` (a Home tab), ``usergroups.users.list`` (group rules), ``apps.connections.open`` (Socket
-Mode, with the app-level token) and ``auth.test`` (who the bot token belongs to). Views are checked as
+``views.publish`` (a person's Home tab, every version kept), ``usergroups.users.list`` (group rules),
+``apps.connections.open`` (Socket Mode, with the app-level token) and ``auth.test`` (who the bot token
+belongs to). Views are checked as
 Slack checks them (:mod:`~bot.standins.slack.view_checks`): a bad one is ``invalid_arguments`` with the
 reasons in ``response_metadata.messages``. Any other method answers ``unknown_method``, as Slack does, so a
 bot calling something new is noticed.
