@@ -3,7 +3,9 @@ its ``private_metadata``, the picker's options, and reading a submission's ``vie
 
 The ids of the modal, its inputs and the picker are binding: ``callback_id`` ``backup_form``; inputs
 ``instance`` (external_select), ``format`` (radio_buttons), ``remark`` (plain_text_input, optional),
-``dry_run`` (checkboxes, optional), each input's ``block_id`` equal to its ``action_id``.
+``dry_run`` (checkboxes, optional), each input's ``block_id`` equal to its ``action_id``. A form opened
+where there is no channel (the Home tab's ``backup_new``) asks for one first: ``channel``
+(conversations_select).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.rules.backup_form import (
+    CHANNEL_FIELD,
     DRY_RUN_FIELD,
     FORMAT_FIELD,
     INSTANCE_FIELD,
@@ -43,13 +46,14 @@ def _option(text: str, value: str) -> Block:
 class FormPlace:
     """Where the form was asked for, carried in its ``private_metadata``: the channel the card goes to and,
     when the form came from a command, that command's response_url (the card then arrives as the command's
-    answer; without one it is posted with ``chat.postEphemeral``)."""
+    answer; without one it is posted with ``chat.postEphemeral``). No channel (the Home tab): the form
+    asks for one."""
 
-    channel_id: str
+    channel_id: str | None
     response_url: str | None = None
 
     def encode(self) -> str:
-        data = {"channel": self.channel_id}
+        data: dict[str, str | None] = {"channel": self.channel_id}
         if self.response_url:
             data["response_url"] = self.response_url
         return json.dumps(data, separators=(",", ":"))
@@ -63,10 +67,10 @@ class FormPlace:
             data = json.loads(metadata)
         except ValueError:
             return None
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) or "channel" not in data:
             return None
-        channel, url = data.get("channel"), data.get("response_url")
-        if not isinstance(channel, str) or not channel or not isinstance(url, str | None):
+        channel, url = data["channel"], data.get("response_url")
+        if not (channel is None or (isinstance(channel, str) and channel)) or not isinstance(url, str | None):
             return None
         return cls(channel, url or None)
 
@@ -83,6 +87,7 @@ def form_view(place: FormPlace, default_format: BackupFormat) -> Block:
     """The modal ``views.open`` shows: the picker, the format (``default_format`` chosen), the remark and
     the dry run."""
     formats = [_format_option(f) for f in BackupFormat]
+    channel_blocks = [] if place.channel_id is not None else [_channel_input()]
     return {
         "type": "modal",
         "callback_id": FORM_CALLBACK_ID,
@@ -91,11 +96,17 @@ def form_view(place: FormPlace, default_format: BackupFormat) -> Block:
         "close": _plain("Cancel"),
         "private_metadata": place.encode(),
         "blocks": [
+            *channel_blocks,
             {
                 "type": "input",
                 "block_id": INSTANCE_FIELD,
                 "label": _plain("Instance"),
-                "hint": _plain("Only the instances you may back up in this channel are listed."),
+                "hint": _plain(
+                    "Only the instances you may back up in this channel are listed."
+                    if place.channel_id is not None
+                    else "Only the instances you may back up in some channel are listed; the channel you "
+                    "chose is checked when you continue."
+                ),
                 "element": {
                     "type": "external_select",
                     "action_id": INSTANCE_FIELD,
@@ -142,6 +153,23 @@ def form_view(place: FormPlace, default_format: BackupFormat) -> Block:
     }
 
 
+def _channel_input() -> Block:
+    return {
+        "type": "input",
+        "block_id": CHANNEL_FIELD,
+        "label": _plain("Channel"),
+        "hint": _plain("The confirmation card is posted there, visible only to you."),
+        "element": {
+            "type": "conversations_select",
+            "action_id": CHANNEL_FIELD,
+            "placeholder": _plain("Pick a channel"),
+            # Where the modal is opened from a conversation, that one is chosen to begin with.
+            "default_to_current_conversation": True,
+            "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+        },
+    }
+
+
 def options_answer(options: Sequence[InstanceOption]) -> list[Block]:
     """The options of a ``block_suggestion`` answer."""
     return [_option(o.label, o.value) for o in options]
@@ -170,7 +198,10 @@ def form_input(view: Mapping[str, Any]) -> FormInput:
     dry_run = isinstance(ticked, list) and any(
         isinstance(o, dict) and o.get("value") == DRY_RUN_FIELD for o in ticked
     )
+    channel = _state_of(values, CHANNEL_FIELD)
+    chosen = channel.get("selected_conversation") or channel.get("selected_channel")
     return FormInput(
+        channel=chosen if isinstance(chosen, str) and chosen else None,
         instance=_selected_value(_state_of(values, INSTANCE_FIELD)),
         backup_format=_selected_value(_state_of(values, FORMAT_FIELD)),
         remark=remark if isinstance(remark, str) else None,

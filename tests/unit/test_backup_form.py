@@ -58,6 +58,14 @@ def test_only_instances_the_policy_allows_in_that_channel() -> None:
 
     assert labels(estate) == ["mongo", "redis-a"]
     assert labels(estate, channel=RANDOM) == ["mongo"], "the channel rule does not apply elsewhere"
+
+
+def test_without_a_channel_the_picker_offers_what_some_channel_allows() -> None:
+    estate = [instance("redis-a", 1), instance("billing", 2), instance("mongo", 3, env="prod")]
+
+    options = instance_options(estate, POLICY, Actor(ALICE, ""), "", qualified=False, anywhere=True)
+
+    assert [o.label for o in options] == ["mongo", "redis-a"], "redis-a: in #ops only, still offered"
     assert instance_options(estate, POLICY, Actor("UNOBODY", OPS), "", qualified=False) == []
 
 
@@ -132,7 +140,8 @@ def test_the_place_travels_in_private_metadata() -> None:
 
     assert FormPlace.decode(place.encode()) == place
     assert FormPlace.decode(FormPlace(OPS).encode()) == FormPlace(OPS)
-    for odd in (None, "", "{", "[]", '{"channel": 5}', '{"channel": "C1", "response_url": 7}'):
+    assert FormPlace.decode(FormPlace(None).encode()) == FormPlace(None), "opened from the Home tab"
+    for odd in (None, "", "{", "[]", "{}", '{"channel": 5}', '{"channel": "C1", "response_url": 7}'):
         assert FormPlace.decode(odd) is None
 
 
@@ -151,3 +160,13 @@ def test_the_modal_is_one_slack_takes_and_its_state_reads_back() -> None:
     assert form_input({"state": state}) == FormInput(ID, "aof", "hi", True)
     assert form_input({}) == FormInput(None, None, None, False)
     assert form_input({"state": {"values": {"remark": {"remark": {"value": 5}}}}}).remark is None
+
+
+def test_a_form_opened_without_a_channel_asks_for_one() -> None:
+    view = form_view(FormPlace(None), BackupFormat.RDB)
+    chosen = {"channel": {"channel": {"type": "conversations_select", "selected_conversation": OPS}}}
+
+    assert view_problems(view, expected_type="modal") == []
+    assert view["blocks"][0]["block_id"] == "channel"
+    assert form_input({"state": {"values": chosen}}).channel == OPS
+    assert form_input({}).channel is None

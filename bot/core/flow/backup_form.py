@@ -18,6 +18,7 @@ from bot.core.flow.context import Workflow
 from bot.core.flow.instance_cache import EstateCache
 from bot.core.ports import GroupLookupError
 from bot.core.rules.backup_form import (
+    CHANNEL_FIELD,
     INSTANCE_FIELD,
     FormErrors,
     FormInput,
@@ -56,22 +57,26 @@ class BackupForm:
             estate = self._estates[cloud] = EstateCache(self._w.dcs_of(cloud), self._w.clock)
         return estate
 
-    async def options(self, user_id: str, channel_id: str, typed: str) -> list[InstanceOption]:
-        """The instances ``user_id`` may back up in ``channel_id`` matching ``typed``; empty when nothing
-        could be found out in time."""
+    async def options(self, user_id: str, channel_id: str | None, typed: str) -> list[InstanceOption]:
+        """The instances ``user_id`` may back up in ``channel_id`` (None: in some channel) matching
+        ``typed``; empty when nothing could be found out in time."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._options_wait
         policy = self._w.policy()
         try:
             async with asyncio.timeout(self._options_wait):
-                actor = await self._w.actor(policy, user_id, channel_id)
+                # Groups are not per channel; without one, the channels are decided per instance.
+                actor = await self._w.actor(policy, user_id, channel_id or "")
         except TimeoutError:
             log.warning("user groups of %s not known in time for the form's options", user_id)
             return []
-        if not may_act_somewhere(policy, actor, Action.BACKUP):
+        anywhere = channel_id is None
+        if not anywhere and not may_act_somewhere(policy, actor, Action.BACKUP):
             return []  # nothing to offer, and no cloud asked
         instances = await self._listed(max(0.0, deadline - loop.time()))
-        return instance_options(instances, policy, actor, typed, qualified=self._w.multi_cloud)
+        return instance_options(
+            instances, policy, actor, typed, qualified=self._w.multi_cloud, anywhere=anywhere
+        )
 
     async def _listed(self, wait: float) -> list[Instance]:
         names = list(self._w.clouds.names)
@@ -92,20 +97,38 @@ class BackupForm:
             found += [replace(instance, cloud=tasks[task]) for instance in task.result()]
         return found
 
-    async def check(self, user_id: str, channel_id: str, entered: FormInput) -> BackupCommand | FormErrors:
+    async def check(
+        self, user_id: str, channel_id: str | None, entered: FormInput
+    ) -> BackupCommand | FormErrors:
         """The command the form asks for, or errors on its fields: what cannot be read, and an instance the
-        person may not back up here or that is not there, as far as the fresh listings tell (no call)."""
+        person may not back up in the channel or that is not there, as far as the fresh listings tell (no
+        call). ``channel_id`` None: the form asked for the channel, and a refusal is shown on that field."""
         command = read_form(entered)
-        if isinstance(command, FormErrors):
+        errors = dict(command.errors) if isinstance(command, FormErrors) else {}
+        channel = channel_id or entered.channel
+        if channel is None:
+            errors[CHANNEL_FIELD] = "Please choose the channel for the confirmation card."
+        if errors or isinstance(command, FormErrors) or channel is None:
+            return FormErrors(errors)
+        problem = await self._instance_problem(user_id, channel, command)
+        if problem is None:
             return command
-        problem = await self._instance_problem(user_id, channel_id, command)
-        return FormErrors({INSTANCE_FIELD: problem}) if problem else command
+        field, message = problem
+        return FormErrors(
+            {CHANNEL_FIELD if field is None and channel_id is None else INSTANCE_FIELD: message}
+        )
 
-    async def _instance_problem(self, user_id: str, channel_id: str, command: BackupCommand) -> str | None:
+    async def _instance_problem(
+        self, user_id: str, channel_id: str, command: BackupCommand
+    ) -> tuple[str | None, str] | None:
+        """What is wrong with the instance: on its own field, or (field None) the policy's refusal for the
+        channel."""
         address = split_instance(command.instance)
         clouds = list(self._w.clouds.names)
         if address.cloud is not None and address.cloud not in clouds:
-            return "That instance is in a cloud this bot does not serve. Please pick one from the list."
+            return INSTANCE_FIELD, (
+                "That instance is in a cloud this bot does not serve. Please pick one from the list."
+            )
         cloud = address.cloud or (clouds[0] if len(clouds) == 1 else None)
         listed = self._estate(cloud).fresh() if cloud is not None else None
         if listed is None:
@@ -113,7 +136,7 @@ class BackupForm:
         wanted = address.target.lower()
         instance = next((i for i in listed if wanted in (i.instance_id.lower(), i.name)), None)
         if instance is None:
-            return "That instance is not there any more. Please pick another one."
+            return INSTANCE_FIELD, "That instance is not there any more. Please pick another one."
         policy = self._w.policy()
         try:
             async with asyncio.timeout(SUBMISSION_WAIT):
@@ -125,4 +148,4 @@ class BackupForm:
             return None
         if self._w.undecidable(policy, actor, Action.BACKUP, ref_of(instance)):
             return None  # the path asks the person to try again, as for a typed command
-        return decide(policy, actor, Action.BACKUP, ref_of(instance)).reason
+        return None, decide(policy, actor, Action.BACKUP, ref_of(instance)).reason

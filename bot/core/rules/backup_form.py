@@ -2,7 +2,9 @@
 submitted form asks for. Pure functions, no I/O; the Slack adapter builds the modal and reads it.
 
 - The picker lists only instances the policy lets the person back up in the form's channel (each one
-  decided as a typed command would be; user groups Slack could not tell grant nothing), that match what
+  decided as a typed command would be; user groups Slack could not tell grant nothing) — or, for a form
+  opened where there is no channel (the Home tab), in at least one channel, the channel being chosen in
+  the form and the policy decided for it on submission — that match what
   they typed (case-insensitive, anywhere in the shown name or in the ID), at most :data:`MAX_OPTIONS`:
   an exact match first, then names starting with the text, then the rest, each by name and then by cloud.
 - An option's value is the instance ID, after its cloud when several clouds are served (``eu-nl/<id>``),
@@ -24,6 +26,7 @@ from bot.core.rules.grammar import (
     canonical_instance,
     check_remark,
 )
+from bot.core.rules.home import backup_channels
 from bot.core.rules.instances import BackupFormat, Instance
 from bot.core.rules.policy import Action, Actor, Policy, decide, ref_of
 
@@ -39,6 +42,8 @@ INSTANCE_FIELD: Final = "instance"
 FORMAT_FIELD: Final = "format"
 REMARK_FIELD: Final = "remark"
 DRY_RUN_FIELD: Final = "dry_run"
+#: Only in a form opened without a channel (from the Home tab): where the card goes.
+CHANNEL_FIELD: Final = "channel"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,11 @@ def may_back_up(policy: Policy, actor: Actor, instance: Instance) -> bool:
     return decide(policy, actor, Action.BACKUP, ref_of(instance)).allowed
 
 
+def may_back_up_somewhere(policy: Policy, actor: Actor, instance: Instance) -> bool:
+    """Whether some channel lets ``actor`` back ``instance`` up (``actor.channel_id`` is not used)."""
+    return backup_channels(policy, actor, ref_of(instance)) is not None
+
+
 def instance_options(
     instances: Iterable[Instance],
     policy: Policy,
@@ -73,9 +83,12 @@ def instance_options(
     typed: str,
     *,
     qualified: bool,
+    anywhere: bool = False,
     limit: int = MAX_OPTIONS,
 ) -> list[InstanceOption]:
-    """The picker's options for ``actor`` having typed ``typed`` (see the module doc)."""
+    """The picker's options for ``actor`` having typed ``typed`` (see the module doc); ``anywhere``: in
+    any channel, not just ``actor.channel_id``."""
+    allowed = may_back_up_somewhere if anywhere else may_back_up
     query = typed.strip()[:MAX_QUERY_CHARS].casefold()
     ranked: list[tuple[int, str, str, Instance]] = []
     for instance in instances:
@@ -83,7 +96,7 @@ def instance_options(
         bare = instance.name.casefold()
         if query and query not in name and query not in instance.instance_id.lower():
             continue
-        if not may_back_up(policy, actor, instance):
+        if not allowed(policy, actor, instance):
             continue
         rank = 0 if query in (bare, name) else 1 if bare.startswith(query) or name.startswith(query) else 2
         ranked.append((rank, bare, instance.cloud or "", instance))
@@ -104,12 +117,14 @@ def instance_options(
 @dataclass(frozen=True)
 class FormInput:
     """What a person entered in the form: the picked option's value (None: nothing picked), the format's
-    value, the remark as typed, and whether the dry run is ticked."""
+    value, the remark as typed, whether the dry run is ticked, and the channel chosen (only a form opened
+    without one asks)."""
 
     instance: str | None
     backup_format: str | None
     remark: str | None
     dry_run: bool = False
+    channel: str | None = None
 
 
 @dataclass(frozen=True)

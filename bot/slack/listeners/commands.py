@@ -81,7 +81,8 @@ async def handle_command(
         if client is not None and trigger_id and invocation.channel_id:
             place = FormPlace(invocation.channel_id, invocation.response_url or None)
             runner.supervisor.spawn(
-                open_form(client, runner, trigger_id, place, invocation), name="open the backup form"
+                open_form(client, runner, trigger_id, place, user_id=invocation.user_id),
+                name="open the backup form",
             )
         return
     # Nothing but queueing the work happens before the ack; the cloud is asked afterwards. Only when the

@@ -1,7 +1,8 @@
-"""The backup form (INTERFACE §11): opening the modal, serving its instance picker's options
-(``block_suggestion``), and taking its submission (``view_submission``), which runs the typed command's
-path — the same card, as the answer to the command that opened the form, or posted to the person alone
-in the form's channel.
+"""The backup form (INTERFACE §11): opening the modal (for ``/dcs-backup`` with no text, and for the Home
+tab's ``backup_new``), serving its instance picker's options (``block_suggestion``), and taking its
+submission (``view_submission``), which runs the typed command's path — the same card, as the answer to
+the command that opened the form, or posted to the person alone in the form's channel (from the Home
+tab: the channel chosen in the form).
 
 Each answers within Slack's 3 s: the options within the flow's bound; a submission is acked first (errors
 on its fields, or closing the modal) and its card follows from the command worker pool.
@@ -16,11 +17,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.flow.inputs import Invocation
-from bot.core.rules.backup_form import INSTANCE_FIELD, FormErrors
+from bot.core.rules.backup_form import CHANNEL_FIELD, INSTANCE_FIELD, FormErrors
 from bot.core.rules.grammar import BackupCommand, format_command_for_display
 from bot.core.rules.messages import Usage
 from bot.slack.backup_form import FORM_CALLBACK_ID, FormPlace, form_input, form_view, options_answer
 from bot.slack.errors import SlackCallError, call_slack
+from bot.slack.home_view import NEW_BACKUP_ACTION
 from bot.slack.listeners.runner import BUSY, Runner
 from bot.slack.middleware.shutdown_gate import RESTARTING
 from bot.supervisor import Admission
@@ -42,23 +44,37 @@ def register(app: AsyncApp, runner: Runner) -> None:
     async def on_form_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         await handle_submission(ack, body, runner)
 
+    async def on_new_backup(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        who = _user(body)
+        trigger_id = body.get("trigger_id")
+        if who is None or not isinstance(trigger_id, str) or not trigger_id:
+            return
+        # The Home tab is in no channel: the form asks for one.
+        runner.supervisor.spawn(
+            open_form(client, runner, trigger_id, FormPlace(None), user_id=who[0]),
+            name="open the backup form",
+        )
+
     app.options({"action_id": INSTANCE_FIELD, "block_id": INSTANCE_FIELD})(on_instance_options)
     app.view_submission(FORM_CALLBACK_ID)(on_form_submitted)
+    app.action(NEW_BACKUP_ACTION)(on_new_backup)
 
 
 async def open_form(
-    client: AsyncWebClient, runner: Runner, trigger_id: str, place: FormPlace, invocation: Invocation
+    client: AsyncWebClient, runner: Runner, trigger_id: str, place: FormPlace, *, user_id: str
 ) -> None:
-    """Opens the form for the person whose action brought ``trigger_id``; tells them when Slack refuses."""
+    """Opens the form for the person whose action brought ``trigger_id``; when Slack refuses, tells them
+    through the command's response_url (a click on the Home tab has none: it is logged only)."""
     view = form_view(place, runner.service.form.default_format)
     try:
         await call_slack(
             "views.open", client.views_open(trigger_id=trigger_id, view=view), timeout=OPEN_TIMEOUT
         )
     except SlackCallError as error:
-        log.warning("could not open the backup form for %s: %s", invocation.user_id, error.failure)
-        if invocation.response_url:
-            await runner.notifier.reply(invocation.response_url, _form_unavailable())
+        log.warning("could not open the backup form for %s: %s", user_id, error.failure)
+        if place.response_url:
+            await runner.notifier.reply(place.response_url, _form_unavailable())
         return
 
 
@@ -112,14 +128,19 @@ async def handle_submission(ack: AsyncAck, body: dict[str, Any], runner: Runner)
         await ack(response_action="errors", errors={INSTANCE_FIELD: NO_CHANNEL})
         return
     user_id, user_name = who
-    checked = await runner.service.form.check(user_id, place.channel_id, form_input(view))
+    entered = form_input(view)
+    checked = await runner.service.form.check(user_id, place.channel_id, entered)
     if isinstance(checked, FormErrors):
         await ack(response_action="errors", errors=checked.errors)
+        return
+    channel_id = place.channel_id or entered.channel
+    if channel_id is None:  # check() refuses a form without one; this tells mypy
+        await ack(response_action="errors", errors={CHANNEL_FIELD: NO_CHANNEL})
         return
     invocation = Invocation(
         user_id=user_id,
         user_name=user_name,
-        channel_id=place.channel_id,
+        channel_id=channel_id,
         response_url=place.response_url or "",
         text=_as_typed(checked),
     )

@@ -7,7 +7,10 @@ Pure functions. ``entered`` maps an input's ``block_id`` to what was entered:
 - ``external_select``/``static_select``: an option object, or its value (the option's text is then that
   value too);
 - ``radio_buttons``: the value of one of its options;
-- ``checkboxes``: the values of the options ticked (``True``: all of them, ``False``: none).
+- ``checkboxes``: the values of the options ticked (``True``: all of them, ``False``: none);
+- ``conversations_select``/``channels_select``: the channel id chosen (an input left alone keeps its
+  ``initial_conversation``/``initial_channel``; ``default_to_current_conversation`` chooses nothing here,
+  as the stand-in opens modals from no conversation).
 
 An input not in ``entered`` keeps its initial value, as a person who leaves it alone does.
 """
@@ -64,9 +67,15 @@ def element_value(element: JsonDict, value: Any, *, entered: bool) -> JsonDict:
         state["selected_options"] = (
             _ticked(element, value) if entered else list(element.get("initial_options") or [])
         )
+    elif kind in _CONVERSATION_SELECTS:
+        key = _CONVERSATION_SELECTS[kind]
+        state[f"selected_{key}"] = value if entered else element.get(f"initial_{key}")
     else:
         state["value"] = value if entered else None
     return state
+
+
+_CONVERSATION_SELECTS = {"conversations_select": "conversation", "channels_select": "channel"}
 
 
 def _is_empty(state: JsonDict) -> bool:
@@ -74,6 +83,9 @@ def _is_empty(state: JsonDict) -> bool:
         return not state["selected_options"]
     if "selected_option" in state:
         return state["selected_option"] is None
+    for key in _CONVERSATION_SELECTS.values():
+        if f"selected_{key}" in state:
+            return not state[f"selected_{key}"]
     return state.get("value") in (None, "")
 
 
