@@ -32,6 +32,7 @@ from bot.core.flow.home import HomeContent
 from bot.core.flow.home_refresh import MIN_INTERVAL as HOME_MIN_INTERVAL
 from bot.core.flow.home_refresh import HomeRefresh
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
+from bot.core.flow.instance_cache import Estates
 from bot.core.flow.notices import NOTICE_BUDGET
 from bot.core.flow.observed_requests import ObservedRequests
 from bot.core.flow.service import BackupService
@@ -296,8 +297,12 @@ def _assemble(
     )
     supervisor = Supervisor()
     groups = SlackGroupDirectory(slack)
+    # One instance list per cloud serves both the backup form's picker and the Home tabs.
+    estates = Estates(cloud_map, clock)
     home = HomeRefresh(
-        HomeContent(clouds=cloud_map, requests=requests, groups=groups, policy=policy, clock=clock),
+        HomeContent(
+            clouds=cloud_map, requests=requests, groups=groups, policy=policy, clock=clock, estates=estates
+        ),
         SlackHomePublisher(slack, on_error=metrics.observe_slack_error),
         lambda work, name: supervisor.spawn(work, name=name),
         clock,
@@ -321,6 +326,7 @@ def _assemble(
         checking_window=checking_window(settings.bot_poll_interval, dcs_timeout),
         notice_budget=notice_budget,
         home=home,
+        estates=estates,
     )
     watch = SqlWatchStore(database)
     tracker = Tracker(

@@ -45,6 +45,7 @@ async def test_new_backup_on_the_home_tab_opens_the_form_with_a_channel_to_choos
         world.bot_url, user_id=ALICE, view=modal, action_id="instance", typed=""
     )
     assert found.labels == ["cache-single", "redis-prod", "redis-staging"], "alice may in #ops"
+    assert len(world.dcs.calls_to("list_instances")) == 1, "the Home tab and the picker share one listing"
 
 
 async def test_the_form_from_the_home_tab_gives_the_card_in_the_chosen_channel(world: World) -> None:

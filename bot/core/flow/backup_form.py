@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from bot.core.errors import DcsError
 from bot.core.flow.context import Workflow
-from bot.core.flow.instance_cache import EstateCache
+from bot.core.flow.instance_cache import EstateCache, Estates
 from bot.core.ports import GroupLookupError
 from bot.core.rules.backup_form import (
     CHANNEL_FIELD,
@@ -41,10 +41,12 @@ SUBMISSION_WAIT = 1.0
 
 
 class BackupForm:
-    def __init__(self, workflow: Workflow, *, options_wait: float = OPTIONS_WAIT) -> None:
+    def __init__(
+        self, workflow: Workflow, *, estates: Estates | None = None, options_wait: float = OPTIONS_WAIT
+    ) -> None:
         self._w = workflow
         self._options_wait = options_wait
-        self._estates: dict[str, EstateCache] = {}
+        self._estates = estates or Estates(workflow.clouds, workflow.clock)
 
     @property
     def default_format(self) -> BackupFormat:
@@ -52,10 +54,7 @@ class BackupForm:
         return self._w.options.default_format
 
     def _estate(self, cloud: str) -> EstateCache:
-        estate = self._estates.get(cloud)
-        if estate is None:
-            estate = self._estates[cloud] = EstateCache(self._w.dcs_of(cloud), self._w.clock)
-        return estate
+        return self._estates.of(cloud)
 
     async def options(self, user_id: str, channel_id: str | None, typed: str) -> list[InstanceOption]:
         """The instances ``user_id`` may back up in ``channel_id`` (None: in some channel) matching

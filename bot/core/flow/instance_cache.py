@@ -5,7 +5,8 @@ A burst of commands tends to name the same few instances; without it, each one c
 the bot shows is never older than that. Only RUNNING instances are kept: a person told an instance cannot
 be backed up sees its recovery at the next command.
 
-The cache serves the card only (and :class:`EstateCache` the form's instance picker). Submitting a backup
+The cache serves the card only (and :class:`EstateCache`, one per cloud in :class:`Estates`, the form's
+instance picker and the Home tab). Submitting a backup
 never reads it — DCS itself refuses an instance that is not running, and the person is told — and neither
 do list and status, whose records are always fresh.
 """
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from bot.core.errors import InstanceNotFoundError
-from bot.core.ports import Clock, DcsApi
+from bot.core.ports import Clock, DcsApi, DcsClouds
 from bot.core.rules.instances import Instance
 
 #: How long a resolved name and a ShowInstance result are used before DCS is asked again.
@@ -104,7 +105,8 @@ ESTATE_PAGE = 1000
 
 
 class EstateCache:
-    """Every instance of one cloud, listed at most once per TTL, for the backup form's picker.
+    """Every instance of one cloud, listed at most once per TTL, for the backup form's picker and the Home
+    tab.
 
     A person typing into the picker sends a request per keystroke; they share one listing. A listing
     outlives a caller that stops waiting for it (Slack wants options within 3 s), so the next keystroke
@@ -127,6 +129,10 @@ class EstateCache:
         age = self._clock.now() - entry.at
         return entry.value if timedelta(0) <= age < self._ttl else None
 
+    def last_known(self) -> list[Instance] | None:
+        """The newest list, however old (the Home tab shows it while DCS cannot list)."""
+        return None if self._listed is None else self._listed.value
+
     async def instances(self) -> list[Instance]:
         """The cloud's instances: the fresh list, or the one being made, or a new one. Raises what the
         port raises; the caller bounds the wait (the listing goes on without it)."""
@@ -148,3 +154,21 @@ class EstateCache:
                 break
         self._listed = _Entry(self._clock.now(), instances)
         return instances
+
+
+class Estates:
+    """The :class:`EstateCache` of each configured cloud, shared by everything that lists a whole estate."""
+
+    def __init__(self, clouds: DcsClouds, clock: Clock, *, ttl: timedelta = INSTANCE_TTL) -> None:
+        self._clouds = clouds
+        self._clock = clock
+        self._ttl = ttl
+        self._estates: dict[str, EstateCache] = {}
+
+    def of(self, cloud: str) -> EstateCache:
+        """Raises ``KeyError`` for a cloud not configured."""
+        estate = self._estates.get(cloud)
+        if estate is None:
+            estate = EstateCache(self._clouds.client(cloud), self._clock, ttl=self._ttl)
+            self._estates[cloud] = estate
+        return estate
