@@ -37,6 +37,7 @@ from bot.core.flow.home import HomeContent
 from bot.core.flow.home_refresh import MIN_INTERVAL as HOME_MIN_INTERVAL
 from bot.core.flow.home_refresh import HomeRefresh
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
+from bot.core.flow.instance_cache import Estates
 from bot.core.flow.leadership import FencedNotifier, Leadership
 from bot.core.flow.notices import NOTICE_BUDGET
 from bot.core.flow.observed_requests import ObservedRequests
@@ -332,8 +333,12 @@ def _assemble(
     )
     supervisor = Supervisor()
     groups = SlackGroupDirectory(slack)
+    # One instance list per cloud serves both the backup form's picker and the Home tabs.
+    estates = Estates(cloud_map, clock)
     home = HomeRefresh(
-        HomeContent(clouds=cloud_map, requests=requests, groups=groups, policy=policy, clock=clock),
+        HomeContent(
+            clouds=cloud_map, requests=requests, groups=groups, policy=policy, clock=clock, estates=estates
+        ),
         SlackHomePublisher(slack, on_error=metrics.observe_slack_error),
         lambda work, name: supervisor.spawn(work, name=name),
         clock,
@@ -370,6 +375,7 @@ def _assemble(
         notice_budget=notice_budget,
         home=home,
         background_notifier=fenced,
+        estates=estates,
     )
     watch = SqlWatchStore(database)
     tracker = Tracker(
@@ -403,7 +409,14 @@ def _assemble(
             retention=timedelta(days=settings.bot_retention_days),
         ),
     )
-    runner = Runner(service=service, notifier=notifier, audit=audit, supervisor=supervisor, home=home)
+    runner = Runner(
+        service=service,
+        notifier=notifier,
+        audit=audit,
+        supervisor=supervisor,
+        whisper=notifier.whisper,
+        home=home,
+    )
     signing_secret = settings.slack_signing_secret
     authorization = BotAuthorization(slack)
     secret = signing_secret.get_secret_value() if signing_secret else None

@@ -12,7 +12,7 @@ from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.service import BackupService
 from bot.core.ports import Claimant, Lease, RequestStore, SubmissionClaims, WatchStore
 from bot.core.rules.backup_request import BackupRequest
-from bot.core.rules.grammar import UsageError, parse_command
+from bot.core.rules.grammar import FormCommand, UsageError, parse_command
 from bot.core.rules.messages import Confirmation, Reply
 from bot.store.claims import SqlSubmissionClaims
 from bot.store.database import open_database
@@ -76,7 +76,7 @@ class Flow:
 
     async def command(self, text: str, *, user: str = ALICE, channel: str = OPS) -> Reply:
         parsed = parse_command(text)
-        assert not isinstance(parsed, UsageError), parsed
+        assert not isinstance(parsed, UsageError | FormCommand), parsed
         invocation = Invocation(user, user.lower(), channel, response_url(user, "command"), text)
         return await self.service.handle(parsed, invocation)
 

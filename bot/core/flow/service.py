@@ -10,10 +10,12 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.core.flow.backup_form import BackupForm
 from bot.core.flow.clicks import ClickHandler
 from bot.core.flow.command_answers import CommandAnswers
 from bot.core.flow.context import ServiceOptions, Workflow
 from bot.core.flow.inputs import Click, Invocation
+from bot.core.flow.instance_cache import Estates
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
 from bot.core.flow.recovery import Recovery
 from bot.core.flow.submission import Submission
@@ -52,8 +54,10 @@ class BackupService:
         notice_budget: timedelta = NOTICE_BUDGET,
         home: HomeAnswers | None = None,
         background_notifier: Notifier | None = None,
+        estates: Estates | None = None,
     ) -> None:
-        """``home`` shows the answers to clicks made on a Home tab (none: no Home tab is served).
+        """``home`` shows the answers to clicks made on a Home tab (none: no Home tab is served);
+        ``estates``: the clouds' instance lists, shared with the Home tab (none: the form's own).
         ``checking_window``: how long after a lost answer the bot looks for the backup (see
         :func:`bot.core.rules.reconciliation.checking_window`); ``notice_budget``: how long a notice Slack
         refuses is tried again. The DCS is ``clouds``, or the one cloud ``dcs`` (named ``default``).
@@ -76,6 +80,12 @@ class BackupService:
             self._recovery = Recovery(workflow, Submission(workflow, deliveries, checking_window), deliveries)
         else:
             self._recovery = Recovery(workflow, self._submission, deliveries)
+        self._form = BackupForm(workflow, estates=estates)
+
+    @property
+    def form(self) -> BackupForm:
+        """The backup form's options and the check of a submitted one (INTERFACE §11)."""
+        return self._form
 
     async def handle(self, command: Command, invocation: Invocation) -> Reply:
         return await self._answers.handle(command, invocation)
