@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from bot.core.errors import DcsTransportError, InstanceNotFoundError
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.service import BackupService
-from bot.core.ports import Claimant, Clock, Delivered, GroupLookupError, WatchState
+from bot.core.ports import Claimant, Clock, Delivered, GroupLookupError, HomeViewer, WatchState
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import (
     FINAL_STATES,
@@ -747,6 +747,74 @@ class FakeEventDeliveries:
         old = [event_id for event_id, at in self.first_seen.items() if at < before]
         for event_id in old:
             del self.first_seen[event_id]
+        return len(old)
+
+
+# --- HomeViewers -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ViewerRow:
+    opened_at: datetime
+    published_at: datetime | None = None
+    groups: frozenset[str] = frozenset()
+    shown: frozenset[str] = frozenset()
+
+
+class FakeHomeViewers:
+    """Who is looking at their Home tab, shared by the replicas of a test; ``clock`` is the database's
+    (it times the publishes taken). ``asked`` counts the look-ups of :meth:`viewing`; with ``fails`` set,
+    every call raises it."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or WallClock()
+        self.rows: dict[str, ViewerRow] = {}
+        self.asked = 0
+        self.fails: Exception | None = None
+
+    async def _io(self) -> None:
+        await _checkpoint()
+        if self.fails is not None:
+            raise self.fails
+
+    async def opened(self, user_id: str, now: datetime) -> None:
+        await self._io()
+        row = self.rows.get(user_id)
+        if row is None:
+            self.rows[user_id] = ViewerRow(now)
+        else:
+            row.opened_at = now
+
+    async def viewing(self, since: datetime, *, limit: int) -> list[HomeViewer]:
+        await self._io()
+        self.asked += 1
+        recent = sorted(
+            ((user_id, row) for user_id, row in self.rows.items() if row.opened_at >= since),
+            key=lambda item: item[1].opened_at,
+            reverse=True,
+        )
+        return [HomeViewer(user_id, row.groups, row.shown) for user_id, row in recent[:limit]]
+
+    async def claim_publish(self, user_id: str, interval: float, now: datetime) -> bool:
+        await self._io()
+        at = self.clock.now()
+        row = self.rows.setdefault(user_id, ViewerRow(now))
+        if row.published_at is not None and row.published_at > at - timedelta(seconds=interval):
+            return False
+        row.published_at = at
+        return True
+
+    async def showed(self, user_id: str, groups: frozenset[str], shown: frozenset[str]) -> None:
+        await self._io()
+        row = self.rows.get(user_id)
+        if row is not None:
+            row.groups, row.shown = groups, shown
+
+    async def prune(self, before: datetime) -> int:
+        await self._io()
+        old = [user_id for user_id, row in self.rows.items() if row.opened_at < before]
+        for user_id in old:
+            del self.rows[user_id]
         return len(old)
 
 

@@ -287,6 +287,43 @@ class EventDeliveries(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class HomeViewer:
+    """Someone looking at their Home tab, and what its last publish showed them: the policy's user groups
+    they were in and the instances on it (empty before their first publish)."""
+
+    user_id: str
+    groups: frozenset[str] = frozenset()
+    shown: frozenset[str] = frozenset()
+
+
+class HomeViewers(Protocol):
+    """Who is looking at their Home tab, across every replica (INTERFACE §9, §11): any replica may receive
+    the ``app_home_opened``, and any may make a change that tab shows."""
+
+    async def opened(self, user_id: str, now: datetime) -> None:
+        """Records that ``user_id`` opened their Home tab at ``now``."""
+        ...
+
+    async def viewing(self, since: datetime, *, limit: int) -> list[HomeViewer]:
+        """The people who opened their tab at ``since`` or later, the latest first, at most ``limit``."""
+        ...
+
+    async def claim_publish(self, user_id: str, interval: float, now: datetime) -> bool:
+        """Takes the next publish of ``user_id``'s tab unless a replica took one within the last
+        ``interval`` seconds (by the database's clock); atomic across replicas. Someone not recorded yet
+        (they clicked on a tab opened before) is recorded as having opened it at ``now``."""
+        ...
+
+    async def showed(self, user_id: str, groups: frozenset[str], shown: frozenset[str]) -> None:
+        """What the latest publish of ``user_id``'s tab showed (see :class:`HomeViewer`)."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forgets the people who opened their tab before ``before``; how many."""
+        ...
+
+
 # --- several replicas (INTERFACE §9) --------------------------------------------------------------------
 
 

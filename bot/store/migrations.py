@@ -201,6 +201,20 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE requests ADD COLUMN claimed_by TEXT;
     ALTER TABLE requests ADD COLUMN claim_until TEXT;
     """),
+    # 9: who is looking at their Home tab, across replicas: when they opened it (the flow's clock), when
+    # a replica last took their publish (the database's clock: the per-person rate limit all replicas
+    # share), and what that publish showed — their user groups and the instances on it, space-separated —
+    # so that a replica that never saw them can tell which changes concern them.
+    Migration.both("""
+    CREATE TABLE home_viewers (
+        user_id TEXT PRIMARY KEY,
+        opened_at TEXT NOT NULL,
+        published_at TEXT,
+        user_groups TEXT NOT NULL DEFAULT '',
+        shown TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX home_viewers_by_opening ON home_viewers (opened_at);
+    """),
 ]
 
 _VERSION_TABLE = """
