@@ -65,6 +65,7 @@ from bot.store.claims import SqlSubmissionClaims
 from bot.store.database import open_database
 from bot.store.engine import DATABASE_ERRORS, Database
 from bot.store.event_deliveries import SqlEventDeliveries
+from bot.store.home_viewers import SqlHomeViewers
 from bot.store.lease import SqlLease
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
@@ -342,6 +343,8 @@ def _assemble(
         SlackHomePublisher(slack, on_error=metrics.observe_slack_error),
         lambda work, name: supervisor.spawn(work, name=name),
         clock,
+        # Shared by the replicas: a tab opened through one is kept current by whichever makes a change.
+        SqlHomeViewers(database),
         min_interval=home_refresh_interval,
     )
     # Every change of a request goes through this store, so the Home tabs it concerns are published again.
