@@ -23,7 +23,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 async def two_replicas(
-    world_factory: WorldFactory, stand_ins_factory: StandInsFactory, database: str
+    database: str, world_factory: WorldFactory, stand_ins_factory: StandInsFactory
 ) -> tuple[World, World]:
     stand_ins = await stand_ins_factory()
     a = await world_factory(stand_ins=stand_ins, bot_database=database)
@@ -32,9 +32,12 @@ async def two_replicas(
 
 
 async def test_a_tab_opened_through_one_replica_follows_a_change_made_through_the_other(
-    world_factory: WorldFactory, stand_ins_factory: StandInsFactory, database: str
+    # The database first: set up before the bots, it is dropped only after they stopped.
+    database: str,
+    world_factory: WorldFactory,
+    stand_ins_factory: StandInsFactory,
 ) -> None:
-    a, b = await two_replicas(world_factory, stand_ins_factory, database)
+    a, b = await two_replicas(database, world_factory, stand_ins_factory)
     assert (await a.slack.open_home(a.bot_url, user_id=ALICE)).status == 200
     [opened] = await home_views(a, ALICE)
     assert "None yet." in text_of(opened)
