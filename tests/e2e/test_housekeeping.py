@@ -61,15 +61,17 @@ async def test_a_card_nobody_answers_expires_and_the_requester_is_told(world_fac
     request = await expired(world)
     told = await world.reply_to(ALICE, 2)
 
-    assert ":hourglass: This request for *redis-prod*" in told.text and "expired" in told.text
-    assert "Nothing was backed up" in told.text
+    assert ":hourglass: This request to back up *redis-prod* expired" in told.shown
+    assert "Nothing was backed up" in told.shown
     [entry] = [r.entry for r in await world.bot.audit.records() if r.entry.kind == AuditKind.EXPIRED]
     assert (entry.user_id, entry.request_id, entry.outcome) == (None, request.request_id, "expired")
 
     # A late click on the card closes it and starts nothing.
     await world.click(card, "backup_confirm")
-    await world.slack.wait_until(lambda: world.slack.buttons(card) == [], what="the card closed")
-    assert "expired" in card.text
+    await world.slack.wait_until(
+        lambda: [b.action_id for b in world.slack.buttons(card)] == ["backup_retry"], what="the card closed"
+    )
+    assert "expired" in card.shown, "only Start over is left"
     assert world.backups_created() == 0
 
 
@@ -82,13 +84,20 @@ async def test_an_approval_nobody_gives_expires_and_the_requester_is_told(
     approval = await world.channel_message(OPS)
 
     await expired(world)
-    await world.slack.wait_until(lambda: "expired" in card.text, what="the requester's card replaced")
+    await world.slack.wait_until(lambda: "expired" in card.shown, what="the requester's card replaced")
 
-    assert "Nothing was backed up" in card.text
-    # The approval message keeps its buttons until someone presses one (chat.update is not used yet).
-    await world.click(approval, "backup_approve", user=LEAD)
+    assert "Nothing was backed up" in card.shown
+    # The approval request in the channel is updated in place: its buttons go, and it says why.
     await world.slack.wait_until(lambda: world.slack.buttons(approval) == [], what="approval closed")
-    assert "expired" in approval.text
+    [update] = world.slack.calls("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == (OPS, approval.ts)
+    assert "expired" in approval.shown and "nobody approved" in approval.shown
+    assert len(approval.history) == 1 and approval.text == "The request to back up redis-staging expired."
+    # The requester is told in its thread (a mention notifies them, however long ago they asked), with a
+    # way to start over.
+    [told] = await world.thread_replies(approval.ts)
+    assert f"<@{BOB}>" in told.shown and "nobody approved" in told.shown
+    assert [(b.action_id, b.label) for b in world.slack.buttons(told)] == [("backup_retry", "Start over")]
     assert world.backups_created() == 0
 
 

@@ -74,7 +74,7 @@ Start = Callable[..., Awaitable[TwoClouds]]
 
 def full(message: Message) -> str:
     """A message's text and its blocks, for looking for words in either."""
-    return message.text + "\n" + json.dumps(message.blocks, ensure_ascii=False)
+    return message.shown + "\n" + json.dumps(message.blocks, ensure_ascii=False)
 
 
 @pytest.fixture

@@ -45,9 +45,11 @@ async def test_a_confirmation_submits_once_and_announces_the_backup(flow: Flow) 
     [call] = flow.fakes.dcs.created
     assert call.instance_id == request.instance_id
     assert call.arguments == {"backup_format": "rdb", "remark": "before the migration"}
-    [card] = closed_cards(flow)
-    assert card.outcome == "confirmed" and card.by_user == ALICE
-    assert flow.fakes.notifier.replies[-1].replace_original
+    confirmed, final = closed_cards(flow)
+    assert confirmed.outcome == "confirmed" and confirmed.by_user == ALICE
+    # Once DCS has answered, the card ends in its final state, through the same click's response_url.
+    assert final.outcome == "started" and final.request.backup_id == fake_backup_id(1)
+    assert all(sent.replace_original for sent in flow.fakes.notifier.replies[-2:])
     [started] = flow.fakes.notifier.notices_of(BackupStarted)
     assert started.request.backup_id == fake_backup_id(1)
     stored = await flow.request(request.request_id)
@@ -67,7 +69,7 @@ async def test_a_double_click_submits_once_and_the_second_is_told(flow: Flow) ->
     attempts = [t for t in flow.fakes.requests.transitions if t.event == RequestEvent.CONFIRM]
     assert [t.won for t in attempts].count(True) == 1 and len(attempts) == 2
     assert len(flow.fakes.dcs.created) == 1
-    assert [c.outcome for c in closed_cards(flow)] == ["confirmed"]
+    assert [c.outcome for c in closed_cards(flow)] == ["confirmed", "started"]
     assert refusals(flow, ALICE) == ["This backup request was already confirmed; it runs only once."]
     assert len(flow.fakes.notifier.notices_of(BackupStarted)) == 1
 
@@ -300,7 +302,7 @@ async def test_two_approvers_at_once_submit_once(flow: Flow) -> None:
     )
 
     assert len(flow.fakes.dcs.created) == 1
-    assert [c.outcome for c in closed_cards(flow)] == ["awaiting_approval", "approved"]
+    assert [c.outcome for c in closed_cards(flow)] == ["awaiting_approval", "approved", "started"]
     lost = refusals(flow, LEAD) + refusals(flow, LEAD2)
     assert lost == ["This backup request was already approved; it runs only once."]
 

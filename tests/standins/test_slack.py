@@ -288,7 +288,7 @@ async def test_malformed_calls_get_slacks_errors(slack: SlackStandIn, client: As
 
 async def test_methods_the_bot_does_not_call_are_unknown(client: AsyncWebClient) -> None:
     with pytest.raises(SlackApiError) as raised:
-        await client.chat_update(channel=OPS, ts="1.000000", text="done")
+        await client.chat_delete(channel=OPS, ts="1.000000")
 
     assert raised.value.response.data == {"ok": False, "error": "unknown_method"}
 

@@ -183,10 +183,11 @@ def test_notices_are_valid_block_kit_and_never_mention(notice: Notice) -> None:
 
 def test_a_passing_group_failure_asks_to_try_again_and_refuses_nothing() -> None:
     answer = render_reply(GroupsUnavailable("no answer in time"))
-    assert answer.text == (
+    assert _all_text(answer).count(
         ":hourglass: Slack could not tell which user groups you are in (no answer in time), and the answer "
         "depends on them. Nothing was changed; please try again in a moment."
     )
+    assert answer.text == "Slack could not tell your user groups; please try again."
     help_text = str(render_reply(Help("UEVE1", (), BackupFormat.AOF, "timeout", groups_passing=True)).blocks)
     assert "Slack could not tell just now which user groups you are in (timeout)" in help_text
     assert "Try again in a moment." in help_text and "do not apply" not in help_text
@@ -200,8 +201,18 @@ def test_confirmation_card_has_the_two_buttons_with_the_request_id() -> None:
         (CANCEL_ACTION, "req-123"),
     ]
     text = _all_text(message)
-    for expected in ("redis-prod", INSTANCE.instance_id, "master/standby", "RUNNING", "AOF"):
+    for expected in (
+        "redis-prod",
+        INSTANCE.instance_id,
+        "master/standby",
+        "Instance state",
+        "Running",
+        "AOF",
+    ):
         assert expected in text
+    context = next(b for b in message.blocks if b["type"] == "context")
+    assert INSTANCE.instance_id in str(context), "the UUID is in the small context line"
+    assert INSTANCE.instance_id not in str(message.blocks[0])
 
 
 def test_failure_notice_carries_code_message_and_hint() -> None:
@@ -266,8 +277,11 @@ def test_an_unknown_outcome_never_says_not_started(notice: Notice) -> None:
 
 def test_the_checking_notice_says_outcome_unknown_and_why() -> None:
     message = render_notice(OutcomeChecking(REQUEST, "DCS answered HTTP 504 DCS.5000: Gateway timeout.", NOW))
-    assert message.text.startswith(":hourglass_flowing_sand: *Outcome unknown, checking.*")
-    assert "HTTP 504" in message.text
+    assert message.blocks[0]["text"]["text"].startswith(
+        ":hourglass_flowing_sand: *Outcome unknown, checking.*"
+    )
+    assert "HTTP 504" in _all_text(message)
+    assert message.text == "Outcome unknown for the backup of redis-prod; checking."
     assert "never sent twice" in _all_text(message)
 
 

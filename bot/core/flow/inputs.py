@@ -19,9 +19,11 @@ class Invocation:
 
 @dataclass(frozen=True)
 class Click:
-    """A button press on a card; ``request_id`` is the button's opaque value."""
+    """A button press on a card; ``request_id`` is the button's opaque value (a request id, or for
+    ``backup_pick`` an instance id)."""
 
     user_id: str
     request_id: str
     response_url: str
     channel_id: str | None = None
+    user_name: str | None = None

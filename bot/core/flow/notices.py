@@ -73,11 +73,13 @@ class Deliveries:
         *,
         thread_ts: str | None = None,
         fallback: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
-        """One post; None when Slack did not take it — whatever went wrong on the way."""
+        """One post; None when Slack did not take it — whatever went wrong on the way. ``broadcast``: a
+        thread reply is also shown in the channel."""
         try:
             delivered = await self._notifier.announce(
-                channel_id, notice, thread_ts=thread_ts, fallback_response_url=fallback
+                channel_id, notice, thread_ts=thread_ts, fallback_response_url=fallback, broadcast=broadcast
             )
         except Exception as error:
             # Logged with its stack once while it repeats, not on every cycle of the budget.
@@ -104,10 +106,13 @@ class Deliveries:
         *,
         thread_ts: str | None = None,
         fallback: str | None = None,
+        broadcast: bool = False,
     ) -> Delivery:
         """Tries ``notice`` (called ``what`` in the audit trail) about ``request`` once, within the budget
         that began when Slack first refused it (``request.notice_refused_since``, kept up to date here)."""
-        delivered = await self.post(request.channel_id, notice, thread_ts=thread_ts, fallback=fallback)
+        delivered = await self.post(
+            request.channel_id, notice, thread_ts=thread_ts, fallback=fallback, broadcast=broadcast
+        )
         since = request.notice_refused_since
         if delivered is not None:
             if since is not None:

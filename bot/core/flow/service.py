@@ -13,6 +13,7 @@ from datetime import timedelta
 from bot.core.flow.clicks import ClickHandler
 from bot.core.flow.command_answers import CommandAnswers
 from bot.core.flow.context import ServiceOptions, Workflow
+from bot.core.flow.fresh_cards import FreshCards
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
 from bot.core.flow.recovery import Recovery
@@ -62,6 +63,7 @@ class BackupService:
         self._submission = Submission(workflow, deliveries, checking_window)
         self._clicks = ClickHandler(workflow, self._submission)
         self._recovery = Recovery(workflow, self._submission, deliveries)
+        self._fresh = FreshCards(workflow, self._answers)
 
     async def handle(self, command: Command, invocation: Invocation) -> Reply:
         return await self._answers.handle(command, invocation)
@@ -77,6 +79,19 @@ class BackupService:
 
     async def reject(self, click: Click) -> None:
         await self._clicks.reject(click)
+
+    async def retry(self, click: Click) -> None:
+        """``backup_retry``: a fresh card for the clicker, from a request that failed, was refused or
+        expired."""
+        await self._fresh.again(click, replace_original=False)
+
+    async def run(self, click: Click) -> None:
+        """``backup_run``: the real confirmation card of a dry run, in its place."""
+        await self._fresh.again(click, replace_original=True)
+
+    async def pick(self, click: Click) -> None:
+        """``backup_pick``: the card for the instance picked from suggestions."""
+        await self._fresh.pick(click)
 
     async def settle_interrupted(
         self, requests: Sequence[BackupRequest], retry_every: float, stop: asyncio.Event

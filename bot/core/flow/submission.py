@@ -17,11 +17,18 @@ from datetime import datetime, timedelta
 
 from bot.core.errors import DcsApiError, DcsError
 from bot.core.flow.context import Workflow, about, describe
-from bot.core.flow.notices import Deliveries
+from bot.core.flow.notices import RESPONSE_URL_LIFETIME, Deliveries
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import UNSETTLED_STATES, BackupRequest, RequestEvent
 from bot.core.rules.instances import BackupRecord
-from bot.core.rules.messages import ApiFailure, BackupNotStarted, BackupStarted, OutcomeChecking
+from bot.core.rules.messages import (
+    ApiFailure,
+    BackupNotStarted,
+    BackupStarted,
+    CardClosed,
+    CardOutcome,
+    OutcomeChecking,
+)
 from bot.core.rules.reconciliation import Finding, Found, could_be, reconcile, span_of
 
 log = logging.getLogger(__name__)
@@ -110,6 +117,7 @@ class Submission:
             notice_due=None if delivered is not None else "started",
             notice_refused_since=None if delivered is not None else now,
         )
+        await self.close_card(started, "started")
 
     async def uncertain(
         self,
@@ -141,6 +149,8 @@ class Submission:
             notice_due=None if delivered is not None else "checking",
             notice_refused_since=None if delivered is not None else now,
         )
+        if checking is not None:
+            await self.close_card(checking, "checking")
         if checking is not None and restarted:
             await self._w.audit.record(
                 about(
@@ -247,6 +257,16 @@ class Submission:
         )
         if delivered is None:
             await self._w.requests.update(failed.request_id, notice_due="refused", notice_refused_since=now)
+        await self.close_card(failed, "not_started")
+
+    async def close_card(self, request: BackupRequest, outcome: CardOutcome) -> None:
+        """Brings the card the request was confirmed (or approved) on to its state once DCS has answered,
+        through the click's response_url, while Slack still takes it."""
+        url, clicked_at = request.response_url, request.submitted_at
+        if url is None or clicked_at is None or self._w.clock.now() - clicked_at >= RESPONSE_URL_LIFETIME:
+            return
+        by = request.approved_by or request.confirmed_by or request.requester_id
+        await self._w.notifier.reply(url, CardClosed(request, outcome, by), replace_original=True)
 
 
 def refusal_notice(request: BackupRequest) -> BackupNotStarted:

@@ -1,8 +1,10 @@
 """The Slack Web API methods the bot calls, answered from the workspace and the timeline.
 
-``chat.postMessage`` (channel notices), ``usergroups.users.list`` (group rules), ``apps.connections.open``
-(Socket Mode, with the app-level token) and ``auth.test`` (who the bot token belongs to). Any other method
-answers ``unknown_method``, as Slack does, so a bot calling something new is noticed.
+``chat.postMessage`` (channel notices; ``reply_broadcast`` is kept on the message), ``chat.update`` (a
+message the bot posted in a channel, by channel and ``ts``; every version is kept in its history),
+``usergroups.users.list`` (group rules), ``apps.connections.open`` (Socket Mode, with the app-level token)
+and ``auth.test`` (who the bot token belongs to). Any other method answers ``unknown_method``, as Slack
+does, so a bot calling something new is noticed.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def error(name: str, *, status: int = 200, headers: Mapping[str, str] | None = N
 def _str(params: Mapping[str, Any], key: str) -> str:
     value = params.get(key)
     return "" if value is None else str(value)
+
+
+def _flag(params: Mapping[str, Any], key: str) -> bool:
+    """A boolean parameter: JSON ``true`` or, in form bodies, ``"true"``/``"1"``."""
+    value = params.get(key)
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1"))
 
 
 class _InvalidBlocksError(Exception):
@@ -82,6 +90,7 @@ class WebApi:
             "apps.connections.open": self._apps_connections_open,
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
             "usergroups.users.list": self._usergroups_users_list,
         }
 
@@ -144,8 +153,35 @@ class WebApi:
             content=Content(text=text, blocks=blocks),
             thread_ts=_str(params, "thread_ts") or None,
             source="chat.postMessage",
+            reply_broadcast=_flag(params, "reply_broadcast"),
         )
         return ok(channel=channel, ts=message.ts, message=self._ws.message_json(message))
+
+    def _chat_update(self, params: JsonDict) -> ApiReply:
+        channel, problem = self._ws.resolve_channel(_str(params, "channel"))
+        if problem:
+            return error(problem)
+        ts = _str(params, "ts")
+        message = next(
+            (
+                m
+                for m in self._timeline.messages
+                if m.channel == channel and m.ts == ts and not m.deleted and not m.is_ephemeral
+            ),
+            None,
+        )
+        if message is None:
+            return error("message_not_found")
+        if message.author != self._ws.bot_user_id:
+            return error("cant_update_message")
+        text = _str(params, "text")
+        blocks = _blocks(params)
+        if not text and not blocks:
+            return error("no_text")
+        # Slack keeps the blocks when an update gives none, and the text when it gives none.
+        content = Content(text=text or message.text, blocks=message.blocks if blocks is None else blocks)
+        self._timeline.replace(message, content)
+        return ok(channel=channel, ts=message.ts, text=content.text)
 
     def _usergroups_users_list(self, params: JsonDict) -> ApiReply:
         if self._ws.usergroups_error is not None:
