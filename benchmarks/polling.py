@@ -29,7 +29,7 @@ import aiohttp
 
 from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget
 from bot.core.flow.tracker import Tracker, TrackerOptions
-from bot.core.ports import Delivered
+from bot.core.ports import Delivered, UpdateResult
 from bot.core.rules.audit import AuditEntry
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.instances import BackupFormat
@@ -86,9 +86,13 @@ class CountingNotifier:
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
         self.notices += 1
         return Delivered()
+
+    async def update_message(self, channel_id: str, ts: str, content: Notice | Reply) -> UpdateResult:
+        return UpdateResult("updated")
 
 
 class NoAudit:

@@ -154,7 +154,7 @@ async def _play(setup: LocalSetup) -> tuple[str, str]:
     await setup.say(ALICE, 'eu-de/redis-prod aof "before the migration"')
     card = await setup.next_message(lambda m: m.visible_to == ALICE and bool(slack.buttons(m)), "the card")
     await slack.click(setup.bot_url, user_id=ALICE, message=card, action_id="backup_confirm")
-    started = await setup.next_message(lambda m: m.channel == OPS and "backup_id" in m.text, "the backup_id")
+    started = await setup.next_message(lambda m: m.channel == OPS and "backup_id" in m.shown, "the backup_id")
     finished = await setup.next_message(
         lambda m: m.thread_ts == started.ts and m.ts != started.ts, "the completion notice"
     )
@@ -162,12 +162,13 @@ async def _play(setup: LocalSetup) -> tuple[str, str]:
     await setup.say(BOB, "redis-prod rdb")
     await setup.next_message(lambda m: m.visible_to == BOB, "bob's answer")
     await setup.say(ALICE, "list eu-nl/redis-prod")
-    await setup.next_message(lambda m: m.visible_to == ALICE and "Recent backups" in m.text, "the list")
+    await setup.next_message(lambda m: m.visible_to == ALICE and "Recent backups" in m.shown, "the list")
     await setup.say(ALICE, "redis-prod")
     await setup.next_message(
-        lambda m: m.visible_to == ALICE and "more than one place" in m.text, "the qualified forms"
+        lambda m: m.visible_to == ALICE and "more than one place" in m.shown, "the qualified forms"
     )
-    return started.text, finished.text
+    # Their lines as one: the channel message as it stands now, and the outcome in its thread.
+    return " · ".join(started.shown.splitlines()), " · ".join(finished.shown.splitlines())
 
 
 async def run_demo(out: TextIO) -> int:

@@ -602,8 +602,20 @@ def _card_closed(reply: CardClosed) -> Message:
             )
             fallback = f"The backup of {name} started."
             notes.insert(0, f"backup_id {code(request.backup_id or '?')}")
+        case "not_started" if request.state == RequestState.NOT_CREATED:
+            # The outcome was unknown for a while: what checking found is told as such, never as a refusal.
+            text = (
+                f":x: *No backup was created* for {target}: DCS's answer was lost, and its records show none "
+                "from this request. Nothing was sent twice."
+            )
+            fallback = f"No backup of {name} was created."
+            extra.append(_retry(request))
         case "not_started":
-            text = f":x: Not started, because {_why_not_started(request)}"
+            answered = (
+                code(request.error_code) if request.error_code else f"HTTP {request.error_status or '?'}"
+            )
+            reason = escape(request.error_msg or "no reason given")
+            text = f":x: Not started, because DCS answered {answered}: {reason}"
             fallback = f"The backup of {name} was not started."
             extra.append(_retry(request))
         case "checking":
@@ -619,15 +631,6 @@ def _card_closed(reply: CardClosed) -> Message:
             )
             fallback = f"Could not tell whether the backup of {name} started."
     return Message(text=fallback, blocks=[section(text), *extra, context(*notes)])
-
-
-def _why_not_started(request: BackupRequest) -> str:
-    if request.state == RequestState.NOT_CREATED:
-        return (
-            "DCS's answer was lost and its records show no backup from this request. Nothing was sent twice."
-        )
-    answered = code(request.error_code) if request.error_code else f"HTTP {request.error_status or '?'}"
-    return f"DCS answered {answered}: {escape(request.error_msg or 'no reason given')}"
 
 
 def _meaning(record: BackupRecord) -> str:

@@ -15,7 +15,6 @@ from bot.store.watch import SqlWatchStore
 from tests.e2e.conftest import (
     ALICE,
     BOB,
-    LEAD,
     OPS,
     StandIns,
     World,

@@ -56,7 +56,10 @@ async def adopted_and_followed(world: World) -> Message:
     assert started.shown.startswith(":floppy_disk:")
     assert f"backup_id `{backup.backup_id}`" in started.shown
     [reply] = await world.thread_replies(started.ts)
-    assert reply.shown.startswith(f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded")
+    assert (
+        reply.shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded")
+        and f"backup_id `{backup.backup_id}`" in reply.shown
+    )
     request = await until_state(world, RequestState.FINISHED)
     assert request.backup_id == backup.backup_id
     assert world.backups_created() == 1
