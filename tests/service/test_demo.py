@@ -45,7 +45,9 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     [backup_id] = re.findall(rf"^    backup_id `({BACKUP_ID})`", transcript[started:].splitlines()[1])
     # The channel message is kept current in place while the backup runs.
     index_of(transcript, r"^DCS Backup updated the message:$", started)
-    index_of(transcript, r"^    ↳     :white_check_mark: The backup of \*eu-de/redis-prod\* succeeded", started)
+    index_of(
+        transcript, r"^    ↳     :white_check_mark: The backup of \*eu-de/redis-prod\* succeeded", started
+    )
     index_of(transcript, r"^--- #backup-alerts ---$")
     index_of(transcript, r"^@bob: /dcs-backup redis-prod rdb$")
     # The second region is addressed by its name, and a name both regions have gets both qualified forms.
