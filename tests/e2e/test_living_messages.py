@@ -5,6 +5,7 @@ one per second, and updates Slack refuses break neither the flow nor the outcome
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from bot.standins.dcs.control import ManualClock
@@ -49,7 +50,7 @@ async def test_the_channel_message_goes_from_waiting_to_succeeded_and_the_card_s
     assert all(f"backup_id `{backup.backup_id}`" in version for version in shown)
     # Every version was sent by chat.update on the message itself; none repeats the one before.
     assert len(updates_of(world, posted)) == len(posted.history) >= 1
-    assert all(a != b for a, b in zip(shown, shown[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(shown))
     assert posted.text == "The backup of redis-prod succeeded."
     # The outcome is still told in the thread, and not broadcast.
     assert "succeeded" in outcome.shown and not outcome.reply_broadcast
