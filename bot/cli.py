@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -23,11 +22,13 @@ from bot.clouds_file import clouds_of
 from bot.config import ConfigError, clouds_path, database_path, load_settings
 from bot.core.rules.audit import AuditRecord
 from bot.core.rules.policy_warnings import policy_warnings
+from bot.database_url import PostgresUrl
 from bot.logs import configure_logging
 from bot.policy_file import PolicyError, PolicyHolder, read_cloud_names, read_policy
 from bot.standins.dcs.control import DEFAULT_PORT as DEFAULT_EMULATOR_PORT
 from bot.store.audit import SqlAuditLog
-from bot.store.database import open_database
+from bot.store.database import database_problem, open_database
+from bot.store.engine import DATABASE_ERRORS
 
 log = logging.getLogger("bot")
 
@@ -117,18 +118,22 @@ def serve() -> int:
     return EXIT_OK
 
 
-async def _database_problem(path: Path) -> str | None:
-    """Why the database cannot be used, in one line, or None."""
+_OPENING_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, RuntimeError, TimeoutError)
+
+
+async def _database_problem(target: Path | PostgresUrl) -> str | None:
+    """Why the database cannot be used, in one line without its password, or None."""
     threads = set(threading.enumerate())
     try:
-        connection = await open_database(path)
-    except (OSError, sqlite3.Error, RuntimeError) as error:
+        database = await open_database(target)
+    except _OPENING_ERRORS as error:
         # When connecting fails, aiosqlite stops its worker thread without waiting for it. Should this
         # loop close first, the thread dies with a traceback on stderr; so it is waited for here.
-        started = [thread for thread in threading.enumerate() if thread not in threads]
-        await asyncio.to_thread(_join, started, timeout=5.0)
-        return str(error) or type(error).__name__
-    await connection.close()
+        if isinstance(target, Path):
+            started = [thread for thread in threading.enumerate() if thread not in threads]
+            await asyncio.to_thread(_join, started, timeout=5.0)
+        return database_problem(error, target)
+    await database.close()
     return None
 
 
@@ -218,7 +223,9 @@ def _table_line(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip() + "\n"
 
 
-async def _print_audit(database: Path, since: datetime | None, output_format: str, out: TextIO) -> None:
+async def _print_audit(
+    database: Path | PostgresUrl, since: datetime | None, output_format: str, out: TextIO
+) -> None:
     connection = await open_database(database)
     try:
         await print_audit(SqlAuditLog(connection, lambda: datetime.now(UTC)), since, output_format, out)
@@ -238,8 +245,11 @@ def audit(output_format: str, since: str | None) -> int:
             )
         if start.tzinfo is None:
             start = start.replace(tzinfo=UTC)
-    database = database_path()
-    if not database.exists():
+    try:
+        database = database_path()
+    except ConfigError as error:
+        return _fail(*error.problems)
+    if isinstance(database, Path) and not database.exists():
         return _fail(f"BOT_DATABASE: {database} does not exist (has the bot run here yet?)")
     try:
         asyncio.run(_print_audit(database, start, output_format, sys.stdout))

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.rules.instances import BackupFormat
+from bot.database_url import EXAMPLE, PostgresUrl, is_postgres_url
 
 
 class ConfigError(Exception):
@@ -98,7 +99,8 @@ EXPECTED: dict[str, str] = {
     "dcs_domain": "must be the account (domain) name the IAM user belongs to, like OTC-EU-DE-00000000001",
     "dcs_cloud_name": "must be 1 to 32 characters of a-z, 0-9 and -, like eu-de",
     "bot_policy": "must be the path of the policy file, like policy.toml",
-    "bot_database": "must be the path of the SQLite file, like dcs-bot.sqlite3",
+    "bot_database": "must be the path of a SQLite file, like dcs-bot.sqlite3, "
+    f"or a PostgreSQL URL like {EXAMPLE}",
     "bot_default_format": "must be aof or rdb",
     "bot_log_format": "must be text or json",
     "bot_clouds": "must be the path of a clouds file, like clouds.toml",
@@ -164,7 +166,8 @@ class Settings(BaseSettings):
     dcs_cloud_name: str = "default"
 
     bot_policy: Path = Path("policy.toml")
-    bot_database: Path = Path("dcs-bot.sqlite3")
+    # A URL when it starts like one; a path otherwise (left to right: every string is a path).
+    bot_database: PostgresUrl | Path = Field(default=Path("dcs-bot.sqlite3"), union_mode="left_to_right")
     bot_clouds: Path | None = None
     bot_poll_interval: float = _bounded("bot_poll_interval", 15.0)
     bot_confirm_ttl: float = _bounded("bot_confirm_ttl", 300.0)
@@ -274,6 +277,11 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("bot_database", mode="before")
+    @classmethod
+    def _database(cls, value: object) -> object:
+        return database_setting(value)
+
     def _value_problems(self) -> Iterable[tuple[str, str]]:
         """Problems that need the values of several settings, once each of them is valid."""
         if self.bot_ops_port is not None and self.bot_ops_port == self.port:
@@ -287,7 +295,10 @@ class Settings(BaseSettings):
         """Every secret value, so logging can redact them wherever they might appear."""
         values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
         values += [self.dcs_secret_key, self.dcs_password]
-        return [value.get_secret_value() for value in values if value is not None]
+        secrets = [value.get_secret_value() for value in values if value is not None]
+        if isinstance(self.bot_database, PostgresUrl):
+            secrets += self.bot_database.passwords()
+        return secrets
 
 
 class _Problems:
@@ -370,7 +381,7 @@ class _DatabaseOnly(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    bot_database: Path = Path("dcs-bot.sqlite3")
+    bot_database: PostgresUrl | Path = Field(default=Path("dcs-bot.sqlite3"), union_mode="left_to_right")
     bot_clouds: Path | None = None
 
     @field_validator("bot_clouds", mode="before")
@@ -378,10 +389,30 @@ class _DatabaseOnly(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("bot_database", mode="before")
+    @classmethod
+    def _database(cls, value: object) -> object:
+        return database_setting(value)
 
-def database_path() -> Path:
+
+def database_setting(value: object) -> object:
+    """A ``postgresql://`` (or ``postgres://``) text as a checked :class:`PostgresUrl`; anything else as
+    given (a path). A URL that lacks a part is refused saying which, never repeating the URL."""
+    if isinstance(value, str) and is_postgres_url(value.strip()):
+        try:
+            return PostgresUrl(value.strip())
+        except ValueError as error:
+            raise ValueError(f"{EXPECTED['bot_database']} (this URL {error})") from None
+    return value
+
+
+def database_path() -> PostgresUrl | Path:
     """``BOT_DATABASE`` alone, for commands (like ``audit``) that need no complete configuration."""
-    return _DatabaseOnly().bot_database
+    try:
+        return _DatabaseOnly().bot_database
+    except ValidationError as error:
+        reason = error.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"BOT_DATABASE: {reason}") from None
 
 
 def clouds_path() -> Path | None:

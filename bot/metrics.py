@@ -10,7 +10,7 @@ identifier). Anything else is counted as ``other``, so no token, secret or part 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Awaitable, Collection
 from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -36,6 +36,7 @@ SLACK_METHODS = frozenset(
         "chat.update",
         "usergroups.list",
         "usergroups.users.list",
+        "views.publish",
     }
 )
 DCS_OPERATIONS = frozenset({"show_instance", "list_instances", "list_backups", "create_backup"})
@@ -124,10 +125,20 @@ class Metrics:
         self.slack_rate_limited = Counter(
             "dcs_bot_slack_rate_limited", "Slack Web API answers with HTTP 429", ["method"], registry=r
         )
+        self.event_redeliveries = Counter(
+            "dcs_bot_event_redeliveries",
+            "Events API deliveries of an event already delivered, acknowledged without handling",
+            registry=r,
+        )
         self.followed = Gauge("dcs_bot_followed_backups", "Backups being followed right now", registry=r)
         self.socket_connected = Gauge(
             "dcs_bot_socket_mode_connected",
             "1 when the Socket Mode connection is up (Socket Mode only)",
+            registry=r,
+        )
+        self.leader = Gauge(
+            "dcs_bot_leader",
+            "1 while this replica holds the lease on the background work (the leader), 0 on a standby",
             registry=r,
         )
 
@@ -148,8 +159,14 @@ class Metrics:
     def observe_slack_rate_limited(self, method: str) -> None:
         self.slack_rate_limited.labels(slack_method(method)).inc()
 
+    def observe_event_redelivery(self) -> None:
+        self.event_redeliveries.inc()
+
     def observe_socket(self, connected: bool) -> None:
         self.socket_connected.set(1 if connected else 0)
+
+    def observe_role(self, role: str) -> None:
+        self.leader.set(1 if role == "leader" else 0)
 
     def _cloud(self, entry: AuditEntry) -> str:
         """The entry's cloud as a label: a configured cloud's name, else ``other``."""
@@ -182,8 +199,11 @@ class MeteredAuditLog:
         self._inner = inner
         self._metrics = metrics
 
-    async def record(self, entry: AuditEntry) -> None:
-        await self._inner.record(entry)
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
+        return self._counted(self._inner.record(entry), entry)
+
+    async def _counted(self, committed: Awaitable[None], entry: AuditEntry) -> None:
+        await committed
         self._metrics.count(entry)
 
 

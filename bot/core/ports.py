@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
 from bot.core.rules.audit import AuditEntry
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.home import HomeSnapshot
 from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
 from bot.core.rules.messages import Notice, PlannedCall, Reply
 
@@ -100,11 +101,13 @@ class RequestStore(Protocol):
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         """Applies ``event`` if the request is in a state that allows it (and, with ``unexpired``, has not
-        expired at ``now``; with ``expired``, has); returns the updated request, or None when this caller
-        did not win."""
+        expired at ``now``; with ``expired``, has; with ``orphaned``, its claim has run out or it has none,
+        by the database's clock, as :meth:`SubmissionClaims.orphaned` judges); returns the updated request,
+        or None when this caller did not win."""
         ...
 
     async def update(self, request_id: str, **changes: object) -> None: ...
@@ -126,9 +129,25 @@ class RequestStore(Protocol):
         """Requests with a notice the channel has not had yet (``notice_due`` set), oldest first."""
         ...
 
+    async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
+        """The requests ``user_id`` made, in any state, newest first, at most ``limit``."""
+        ...
+
+
+class RequestObserver(Protocol):
+    """Hears of every request the store took: added, or moved to another state (a transition that won)."""
+
+    def changed(self, request: BackupRequest) -> None:
+        """Called right after the store took the change; must not block (schedule work, do not await it)."""
+        ...
+
 
 class AuditLog(Protocol):
-    async def record(self, entry: AuditEntry) -> None: ...
+    def record(self, entry: AuditEntry) -> Awaitable[None]:
+        """Takes the row now — its place in the trail and its time are the moment of this call — and
+        returns its commit: awaiting it returns once the row is committed, or raises if it could not be.
+        Rows recorded and not yet awaited may wait to go in with the next awaited one (group commit)."""
+        ...
 
 
 class GroupDirectory(Protocol):
@@ -198,7 +217,33 @@ class Notifier(Protocol):
         ...
 
     async def update_message(self, channel_id: str, ts: str, content: Notice | Reply) -> UpdateResult:
-        """Replaces the bot's channel message ``ts`` with ``content``; raises nothing."""
+        """Replaces the bot's channel message ``ts`` with ``content`` (``chat.update``): a backup's living
+        message, an approval request decided from the Home tab or expired (neither has a response_url to
+        replace it with); raises nothing."""
+        ...
+
+
+class HomeAnswers(Protocol):
+    """Answers to clicks made on a person's Home tab: such a click has no message (no response_url) to
+    answer through, so the answer is shown on the Home tab itself."""
+
+    def answer(self, user_id: str, reply: Reply) -> None:
+        """Shows ``reply`` on ``user_id``'s Home tab soon; must not block."""
+        ...
+
+
+class NoHomeTab:
+    """:class:`HomeAnswers` where no Home tab is served: an answer to a Home-tab click goes nowhere."""
+
+    def answer(self, user_id: str, reply: Reply) -> None:
+        return None
+
+
+class HomePublisher(Protocol):
+    """Shows a person their Home tab (Slack's ``views.publish``)."""
+
+    async def publish(self, user_id: str, home: HomeSnapshot) -> bool:
+        """False when Slack did not take it (never raises)."""
         ...
 
 
@@ -240,4 +285,68 @@ class WatchStore(Protocol):
         """Forgets the final backups seen before ``before`` (returns how many) and moves the start of every
         watch that began earlier up to ``before``: a forgotten backup that DCS still lists ended before
         the watch "began", so it is never announced again."""
+        ...
+
+
+class EventDeliveries(Protocol):
+    """Which Events API deliveries arrived already, across every replica: Slack delivers an event again
+    when its first delivery was not acknowledged in time, and any replica may get either delivery."""
+
+    async def first_delivery(self, event_id: str, now: datetime) -> bool:
+        """True the first time ``event_id`` is seen, False for a redelivery; atomic across replicas."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forgets deliveries received before ``before`` (Slack redelivers within minutes); how many."""
+        ...
+
+
+# --- several replicas (INTERFACE §9) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """This replica as the owner of the submissions it makes: its id (unique per process) and how many
+    seconds a claim lasts unless renewed. A request store given one records the claim in the same atomic
+    step that moves a request into ``submitting``."""
+
+    replica: str
+    ttl: float
+
+
+class Lease(Protocol):
+    """One named lease in the shared database, held for ``ttl`` seconds by one replica at a time, as this
+    replica sees it. Expiry is judged by the database's clock, never a replica's. The epoch grows whenever
+    the holder changes, so a holder can tell that someone else held the lease in between."""
+
+    @property
+    def holder(self) -> str: ...
+
+    async def acquire(self) -> int | None:
+        """Takes the lease — or renews it — when it is free, expired or already this replica's, for ``ttl``
+        seconds from now; the epoch it is held under, or None while another replica holds it."""
+        ...
+
+    async def holds(self, epoch: int) -> bool:
+        """Whether this replica still holds the lease under ``epoch``, unexpired."""
+        ...
+
+    async def release(self, epoch: int) -> None:
+        """Ends the lease at once when this replica holds it under ``epoch``, so a standby takes it over
+        on its next try."""
+        ...
+
+
+class SubmissionClaims(Protocol):
+    """The claims replicas hold on the submissions they are making (recorded by the request store of a
+    :class:`Claimant`), as one replica sees them."""
+
+    async def renew(self) -> int:
+        """Extends this replica's claims on its requests still ``submitting`` by the claim's ttl from now
+        (the database's clock); how many."""
+        ...
+
+    async def orphaned(self) -> list[str]:
+        """The ids of the requests in ``submitting`` whose owner is gone: their claim expired, or they
+        have none (rows from an earlier release). Never this replica's own."""
         ...

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -29,9 +29,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clock import SystemClock
+from bot.core.ports import Clock, EventDeliveries
 from bot.slack.authorization import Authorize
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.runner import Runner
+from bot.slack.middleware.event_deduplication import EventDeduplication
 from bot.slack.middleware.shutdown_gate import ShutdownGate
 
 log = logging.getLogger(__name__)
@@ -46,9 +49,18 @@ def retry_handlers() -> list[AsyncRetryHandler]:
 
 
 def bolt_app(
-    client: AsyncWebClient, signing_secret: str | None, runner: Runner, *, authorize: Authorize
+    client: AsyncWebClient,
+    signing_secret: str | None,
+    runner: Runner,
+    *,
+    authorize: Authorize,
+    deliveries: EventDeliveries | None = None,
+    clock: Clock | None = None,
+    on_redelivery: Callable[[], None] = lambda: None,
 ) -> AsyncApp:
-    """``authorize`` (see bot.slack.authorization) stands in for Bolt's own ``auth.test`` per app."""
+    """``authorize`` (see bot.slack.authorization) stands in for Bolt's own ``auth.test`` per app.
+    With ``deliveries``, an Events API event Slack delivers again is acknowledged without reaching a
+    listener (``on_redelivery`` counts it); without, every delivery is handled."""
     logger = logging.getLogger("slack_bolt.app")
     # Bolt warns at construction that the token (the client's, SLACK_BOT_TOKEN) goes unused because a
     # client and ``authorize`` are given; ``authorize`` hands Bolt that very token, so the warning would only
@@ -72,6 +84,8 @@ def bolt_app(
     finally:
         logger.setLevel(level)
     app.use(ShutdownGate(lambda: runner.accepting))
+    if deliveries is not None:
+        app.use(EventDeduplication(deliveries, (clock or SystemClock()).now, on_redelivery))
     register_listeners(app, runner)
     return app
 

@@ -74,6 +74,25 @@ class SlackNotifier:
             replace_original=replace_original,
         )
 
+    async def whisper(self, channel_id: str, user_id: str, reply: Reply) -> bool:
+        """Shows ``reply`` to ``user_id`` alone in ``channel_id`` (``chat.postEphemeral``), for answers with
+        no response_url to go through (a form opened other than by a command)."""
+        message = render_reply(reply, show_clouds=self._show_clouds)
+        try:
+            await call_slack(
+                "chat.postEphemeral",
+                self._client.chat_postEphemeral(
+                    channel=channel_id, user=user_id, text=message.text, blocks=message.blocks
+                ),
+                timeout=self._client.timeout,
+            )
+        except SlackCallError as error:
+            if self._on_error is not None:
+                self._on_error("chat.postEphemeral", error.failure.reason)
+            log.error("could not answer %s in %s: %s", user_id, channel_id, error.failure)
+            return False
+        return True
+
     async def announce(
         self,
         channel_id: str,

@@ -8,9 +8,11 @@ Rows are written by group commit: the rows that commands record in one turn of t
 a write is under way — go into the database together, as one multi-row INSERT, which in the store's
 autocommit model is one statement and one transaction, all or nothing. What the audit promises is kept:
 
-- :meth:`SqlAuditLog.record` returns only once its row is committed, so a row recorded before a state
-  change (an API call before the call, a decision before the card) is durable before anyone acts on or
-  is told of that change; when the write fails, every caller of that batch gets the error.
+- :meth:`SqlAuditLog.record` takes the row at once and returns its commit; awaiting that returns only
+  once the row is committed, so a row awaited before a state change (an API call before the call, a
+  decision before the card) is durable before anyone acts on or is told of that change; when the write
+  fails, every caller of that batch gets the error. A write starts when a commit is awaited, so rows
+  recorded and not yet awaited (a command's own row, while its instance is resolved) go in with the next.
 - Rows go in, and get their ``seq``, in the order they were recorded; ``at`` is the moment of recording.
 - A row once recorded is written even when its caller is cancelled; :meth:`SqlAuditLog.flush` waits
   for every row recorded so far (the bot calls it at shutdown, before closing the database).
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from datetime import datetime
 
 from bot.core.rules.audit import AuditEntry, AuditKind, AuditRecord
@@ -47,17 +49,21 @@ class SqlAuditLog:
         # primary key (seq order) instead of sorting. PostgreSQL has no such hint and needs none.
         self._unindexed_at = "+at" if database.dialect == "sqlite" else "at"
 
-    async def record(self, entry: AuditEntry) -> None:
-        """Returns once the row is committed (with others recorded meanwhile); raises if it could not be."""
+    def record(self, entry: AuditEntry) -> _Commit:
+        """Takes the row now; awaiting the result returns once it is committed (with others recorded
+        meanwhile), and raises if it could not be."""
         committed = asyncio.get_running_loop().create_future()
         self._pending.append((self._row(entry), committed))
-        if self._writer is None:
+        return _Commit(self, committed)
+
+    def _write_soon(self) -> None:
+        if self._writer is None and self._pending:
             # Starts on the loop's next turn, so that every row recorded in this one goes along.
             self._writer = asyncio.create_task(self._write_pending(), name="audit writer")
-        await committed
 
     async def flush(self) -> None:
         """Waits until every row recorded so far is written (or has failed to be)."""
+        self._write_soon()
         while self._writer is not None:
             await asyncio.shield(self._writer)
 
@@ -163,6 +169,21 @@ class SqlAuditLog:
         if first is None:
             return await self.last_seq()
         return int(first) - 1
+
+
+class _Commit:
+    """The commit of one recorded row: awaiting it starts the write of what is pending, if none is under
+    way, and waits for the row's batch."""
+
+    __slots__ = ("_committed", "_log")
+
+    def __init__(self, log: SqlAuditLog, committed: asyncio.Future[None]) -> None:
+        self._log = log
+        self._committed = committed
+
+    def __await__(self) -> Generator[object, None, None]:
+        self._log._write_soon()
+        return self._committed.__await__()
 
 
 _TEXT_COLUMNS = frozenset(

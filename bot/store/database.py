@@ -1,108 +1,19 @@
-"""Opening the database and migrating its schema on start-up."""
+"""Opening the database (and migrating its schema: :mod:`bot.store.migrations`); times as stored."""
 
 from __future__ import annotations
 
+import errno
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.store.engine import Database, SqliteDatabase
+import asyncpg
+
+from bot.database_url import PostgresUrl, is_postgres_url
+from bot.store.engine import CONNECT_TIMEOUT, Database, PostgresDatabase, SqliteDatabase
+from bot.store.migrations import migrate
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-# Each entry moves the schema one version up; never edit an entry once released, append a new one.
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE requests (
-        request_id TEXT PRIMARY KEY,
-        state TEXT NOT NULL,
-        requester_id TEXT NOT NULL,
-        requester_name TEXT NOT NULL,
-        channel_id TEXT NOT NULL,
-        instance_id TEXT NOT NULL,
-        instance_name TEXT NOT NULL,
-        backup_format TEXT NOT NULL,
-        remark TEXT NOT NULL,
-        rule TEXT NOT NULL,
-        approval TEXT NOT NULL,
-        approvers TEXT NOT NULL,
-        response_url TEXT,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        updated_at TEXT,
-        confirmed_by TEXT,
-        approved_by TEXT,
-        submitted_at TEXT,
-        backup_id TEXT,
-        error_code TEXT,
-        error_msg TEXT,
-        message_ts TEXT,
-        approval_message_ts TEXT
-    );
-    CREATE INDEX requests_by_state ON requests (state);
-    CREATE INDEX requests_by_backup ON requests (backup_id);
-
-    CREATE TABLE audit (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        at TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        user_id TEXT,
-        channel_id TEXT,
-        request_id TEXT,
-        instance_id TEXT,
-        instance_name TEXT,
-        backup_id TEXT,
-        rule TEXT,
-        outcome TEXT,
-        detail TEXT NOT NULL
-    );
-    CREATE INDEX audit_by_time ON audit (at);
-    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-    """,
-    """
-    ALTER TABLE requests ADD COLUMN backup_status TEXT;
-    ALTER TABLE requests ADD COLUMN finished_at TEXT;
-
-    CREATE TABLE watch_state (
-        channel_id TEXT NOT NULL,
-        instance_id TEXT NOT NULL,
-        instance_name TEXT NOT NULL,
-        watching_since TEXT NOT NULL,
-        stale_since TEXT,
-        PRIMARY KEY (channel_id, instance_id)
-    );
-
-    CREATE TABLE watch_seen (
-        channel_id TEXT NOT NULL,
-        backup_id TEXT NOT NULL,
-        instance_id TEXT NOT NULL,
-        status TEXT NOT NULL,
-        announced INTEGER NOT NULL,
-        seen_at TEXT NOT NULL,
-        PRIMARY KEY (channel_id, backup_id)
-    );
-    """,
-    """
-    ALTER TABLE requests ADD COLUMN sent_at TEXT;
-    ALTER TABLE requests ADD COLUMN answer_lost_at TEXT;
-    ALTER TABLE requests ADD COLUMN notice_due TEXT;
-    ALTER TABLE requests ADD COLUMN notice_refused_since TEXT;
-    ALTER TABLE requests ADD COLUMN error_status INTEGER;
-    ALTER TABLE requests ADD COLUMN error_hint TEXT;
-    ALTER TABLE requests ADD COLUMN error_request_id TEXT;
-    CREATE INDEX requests_by_instance ON requests (instance_id, state);
-    CREATE INDEX requests_owing_notices ON requests (notice_due) WHERE notice_due IS NOT NULL;
-    """,
-    """
-    ALTER TABLE requests ADD COLUMN cloud TEXT;
-    ALTER TABLE requests ADD COLUMN instance_tags TEXT;
-    """,
-    """
-    ALTER TABLE audit ADD COLUMN cloud TEXT;
-    """,
-]
 
 
 def to_db_time(moment: datetime) -> str:
@@ -128,9 +39,16 @@ def maybe_time(text: str | None) -> datetime | None:
     return None if text is None else from_db_time(text)
 
 
-async def open_database(path: Path | str) -> Database:
-    """The database at ``path``, its schema migrated to this release's."""
-    database = await SqliteDatabase.open(path)
+async def open_database(target: Path | str | PostgresUrl) -> Database:
+    """The database ``target`` names (a SQLite file's path, or a PostgreSQL URL), its schema migrated to
+    this release's."""
+    if isinstance(target, str) and is_postgres_url(target):
+        target = PostgresUrl(target)
+    database: Database
+    if isinstance(target, PostgresUrl):
+        database = await PostgresDatabase.open(target.secret())
+    else:
+        database = await SqliteDatabase.open(target)
     try:
         await migrate(database)
     except BaseException:
@@ -139,17 +57,18 @@ async def open_database(path: Path | str) -> Database:
     return database
 
 
-async def schema_version(database: Database) -> int:
-    return int(await database.fetch_value("PRAGMA user_version") or 0)
-
-
-async def migrate(database: Database) -> None:
-    version = await schema_version(database)
-    if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the database schema is version {version}, newer than this bot knows ({len(MIGRATIONS)})"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        async with database.transaction() as transaction:
-            await transaction.execute_script(script)
-            await transaction.execute(f"PRAGMA user_version = {number}")
+def database_problem(error: BaseException, target: Path | PostgresUrl) -> str:
+    """Why opening ``target`` failed, in one line of this bot's words, without the password."""
+    if isinstance(error, TimeoutError):
+        text = f"no answer within {CONNECT_TIMEOUT:g} s"
+    elif isinstance(error, socket.gaierror):
+        text = "cannot resolve the host name"
+    elif isinstance(error, OSError) and not isinstance(target, Path):
+        refused = error.errno == errno.ECONNREFUSED or isinstance(error, ConnectionRefusedError)
+        text = f"cannot connect to {target.host}:{target.port} ({'connection refused' if refused else error})"
+    elif isinstance(error, asyncpg.PostgresError):
+        text = error.args[0] if error.args else type(error).__name__
+    else:
+        text = str(error) or type(error).__name__
+    text = " ".join(str(text).split())
+    return target.redact(text) if isinstance(target, PostgresUrl) else text

@@ -43,6 +43,10 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 
+#: A unique index refused a row. Only PostgreSQL's are caught by the stores: on SQLite the guards in the
+#: statements themselves are enough (one writer at a time), and no such index exists there.
+UNIQUE_VIOLATIONS: tuple[type[Exception], ...] = (asyncpg.UniqueViolationError,)
+
 
 class Row(Protocol):
     """A result row, read by column name (``sqlite3.Row`` and ``asyncpg.Record`` both are)."""
@@ -146,6 +150,10 @@ class _SqliteStatements(Database):
         raise NotImplementedError
 
 
+#: How long a SQLite statement waits for another process's lock before "database is locked".
+_BUSY_TIMEOUT_MS = 5000
+
+
 class SqliteDatabase(_SqliteStatements):
     """One SQLite file through one aiosqlite connection (WAL). A transaction holds the connection: the
     statements of other tasks wait until it ends instead of joining it."""
@@ -159,9 +167,9 @@ class SqliteDatabase(_SqliteStatements):
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
             connection.row_factory = aiosqlite.Row
-            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            await _use_wal(connection)
             await connection.execute("PRAGMA synchronous=NORMAL")
-            await connection.execute("PRAGMA busy_timeout=5000")
         except BaseException:
             await connection.close()
             raise
@@ -187,6 +195,23 @@ class SqliteDatabase(_SqliteStatements):
         await self._connection.close()
 
 
+async def _use_wal(connection: aiosqlite.Connection) -> None:
+    """Switches the file to WAL (a no-op once it is). On a new file that takes an exclusive lock, and
+    SQLite answers "database is locked" at once, without its busy handler, while another process opening
+    the same new file holds a lock (replicas starting together): so this waits and tries again, within
+    the busy timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(0.01)
+
+
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
 
 
@@ -197,6 +222,9 @@ def _statements(script: str) -> list[str]:
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------
+
+#: Seconds a new PostgreSQL connection may take (asyncpg's default of 60 would hold start-up that long).
+CONNECT_TIMEOUT = 10.0
 
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|::|:([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -285,7 +313,7 @@ class PostgresDatabase(_PostgresStatements):
 
     @classmethod
     async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, timeout=CONNECT_TIMEOUT)
         return cls(pool)
 
     @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from aiohttp.typedefs import Handler
 from bot.bootstrap import BOT, Bot, create_app
 from bot.config import Settings, load_settings
 from bot.core.flow.notices import NOTICE_BUDGET
+from bot.core.ports import EventDeliveries
 from bot.core.rules.backup_request import BackupRequest, RequestState, new_request_id
 from bot.core.rules.instances import BackupFormat
 from bot.logs import configure_logging
@@ -30,7 +31,7 @@ from bot.standins.dcs.control import DcsEmulator, EmulatedInstance
 from bot.standins.slack.delivery import Inbound, PayloadKind
 from bot.standins.slack.payloads import AppContext, Person, Place, slash_command_form
 from bot.standins.slack.standin import CommandResult, SlackStandIn
-from bot.standins.slack.timeline import Message
+from bot.standins.slack.timeline import Content, Message
 from bot.store.database import open_database
 from bot.store.requests import SqlRequestStore
 from tests.factories import confirmed_request
@@ -121,6 +122,17 @@ class DcsGate:
         return await handler(request)
 
 
+def is_looking_up(message: Message) -> bool:
+    """Whether ``message`` is still a command's "Looking up …" ack, before its answer replaced it."""
+    return message.source == "ack" and message.text.startswith("Looking up ")
+
+
+def earlier_versions(message: Message) -> list[Content]:
+    """The versions ``message`` had before its current one, leaving out the "Looking up …" ack that a
+    command's answer replaces: a card's history starts when the card arrived."""
+    return [c for c in message.history if not c.text.startswith("Looking up ")]
+
+
 @dataclass
 class StandIns:
     """The Slack stand-in and the DCS emulator, each served on 127.0.0.1, with no bot yet."""
@@ -168,12 +180,14 @@ class Driver:
         return result
 
     async def reply_to(self, user: str, count: int = 1, timeout: float = 5.0) -> Message:
-        """The ``count``-th ephemeral message ``user`` sees (the ack counts when it had text)."""
-        await self.slack.wait_until(
-            lambda: len(self.slack.ephemeral_for(user)) >= count,
-            timeout=timeout,
-            what=f"{count} ephemeral(s)",
-        )
+        """The ``count``-th ephemeral message ``user`` sees (the ack counts when it had text), once it is
+        more than the "Looking up …" ack that the answer replaces."""
+
+        def arrived() -> bool:
+            seen = self.slack.ephemeral_for(user)
+            return len(seen) >= count and not is_looking_up(seen[count - 1])
+
+        await self.slack.wait_until(arrived, timeout=timeout, what=f"{count} ephemeral(s)")
         return self.slack.ephemeral_for(user)[count - 1]
 
     async def card(self, text: str, *, user: str = ALICE, channel: str = OPS) -> Message:
@@ -284,6 +298,8 @@ def bot_environment(
         "BOT_POLICY": str(policy_file),
         "BOT_DATABASE": str(tmp_path / "bot.sqlite3"),
         "BOT_POLL_INTERVAL": "0.05",
+        # A process killed in a test holds the lease this long: the next one takes over soon after.
+        "BOT_LEASE_TTL": "1",
         "PORT": str(port),
     }
     return values | overrides
@@ -449,11 +465,14 @@ async def world_factory(
         stand_ins: StandIns | None = None,
         follow_for: timedelta | None = None,
         notice_budget: timedelta | None = None,
+        event_deliveries: EventDeliveries | None = None,
+        home_refresh_interval: float | None = None,
         **overrides: Any,
     ) -> World:
         """A bot in this process, on new stand-ins or on given ones (from :func:`stand_ins_factory`, or
-        those of a world stopped before: that is a restart on the same database). ``follow_for`` and
-        ``notice_budget`` go to ``create_app``; other keywords are settings."""
+        those of a world stopped before: that is a restart on the same database). ``follow_for``,
+        ``notice_budget``, ``event_deliveries`` and ``home_refresh_interval`` go to ``create_app``; other
+        keywords are settings."""
         if stand_ins is None:
             stand_ins = await stand_ins_factory(dcs_gate=dcs_gate)
         elif dcs_gate is not None:
@@ -476,6 +495,9 @@ async def world_factory(
             notice_budget=notice_budget or NOTICE_BUDGET,
             # The tests poll every 50 ms: a budget that never holds them up.
             background_calls_per_second=10_000,
+            event_deliveries=event_deliveries,
+            # Short, so that a test waits little for a Home tab published again.
+            home_refresh_interval=home_refresh_interval or 0.05,
         )
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()

@@ -6,7 +6,7 @@ import pytest
 
 from bot.core.rules.audit import AuditKind
 from bot.standins.slack.timeline import Message
-from tests.e2e.conftest import ALICE, CAROL, OPS, DcsGate, World, WorldFactory
+from tests.e2e.conftest import ALICE, CAROL, OPS, DcsGate, World, WorldFactory, earlier_versions
 
 
 def fields_of(card: Message) -> dict[str, str]:
@@ -41,7 +41,7 @@ async def test_backup_by_name_shows_a_card_then_posts_the_backup_id_in_the_chann
     posted = await world.channel_message(OPS)
 
     assert world.slack.buttons(card) == [], "the card keeps no buttons once confirmed"
-    assert card.history, "the card was replaced through the click's response_url"
+    assert earlier_versions(card), "the card was replaced through the click's response_url"
     assert "Confirmed by <@UALICE1>" in card.shown
     creates = world.dcs.calls_to("create_backup", instance_id=world.prod.instance_id)
     assert len(creates) == 1 and creates[0].status == 200
@@ -138,15 +138,18 @@ async def test_the_ack_comes_back_while_every_dcs_call_is_still_held(world_facto
 
     assert result.status == 200
     assert result.reply.error is None
-    assert result.message is None, "a plain ack shows nothing; the card follows separately"
+    assert result.message is not None and result.message.text == "Looking up *redis-prod*…"
+    assert result.message.visible_to == ALICE
     assert world.dcs.calls == [], "no DCS call had been answered when the ack went out"
     await gate.held("GET /v2/")
-    assert world.slack.ephemeral_for(ALICE) == [], "the card waits for DCS, the ack did not"
+    assert world.slack.ephemeral_for(ALICE) == [result.message], "the card waits for DCS, the ack did not"
 
     gate.open()
     card = await world.reply_to(ALICE)
-    assert world.slack.buttons(card)
+    assert card is result.message and card.history[0].text == "Looking up *redis-prod*…"
+    assert world.slack.buttons(card), "the card replaced the ack"
     assert fields_of(card)["Remark"] == "held"
+    assert world.slack.ephemeral_for(ALICE) == [card]
 
 
 async def test_usage_errors_are_answered_in_the_ack_without_any_cloud_call(
@@ -192,5 +195,8 @@ async def test_bolt_answers_with_the_listeners_ack_at_once_without_polling_for_i
     assert body is not None and "aof or rdb" in str(body["text"])
 
     plain = await world.command('redis-prod aof "inline"')
-    assert plain.status == 200 and plain.message is None
+    assert plain.status == 200 and plain.json() == {
+        "text": "Looking up *redis-prod*…",
+        "response_type": "ephemeral",
+    }
     assert (await world.reply_to(ALICE)).blocks

@@ -6,7 +6,7 @@ import asyncio
 
 from bot.core.rules.backup_request import RequestState
 from bot.standins.slack.timeline import Message
-from tests.e2e.conftest import ADMIN, ALICE, BOB, DEFAULT_POLICY, OPS, World, WorldFactory
+from tests.e2e.conftest import ADMIN, ALICE, BOB, DEFAULT_POLICY, OPS, World, WorldFactory, earlier_versions
 
 CONFIRM_TTL = 0.3
 
@@ -42,7 +42,7 @@ async def test_cancel_replaces_the_card_and_creates_nothing(world: World) -> Non
     late_confirm, _ = world.slack.build_click(user_id=ALICE, message=card, action_id="backup_confirm")
 
     assert await world.click(card, "backup_cancel") == 200
-    await world.slack.wait_until(lambda: bool(card.history), what="card replaced")
+    await world.slack.wait_until(lambda: bool(earlier_versions(card)), what="card replaced")
 
     assert "Cancelled by <@UALICE1>" in card.shown
     assert world.slack.buttons(card) == []
@@ -72,7 +72,7 @@ async def test_someone_elses_click_is_refused_and_the_requester_can_still_confir
     await world.reply_to(BOB, 2)
 
     assert world.slack.buttons(card), "Alice's card is untouched"
-    assert card.history == []
+    assert earlier_versions(card) == []
     assert world.backups_created() == 0
     assert world.slack.channel_messages(OPS) == []
     [request] = await world.requests()
@@ -91,7 +91,7 @@ async def test_an_expired_confirmation_creates_nothing(world_factory: WorldFacto
     await asyncio.sleep(CONFIRM_TTL)
 
     await world.click(card, "backup_confirm")
-    await world.slack.wait_until(lambda: bool(card.history), what="card replaced")
+    await world.slack.wait_until(lambda: bool(earlier_versions(card)), what="card replaced")
 
     assert "expired" in card.shown and "Nothing was backed up" in card.shown
     assert [b.action_id for b in world.slack.buttons(card)] == ["backup_retry"], "only Start over"
@@ -125,7 +125,7 @@ async def test_a_confirmation_is_authorized_again_at_click_time(world: World) ->
     assert world.bot.policy.reload()
 
     await world.click(card, "backup_confirm")
-    await world.slack.wait_until(lambda: bool(card.history), what="card replaced")
+    await world.slack.wait_until(lambda: bool(earlier_versions(card)), what="card replaced")
 
     assert "you may no longer back up" in card.shown
     assert world.slack.buttons(card) == []

@@ -53,7 +53,7 @@ async def test_the_channel_message_goes_from_waiting_to_succeeded_and_the_card_s
     assert all(a != b for a, b in itertools.pairwise(shown))
     assert posted.text == "The backup of redis-prod succeeded."
     # The outcome is still told in the thread, and not broadcast.
-    assert "succeeded" in outcome.shown and not outcome.reply_broadcast
+    assert "succeeded" in outcome.shown and not outcome.broadcast
     # The card reached its final state through the click's response_url (replace_original).
     assert "Started" in card.shown and f"backup_id `{backup.backup_id}`" in card.shown
     assert any("Confirmed by" in shown_text(old) for old in card.history)
@@ -61,7 +61,7 @@ async def test_the_channel_message_goes_from_waiting_to_succeeded_and_the_card_s
     replaced = [
         p for p in world.slack.response_posts() if p.message is card and p.body.get("replace_original")
     ]
-    assert len(replaced) == 2, "replaced once on the click, once when DCS answered"
+    assert len(replaced) == 3, "replaced by the card (the 'Looking up' ack), on the click, when DCS answered"
 
 
 async def test_a_failed_backup_ends_as_failed_with_its_code_broadcast_and_a_way_to_try_again(
@@ -74,7 +74,7 @@ async def test_a_failed_backup_ends_as_failed_with_its_code_broadcast_and_a_way_
 
     assert "`dcs.08.0002` — the backup timed out" in posted.shown
     assert posted.text == "The backup of redis-prod failed."
-    assert outcome.reply_broadcast, "a failure is also shown in the channel"
+    assert outcome.broadcast, "a failure is also shown in the channel"
     [broadcast] = [c for c in world.slack.calls("chat.postMessage") if c.params.get("thread_ts") == posted.ts]
     assert broadcast.params.get("reply_broadcast") is True
     assert [b.action_id for b in world.slack.buttons(outcome)] == ["backup_retry"]

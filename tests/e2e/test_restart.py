@@ -14,7 +14,8 @@ from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import RequestState
 from bot.standins.dcs.control import ManualClock
 from bot.standins.faults import Answer, Fault
-from bot.store.database import MIGRATIONS, to_db_time
+from bot.store.database import to_db_time
+from bot.store.migrations import MIGRATIONS
 from tests.e2e.conftest import (
     DEFAULT_POLICY,
     OPS,
@@ -283,8 +284,8 @@ async def test_a_bot_killed_while_checking_reports_none_created_once_after_it_st
 def previous_release_database(path: Path, *rows: dict[str, str]) -> None:
     """A database as the release before the checking state left it (schema version 2), holding ``rows``."""
     with closing(sqlite3.connect(path)) as connection:
-        for number, script in enumerate(MIGRATIONS[:2], start=1):
-            connection.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+        for number, migration in enumerate(MIGRATIONS[:2], start=1):
+            connection.executescript(f"BEGIN;\n{migration.sqlite}\nPRAGMA user_version = {number};\nCOMMIT;")
         for row in rows:
             names = ", ".join(row)
             marks = ", ".join("?" for _ in row)

@@ -88,7 +88,7 @@ async def test_success_is_announced_in_the_thread_with_size_and_duration(
         f":white_check_mark: The backup of *redis-prod* succeeded in 1 min 5 s: {mib(backup.size)}.\n"
         f"backup_id `{backup.backup_id}`"
     )
-    assert reply.text == "The backup of redis-prod succeeded." and not reply.reply_broadcast
+    assert reply.text == "The backup of redis-prod succeeded." and not reply.broadcast
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ async def test_failure_is_announced_with_the_records_error_code_and_its_meaning(
         and f"backup_id `{backup.backup_id}`" in reply.shown
     )
     assert f": `{error_code}` — {meaning}." in reply.shown
-    assert reply.reply_broadcast, "a failure is also shown in the channel"
+    assert reply.broadcast, "a failure is also shown in the channel"
     request = await request_of(world, backup.backup_id)
     assert (request.state, request.backup_status) == (RequestState.FINISHED, "failed")
 

@@ -58,10 +58,9 @@ async def test_run_after_a_dry_run_gives_the_real_card_in_its_place(world: World
     dry_run = await world.reply_to(ALICE)
     assert [b.action_id for b in world.slack.buttons(dry_run)] == ["backup_run"]
 
+    versions = len(dry_run.history)  # the dry run replaced the "Looking up" ack
     await world.click(dry_run, "backup_run")
-    await world.slack.wait_until(
-        lambda: bool(world.slack.buttons(dry_run)) and bool(dry_run.history), what="card"
-    )
+    await world.slack.wait_until(lambda: len(dry_run.history) > versions, what="the card")
 
     assert {b.action_id for b in world.slack.buttons(dry_run)} == {"backup_confirm", "backup_cancel"}
     assert "Back up *redis-prod*?" in dry_run.shown and "for real" in dry_run.shown
@@ -79,9 +78,10 @@ async def test_pick_on_a_suggestion_gives_the_card_for_that_instance(world: Worl
     assert (pick.action_id, pick.label, pick.value) == ("backup_pick", "redis-prod", world.prod.instance_id)
     assert suggestions.text == "I could not find redis-prd."
 
+    versions = len(suggestions.history)  # the suggestions replaced the "Looking up" ack
     await world.click(suggestions, "backup_pick")
     await world.slack.wait_until(
-        lambda: bool(suggestions.history), what="the card in place of the suggestions"
+        lambda: len(suggestions.history) > versions, what="the card in place of the suggestions"
     )
 
     assert {b.action_id for b in world.slack.buttons(suggestions)} == {"backup_confirm", "backup_cancel"}

@@ -1,17 +1,22 @@
 """Cost that grows with the work: the watched estate is listed on its own interval, apart from following
-the bot's own backups, and all background polling shares one budget of DCS calls per second, the bot's
-own backups first. On the fakes, with the fake clock: no test here measures real time."""
+the bot's own backups, and all background polling of a cloud shares that cloud's budget of DCS calls per
+second, the bot's own backups first; one cloud's polling never waits for another's. On the fakes, with the
+fake clock: no test here measures real time."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
-from bot.core.flow.call_budget import CallBudget, Priority
+import pytest
+
+from bot.core.flow.call_budget import CallBudget, CloudBudgets, Priority
 from bot.core.flow.tracker import Tracker, TrackerOptions
-from bot.core.rules.instances import Instance
+from bot.core.ports import CloudMap
+from bot.core.rules.instances import BackupPage, Instance
 from tests.factories import NOW, make_instance, submitted_request
-from tests.fakes import FakeClock, Fakes, make_fakes
+from tests.fakes import DcsCall, FakeClock, FakeDcs, Fakes, make_fakes
 
 POLL = 15.0
 WATCH = 300.0
@@ -37,8 +42,18 @@ def budget_on(clock: FakeClock, rate: float, **kwargs: float) -> CallBudget:
     return CallBudget(rate, monotonic=lambda: (clock.now() - NOW).total_seconds(), sleep=sleep, **kwargs)
 
 
+def budgets_on(clock: FakeClock, rate: float, **kwargs: float) -> CloudBudgets:
+    """One budget per cloud on the fake clock (see :func:`budget_on`)."""
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    return CloudBudgets(rate, monotonic=lambda: (clock.now() - NOW).total_seconds(), sleep=sleep, **kwargs)
+
+
 def tracker(
-    fakes: Fakes, *, budget: CallBudget | None = None, watch_interval: float | None = WATCH
+    fakes: Fakes, *, budgets: CloudBudgets | None = None, watch_interval: float | None = WATCH
 ) -> Tracker:
     return Tracker(
         dcs=fakes.dcs,
@@ -49,7 +64,7 @@ def tracker(
         policy=lambda: fakes.policy,
         clock=fakes.clock,
         options=TrackerOptions(interval=POLL, watch_interval=watch_interval),
-        budget=budget,
+        budgets=budgets,
     )
 
 
@@ -176,7 +191,7 @@ async def test_a_big_estate_is_polled_more_slowly_with_the_followed_ones_first()
     for n, instance in enumerate(followed):
         await follow(fakes, instance, f"r{n}")
     # Half a call per second: 7 calls in a 15-s interval, five of them for the followed backups.
-    track = tracker(fakes, budget=budget_on(fakes.clock, 0.5, burst=1))
+    track = tracker(fakes, budgets=budgets_on(fakes.clock, 0.5, burst=1))
     before = fakes.clock.now()
     await track.cycle()
 
@@ -199,9 +214,113 @@ async def test_a_big_estate_is_polled_more_slowly_with_the_followed_ones_first()
 
 async def test_user_commands_do_not_take_from_the_budget() -> None:
     clock = FakeClock()
-    budget = budget_on(clock, 1, burst=1)
+    budgets = budgets_on(clock, 1, burst=1)
     fakes = make_fakes(WATCH_ALL, *estate(1), clock=clock)
-    await tracker(fakes, budget=budget).cycle()
-    granted = budget.granted
+    await tracker(fakes, budgets=budgets).cycle()
+    granted = budgets.granted
     await fakes.dcs.show_instance(estate(1)[0].instance_id)  # what a command does: straight to DCS
-    assert budget.granted == granted == len(fakes.dcs.calls_to("list_backups")) + 1
+    assert budgets.granted == granted == {"default": len(fakes.dcs.calls_to("list_backups")) + 1}
+
+
+# --- one budget per cloud ----------------------------------------------------------------------------
+
+
+class Stamped(FakeDcs):
+    """A cloud that notes when (on the fake clock) each of its backup listings was asked for."""
+
+    def __init__(self, *instances: Instance, clock: FakeClock) -> None:
+        super().__init__(*instances, clock=clock)
+        self.listed_at: list[float] = []
+
+    async def list_backups(self, instance_id: str, **arguments: Any) -> BackupPage:
+        self.listed_at.append((self.clock.now() - NOW).total_seconds())
+        return await super().list_backups(instance_id, **arguments)
+
+
+class Hanging(FakeDcs):
+    """A cloud whose backup listings never answer."""
+
+    async def list_backups(self, instance_id: str, **arguments: Any) -> BackupPage:
+        self.calls.append(DcsCall("list_backups", instance_id, arguments))
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+
+def cloud_estate(prefix: str, count: int) -> list[Instance]:
+    return [
+        make_instance(f"redis-{prefix}-{n:03d}", f"{prefix}{n:06d}-2222-3333-4444-555555555555")
+        for n in range(count)
+    ]
+
+
+async def follow_in(fakes: Fakes, cloud: str, instances: list[Instance]) -> None:
+    for instance in instances:
+        await fakes.requests.add(
+            submitted_request(
+                request_id=f"r-{instance.instance_id}",
+                backup_id=f"b-{instance.instance_id}",
+                instance=instance,
+                cloud=cloud,
+            )
+        )
+
+
+def two_cloud_tracker(fakes: Fakes, nl: FakeDcs, rate: float) -> Tracker:
+    return Tracker(
+        clouds=CloudMap({"eu-de": fakes.dcs, "eu-nl": nl}),
+        requests=fakes.requests,
+        watch=fakes.watch,
+        notifier=fakes.notifier,
+        audit=fakes.audit,
+        policy=lambda: fakes.policy,
+        clock=fakes.clock,
+        options=TrackerOptions(interval=POLL, watch_interval=WATCH),
+        budgets=budgets_on(fakes.clock, rate, burst=1),
+    )
+
+
+async def test_a_busy_cloud_s_polling_does_not_wait_for_another_cloud_s_tokens() -> None:
+    busy = cloud_estate("10", 10)
+    fakes = make_fakes("", *busy)
+    quiet = cloud_estate("30", 1)
+    nl = Stamped(*quiet, clock=fakes.clock)
+    await follow_in(fakes, "eu-de", busy)
+    await follow_in(fakes, "eu-nl", quiet)
+
+    await two_cloud_tracker(fakes, nl, rate=1).cycle()
+
+    assert len(fakes.dcs.calls_to("list_backups")) == 10
+    # eu-nl's one call takes eu-nl's token at once; it does not wait behind eu-de's ten at one a second.
+    assert nl.listed_at == [pytest.approx(0, abs=1)]
+
+
+async def test_a_cloud_s_followed_backups_leave_another_cloud_s_watch_its_whole_budget() -> None:
+    followed = cloud_estate("10", 7)
+    fakes = make_fakes(WATCH_ALL, *followed)
+    nl = FakeDcs(*cloud_estate("30", 10), clock=fakes.clock)
+    await follow_in(fakes, "eu-de", followed)
+    # Half a call per second: 7 calls in a 15-s interval in each cloud.
+    await two_cloud_tracker(fakes, nl, rate=0.5).cycle()
+
+    # eu-de spends its 7 on its followed backups; eu-nl's watch still gets its own 7.
+    assert len(nl.calls_to("list_backups")) == 7
+
+
+async def test_a_hanging_cloud_does_not_hold_up_another_cloud_s_polling() -> None:
+    stuck = cloud_estate("10", 10)
+    fakes = make_fakes("", *stuck)
+    de = Hanging(*stuck, clock=fakes.clock)
+    fakes.dcs = de
+    nl = FakeDcs(*cloud_estate("30", 1), clock=fakes.clock)
+    await follow_in(fakes, "eu-de", stuck)
+    await follow_in(fakes, "eu-nl", list(nl.instances.values()))
+
+    cycle = asyncio.ensure_future(two_cloud_tracker(fakes, nl, rate=100).cycle())
+    for _ in range(50):
+        await asyncio.sleep(0)
+    try:
+        # More of eu-de's calls hang than the tracker runs at once, and eu-nl is still listed.
+        assert len(de.calls_to("list_backups")) >= TrackerOptions(interval=POLL).concurrency
+        assert len(nl.calls_to("list_backups")) == 1
+    finally:
+        cycle.cancel()

@@ -9,7 +9,7 @@ import pytest
 
 from bot.core.ports import RequestStore, WatchStore
 from bot.core.rules.backup_request import FINAL_STATES, RequestEvent, RequestState
-from tests.factories import NOW, awaiting_approval, make_request, submitted_request
+from tests.factories import NOW, awaiting_approval, make_instance, make_request, submitted_request
 
 
 async def test_past_expiry_lists_waiting_requests_whose_time_ran_out(requests: RequestStore) -> None:
@@ -64,8 +64,12 @@ async def test_prune_deletes_final_requests_that_ended_before_the_cutoff(request
     await requests.add(lately.with_state(RequestState.CANCELLED, updated_at=after))
     await requests.add(make_request(request_id="never-updated", now=before).with_state(RequestState.EXPIRED))
     await requests.add(make_request(request_id="at-the-cutoff", now=cutoff).with_state(RequestState.REJECTED))
-    for state in set(RequestState) - FINAL_STATES:
-        await requests.add(make_request(request_id=f"open-{state}", now=before).with_state(state))
+    for n, state in enumerate(sorted(set(RequestState) - FINAL_STATES)):
+        # Each its own instance: one instance has at most one unsettled request (PostgreSQL enforces it).
+        instance = make_instance(f"redis-open-{n}", f"{n:08d}-2222-3333-4444-555555555555")
+        await requests.add(
+            make_request(request_id=f"open-{state}", instance=instance, now=before).with_state(state)
+        )
 
     deleted = await requests.prune(cutoff)
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.core.flow.housekeeping import (
+    DELIVERY_MEMORY,
     RESPONSE_URL_LIFETIME,
     Housekeeping,
     HousekeepingOptions,
@@ -19,7 +20,15 @@ from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.messages import CardClosed, Reply
 from tests.factories import NOW, awaiting_approval, make_request, submitted_request
-from tests.fakes import FakeAuditLog, FakeClock, FakeNotifier, FakeRequestStore, Fakes, FakeWatchStore
+from tests.fakes import (
+    FakeAuditLog,
+    FakeClock,
+    FakeEventDeliveries,
+    FakeNotifier,
+    FakeRequestStore,
+    Fakes,
+    FakeWatchStore,
+)
 from tests.flow.conftest import Flow, click
 
 RETENTION = timedelta(days=90)
@@ -329,3 +338,23 @@ async def test_run_sweeps_every_interval_prunes_at_start_and_survives_a_failure(
 
     assert requests.pruned == ["old"], "not again within the hour"
     assert "expiring unanswered requests failed" in caplog.text
+
+
+async def test_pruning_forgets_event_deliveries_older_than_a_day(fakes: Fakes) -> None:
+    deliveries = FakeEventDeliveries()
+    await deliveries.first_delivery("Ev-old", NOW - DELIVERY_MEMORY - timedelta(seconds=1))
+    await deliveries.first_delivery("Ev-recent", NOW - timedelta(minutes=5))
+    housekeeping = Housekeeping(
+        requests=fakes.requests,
+        watch=fakes.watch,
+        notifier=fakes.notifier,
+        audit=fakes.audit,
+        clock=fakes.clock,
+        options=HousekeepingOptions(sweep_every=0.01, retention=RETENTION),
+        deliveries=deliveries,
+    )
+
+    report = await housekeeping.prune()
+
+    assert report.deliveries == 1
+    assert list(deliveries.first_seen) == ["Ev-recent"]

@@ -28,6 +28,25 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports that were all free a moment ago (``dcs-bot emulator
+    --clouds 2`` listens on ``port`` and ``port + 1``): a single free port's neighbour is often taken by
+    the other servers and client sockets of the tests."""
+    for _ in range(100):
+        first = free_port()
+        probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+        try:
+            for offset, probe in enumerate(probes):
+                probe.bind(("127.0.0.1", first + offset))
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+        return first
+    raise RuntimeError(f"found no {count} consecutive free ports")
+
+
 def child_env(settings: Mapping[str, str]) -> dict[str, str]:
     """Only what Python needs to run, plus ``settings``."""
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR")

@@ -38,7 +38,9 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
 
     transcript = out.getvalue()
     command = index_of(transcript, r'^@alice: /dcs-backup eu-de/redis-prod aof "before the migration"$')
-    card = index_of(transcript, r"^DCS Backup \(only visible to @alice\):$", command)
+    # The "Looking up" ack comes first; the card replaces it.
+    looking = index_of(transcript, r"^DCS Backup \(only visible to @alice\): Looking up ", command)
+    card = index_of(transcript, r"^DCS Backup updated the message \(only visible to @alice\):$", looking)
     buttons = index_of(transcript, r"^    \[Confirm\] \[Cancel\]$", card)
     click = index_of(transcript, r"^@alice clicked \[Confirm\]$", buttons)
     started = index_of(transcript, r"^    :floppy_disk: @alice started an AOF backup of .*Waiting", click)
@@ -73,7 +75,7 @@ async def test_the_console_shows_the_card_and_the_result() -> None:
     assert await run_console(scripted(typed), out) == 0
 
     shown = out.getvalue()
-    card = index_of(shown, r"^DCS Backup \(only visible to @alice\):$")
+    card = index_of(shown, r"^DCS Backup (updated the message )?\(only visible to @alice\):$")
     index_of(shown, r"^    \[Confirm\] \[Cancel\]$", card)
     click = index_of(shown, r"^@alice clicked \[Confirm\]$", card)
     started = index_of(shown, r"^    :floppy_disk: @alice started an AOF backup of ", click)

@@ -58,10 +58,24 @@ def test_a_manifest_declares_the_command_interactivity_and_scopes(manifest: str,
 
     assert re.search(r"^\s*- command: /dcs-backup$", text, re.MULTILINE)
     assert re.search(r"^  interactivity:\n    is_enabled: true$", text, re.MULTILINE)
+    options_urls = re.findall(r"^\s*message_menu_options_url: (\S+)$", text, re.MULTILINE)
     assert bot_scopes(text) == SCOPES
     assert re.search(rf"^  socket_mode_enabled: {str(socket_mode).lower()}$", text, re.MULTILINE)
     urls = re.findall(r"^\s*(?:url|request_url): (\S+)$", text, re.MULTILINE)
     if socket_mode:
-        assert urls == [], "Socket Mode needs no public URL"
+        assert urls == options_urls == [], "Socket Mode needs no public URL"
     else:
-        assert len(urls) == 2 and all(url.endswith("/slack/events") for url in urls), urls
+        # The command, the events and interactivity: all at the one path Bolt serves.
+        assert len(urls) == 3 and all(url.endswith("/slack/events") for url in urls), urls
+        assert options_urls == [urls[-1]], "the form's picker loads its options where interactions go"
+
+
+@pytest.mark.parametrize("manifest", ["manifest.yml", "manifest.socket-mode.yml"])
+def test_a_manifest_enables_the_home_tab_and_subscribes_to_its_event(manifest: str) -> None:
+    text = (ROOT / manifest).read_text(encoding="utf-8")
+
+    assert re.search(r"^  app_home:\n    home_tab_enabled: true\b", text, re.MULTILINE)
+    events = text.split("  event_subscriptions:\n", 1)[1].split("\n  interactivity:", 1)[0]
+    assert re.findall(r"^\s*-\s*([a-z_.]+)", events.split("bot_events:", 1)[1], re.MULTILINE) == [
+        "app_home_opened"
+    ]

@@ -30,7 +30,14 @@ from tests.e2e.conftest import (
     StandInsFactory,
 )
 from tests.service.conftest import APP_TOKEN, SECRETS, Remote, serve, socket_mode_slack
-from tests.service.process import free_port, run_cli, running_bot, wait_until_closed, wait_until_serving
+from tests.service.process import (
+    free_port,
+    free_ports,
+    run_cli,
+    running_bot,
+    wait_until_closed,
+    wait_until_serving,
+)
 
 
 class CreateBackupGate(DcsGate):
@@ -59,6 +66,7 @@ def settings_for(folder: Path, stand_ins: StandIns | None = None) -> dict[str, s
         "BOT_POLICY": str(policy),
         "BOT_DATABASE": str(folder / "bot.sqlite3"),
         "BOT_POLL_INTERVAL": "0.05",
+        "BOT_LEASE_TTL": "1",
         "BOT_LOG_FORMAT": "json",
         "PORT": str(free_port()),
     }
@@ -238,7 +246,7 @@ async def test_sighup_reloads_the_policy_and_a_broken_file_keeps_the_last_good_o
 
 
 async def test_the_emulator_serves_two_clouds_and_prints_their_clouds_file(tmp_path: Path) -> None:
-    port = free_port()
+    port = free_ports(2)
 
     args = ["emulator", "--port", str(port), "--clouds", "2"]
     async with running_bot(args, {}, cwd=tmp_path) as emulator:

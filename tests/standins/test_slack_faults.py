@@ -143,7 +143,7 @@ async def test_web_api_faults_do_not_hit_response_urls(
 
 
 def test_faults_name_what_the_stand_in_serves(slack: SlackStandIn) -> None:
-    with pytest.raises(ValueError, match=r"chat\.delete"):
-        slack.inject(Fault(target="chat.delete"))
+    with pytest.raises(ValueError, match=r"reactions\.add"):
+        slack.inject(Fault(target="reactions.add"))
     with pytest.raises(ValueError, match="DCS"):
         slack.inject(Fault(instance_id="i-1"))

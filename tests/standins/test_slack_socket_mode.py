@@ -302,6 +302,34 @@ async def test_envelopes_go_to_one_link_at_a_time(slack: SlackStandIn) -> None:
     assert sorted(c.envelopes_sent for c in slack.socket.connections) == [1, 1]
 
 
+async def test_a_pinned_delivery_uses_its_link_only_and_fails_once_it_is_closed(slack: SlackStandIn) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with (
+            session.ws_connect(await open_url(slack)) as first,
+            session.ws_connect(await open_url(slack)) as second,
+        ):
+            newest = await slack.wait_for_socket(count=2)
+            apps = [
+                asyncio.create_task(ack_everything(first, "a")),
+                asyncio.create_task(ack_everything(second, "b")),
+            ]
+            pinned = slack.socket_delivery(newest)
+            replies = [
+                await slack.send_command(pinned, user_id=ALICE, channel_id=OPS, text=str(n)) for n in range(3)
+            ]
+            await slack.socket.drop(newest)
+            after_close = await slack.send_command(pinned, user_id=ALICE, channel_id=OPS, text="late")
+            spread = await slack.send_command(
+                slack.socket_delivery(), user_id=ALICE, channel_id=OPS, text="x"
+            )
+        await asyncio.gather(*apps)
+
+    assert [reply.body for reply in replies] == ['{"text": "b"}'] * 3
+    assert {e.connection for e in slack.socket.envelopes[:3]} == {newest.number}
+    assert (after_close.status, after_close.reply.error) == (0, "dispatch_failed")
+    assert spread.body == '{"text": "a"}', "an unpinned delivery takes the link still open"
+
+
 async def test_an_unacked_envelope_times_out_and_a_late_ack_is_recorded(slack: SlackStandIn) -> None:
     impatient = SocketModeDelivery(slack.socket, ack_timeout=0.05)
     async with aiohttp.ClientSession() as session, session.ws_connect(await open_url(slack)) as ws:

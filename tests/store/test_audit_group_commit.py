@@ -1,5 +1,6 @@
 """Group commit of audit rows: rows recorded together go into one write, and what the audit promises is
-kept — a row is committed when ``record`` returns, rows keep their order, none is lost when its caller is
+kept — a row is committed when its commit (what ``record`` returns) is awaited, rows keep their order, a
+row recorded and not yet awaited goes in with the next one awaited, none is lost when its caller is
 cancelled or the bot shuts down, and a failed write reaches every caller of its batch."""
 
 from __future__ import annotations
@@ -68,11 +69,35 @@ async def test_a_row_is_committed_when_record_returns(database: Database, path: 
 
 async def test_rows_recorded_during_a_write_follow_in_the_next(database: Database, path: Path) -> None:
     audit = SqlAuditLog(database, lambda: NOW)
-    first = asyncio.create_task(audit.record(entry(1)))
-    await asyncio.sleep(0)  # the writer has taken row 1
-    later = [asyncio.create_task(audit.record(entry(n))) for n in (2, 3)]
-    await asyncio.gather(first, *later)
+
+    async def record_during_a_write() -> None:
+        first = asyncio.ensure_future(audit.record(entry(1)))
+        await asyncio.sleep(0)  # the writer is started …
+        await asyncio.sleep(0)  # … and has taken row 1
+        later = [asyncio.ensure_future(audit.record(entry(n))) for n in (2, 3)]
+        await asyncio.gather(first, *later)
+
+    inserts = await inserts_while(database, record_during_a_write())
+    assert len(inserts) == 2
     assert committed_users(path) == ["U1", "U2", "U3"]
+
+
+async def test_a_row_not_yet_awaited_goes_in_with_the_next_one_awaited(
+    database: Database, path: Path
+) -> None:
+    audit = SqlAuditLog(database, lambda: NOW)
+
+    async def record_two() -> None:
+        first = audit.record(entry(1))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert committed_users(path) == []  # nothing is written until a commit is awaited
+        await audit.record(entry(2))
+        assert committed_users(path) == ["U1", "U2"]
+        await first
+
+    inserts = await inserts_while(database, record_two())
+    assert len(inserts) == 1
 
 
 async def test_large_batches_are_split(database: Database, path: Path) -> None:
@@ -86,12 +111,13 @@ async def test_a_cancelled_caller_s_row_is_written_and_flush_waits_for_it(
     database: Database, path: Path
 ) -> None:
     audit = SqlAuditLog(database, lambda: NOW)
-    caller = asyncio.create_task(audit.record(entry(1)))
+    caller = asyncio.ensure_future(audit.record(entry(1)))
     await asyncio.sleep(0)
     caller.cancel()
-    unawaited = asyncio.create_task(audit.record(entry(2)))
+    unawaited = asyncio.ensure_future(audit.record(entry(2)))
+    audit.record(entry(3))  # never awaited
     await audit.flush()
-    assert committed_users(path) == ["U1", "U2"]
+    assert committed_users(path) == ["U1", "U2", "U3"]
     assert unawaited.done() and caller.cancelled()
 
 

@@ -1,31 +1,22 @@
-"""The SQLite audit trail read as a stream (batches, ``--since`` on times out of order, a fixed end) and
+"""The audit trail read as a stream (batches, ``--since`` on times out of order, a fixed end) and
 the widths a table needs; pruning more rows than one delete statement takes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import RequestState
 from bot.store.audit import SqlAuditLog
-from bot.store.database import open_database, to_db_time
+from bot.store.database import to_db_time
 from bot.store.engine import Database
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
 from tests.factories import make_request
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    connection = await open_database(tmp_path / "bot.sqlite3")
-    yield connection
-    await connection.close()
 
 
 class Clock:

@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import BOUNDS, EXPECTED, ConfigError, Settings, database_path, load_settings
 from bot.core.rules.instances import BackupFormat
+from bot.database_url import PostgresUrl
 
 BASE: dict[str, Any] = {
     "slack_bot_token": "xoxb-1-secret",
@@ -298,3 +299,65 @@ def test_the_example_file_lists_every_setting() -> None:
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text(encoding="utf-8")
     listed = set(re.findall(r"^(?:# )?([A-Z][A-Z_]+)=", example, re.MULTILINE))
     assert listed == {name.upper() for name in Settings.model_fields}
+
+
+# --- BOT_DATABASE: a path (SQLite) or a PostgreSQL URL -------------------------------------------------
+
+DATABASE_PASSWORD = "pg-pass%2Fword"  # percent-encoded in the URL: "pg-pass/word"
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_postgres_url_selects_postgres_and_its_password_never_shows(scheme: str) -> None:
+    url = f"{scheme}://bot:{DATABASE_PASSWORD}@db.internal:6432/dcs_bot?sslmode=require"
+    settings = load_settings(None, **BASE, bot_database=url)
+
+    database = settings.bot_database
+    assert isinstance(database, PostgresUrl)
+    assert (database.host, database.port, database.user, database.database) == (
+        "db.internal",
+        6432,
+        "bot",
+        "dcs_bot",
+    )
+    assert database.secret() == url
+    shown = [str(database), repr(database), repr(settings), str(settings), settings.model_dump_json()]
+    for text in shown:
+        assert "pg-pass" not in text
+    assert str(database) == f"{scheme}://bot:***@db.internal:6432/dcs_bot?sslmode=require"
+    assert {"pg-pass%2Fword", "pg-pass/word"} <= set(settings.secrets())
+    assert database.redact('failed for "pg-pass/word"') == 'failed for "***"'
+
+
+def test_a_path_keeps_sqlite() -> None:
+    assert load_settings(None, **BASE, bot_database="/var/lib/dcs-bot/bot.sqlite3").bot_database == Path(
+        "/var/lib/dcs-bot/bot.sqlite3"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        (f"postgresql://bot:{DATABASE_PASSWORD}@db.internal:6432", "has no database name"),
+        (f"postgresql://bot:{DATABASE_PASSWORD}@:6432/bot", "has no host"),
+        (f"postgresql://:{DATABASE_PASSWORD}@db/bot", "has no user name"),
+        (f"postgresql://bot:{DATABASE_PASSWORD}@db:99999/bot", "has a port that is not a number"),
+    ],
+)
+def test_an_incomplete_postgres_url_is_one_line_without_the_password(url: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, **BASE, bot_database=url)
+    [line] = raised.value.problems
+    assert line.startswith(
+        "BOT_DATABASE: must be the path of a SQLite file, like dcs-bot.sqlite3, or a PostgreSQL"
+    )
+    assert reason in line and "postgresql://user:password@host:5432/database" in line
+    assert "pg-pass" not in line
+
+
+def test_the_audit_command_reads_a_postgres_url_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_DATABASE", f"postgresql://bot:{DATABASE_PASSWORD}@db/bot")
+    assert str(database_path()) == "postgresql://bot:***@db/bot"
+    monkeypatch.setenv("BOT_DATABASE", f"postgresql://bot:{DATABASE_PASSWORD}@db")
+    with pytest.raises(ConfigError, match=r"^BOT_DATABASE: must be .*has no database name") as raised:
+        database_path()
+    assert "pg-pass" not in str(raised.value)

@@ -1,4 +1,4 @@
-"""The budget of DCS calls per second that all background polling shares (a token bucket).
+"""The budget of DCS calls per second that all background polling of one cloud shares (a token bucket).
 
 The tracker takes a token before every DCS call it makes — following the bot's own backups, checking
 unknown outcomes, listing and polling the watched estate — so a big estate is polled more slowly instead
@@ -7,9 +7,10 @@ of hammering DCS. The user's commands never go through it: they never wait for a
 When calls wait for tokens, a waiting call of a better :class:`Priority` goes first (the bot's own
 backups before the watch), and calls of one priority go in the order they asked.
 
-One budget serves one cloud: DCS limits calls per project and region, so when the bot serves several
-clouds (§8 of the interface) each gets a :class:`CallBudget` of its own, and the tracker takes its tokens
-from the budget of the instance's cloud. Today there is one cloud and one budget.
+One budget serves one cloud: DCS limits calls per project and region, so each configured cloud (§8 of the
+interface) gets a :class:`CallBudget` of its own (:class:`CloudBudgets`), and the tracker takes its tokens
+from the budget of the instance's cloud. A busy cloud — thousands of followed backups, a big watched estate —
+is polled more slowly, and never slows another cloud's polling.
 """
 
 from __future__ import annotations
@@ -107,3 +108,36 @@ class CallBudget:
             elapsed = max(0.0, now - self._stamp)
             self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
         self._stamp = now
+
+
+class CloudBudgets:
+    """One :class:`CallBudget` per cloud, each with ``rate`` calls per second and ``burst`` (the same for
+    every cloud), made the first time a cloud asks for its own; the clock and sleep are shared."""
+
+    def __init__(
+        self,
+        rate: float = DEFAULT_CALLS_PER_SECOND,
+        *,
+        burst: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("a call budget needs a positive rate")
+        self.rate = rate
+        self._burst = burst
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._budgets: dict[str, CallBudget] = {}
+
+    def of(self, cloud: str) -> CallBudget:
+        budget = self._budgets.get(cloud)
+        if budget is None:
+            budget = CallBudget(self.rate, burst=self._burst, monotonic=self._monotonic, sleep=self._sleep)
+            self._budgets[cloud] = budget
+        return budget
+
+    @property
+    def granted(self) -> dict[str, int]:
+        """The tokens each cloud's budget has granted so far."""
+        return {cloud: budget.granted for cloud, budget in self._budgets.items()}

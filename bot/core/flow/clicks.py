@@ -20,7 +20,7 @@ from bot.core.rules.backup_request import (
     RequestState,
     expiry,
 )
-from bot.core.rules.messages import ApprovalRequested, CardClosed, CardOutcome, ClickRefused
+from bot.core.rules.messages import ApprovalRequested, CardClosed, CardOutcome, ClickRefused, Reply
 from bot.core.rules.policy import Action, Actor, decide, is_group_id, may_approve
 
 # States a request reaches only through a confirmation (and, under a peer rule, an approval).
@@ -94,7 +94,7 @@ class ClickHandler:
             unexpired=True,
             confirmed_by=click.user_id,
             submitted_at=now,
-            response_url=click.response_url,
+            response_url=click.response_url or request.response_url,
         )
         if confirmed is not None:
             await self._submission.submit(confirmed)
@@ -120,7 +120,8 @@ class ClickHandler:
             unexpired=True,
             approved_by=click.user_id,
             submitted_at=now,
-            response_url=click.response_url,
+            # A click on the Home tab has no response_url: the request keeps the requester's.
+            response_url=click.response_url or request.response_url,
         )
         if approved is not None:
             await self._submission.submit(approved)
@@ -148,7 +149,7 @@ class ClickHandler:
             unexpired=True,
             confirmed_by=click.user_id,
             expires_at=expiry(now, self._w.options.approval_ttl),
-            response_url=click.response_url,
+            response_url=click.response_url or request.response_url,
         )
         if waiting is None:
             return
@@ -184,11 +185,7 @@ class ClickHandler:
         await self._w.audit.record(
             about(changed, kind, click.user_id, rule=rule, outcome=audit_outcome, detail=audit_detail)
         )
-        await self._w.notifier.reply(
-            click.response_url,
-            CardClosed(changed, outcome, click.user_id, reason=reason),
-            replace_original=True,
-        )
+        await self._close_card(click, changed, CardClosed(changed, outcome, click.user_id, reason=reason))
         return changed
 
     async def _requester_target(self, click: Click, verb: str) -> BackupRequest | None:
@@ -260,9 +257,7 @@ class ClickHandler:
             await self._w.audit.record(
                 self._click_entry(AuditKind.CLICK_REFUSED, click, current, outcome="expired")
             )
-            await self._w.notifier.reply(
-                click.response_url, CardClosed(current, "expired", click.user_id), replace_original=True
-            )
+            await self._close_card(click, current, CardClosed(current, "expired", click.user_id))
             return
         elif current is not None and current.is_expired(self._w.clock.now()):
             message = "This confirmation has expired. Run the command again to start over."
@@ -301,7 +296,24 @@ class ClickHandler:
         await self._w.audit.record(
             self._click_entry(AuditKind.CLICK_REFUSED, click, request, outcome=refusal.plain)
         )
-        await self._w.notifier.reply(click.response_url, refusal)
+        await self._answer(click, refusal)
+
+    async def _answer(self, click: Click, reply: Reply) -> None:
+        """Tells the clicker: through the click's response_url, or on their Home tab for a click there."""
+        if click.response_url is None:
+            self._w.home.answer(click.user_id, reply)
+        else:
+            await self._w.notifier.reply(click.response_url, reply)
+
+    async def _close_card(self, click: Click, request: BackupRequest, closed: CardClosed) -> None:
+        """Replaces the clicked card, its buttons gone. A click on the Home tab has no card to replace:
+        the clicker is told there, and the approval request in the channel is replaced instead."""
+        if click.response_url is not None:
+            await self._w.notifier.reply(click.response_url, closed, replace_original=True)
+            return
+        self._w.home.answer(click.user_id, closed)
+        if request.approval_message_ts is not None:
+            await self._w.notifier.update_message(request.channel_id, request.approval_message_ts, closed)
 
     @staticmethod
     def _click_entry(

@@ -74,7 +74,10 @@ class CommandAnswers:
         self._instances: dict[str, InstanceCache] = {}  # one per cloud
 
     async def handle(self, command: Command, invocation: Invocation) -> Reply:
-        await self._w.audit.record(
+        """The answer to ``command``, returned once its audit rows are committed. The command's own row
+        is recorded first and goes in with the next row awaited (the decision's, as a rule), so that the
+        two are one write."""
+        committed = self._w.audit.record(
             AuditEntry(
                 AuditKind.COMMAND,
                 user_id=invocation.user_id,
@@ -82,6 +85,13 @@ class CommandAnswers:
                 detail={"text": invocation.text, "command": type(command).__name__},
             )
         )
+        try:
+            return await self._answer(command, invocation)
+        finally:
+            # Nobody is told anything (an answer, or an error) before the command's row is committed.
+            await committed
+
+    async def _answer(self, command: Command, invocation: Invocation) -> Reply:
         match command:
             case HelpCommand():
                 return await self._help(invocation)
@@ -250,7 +260,10 @@ class CommandAnswers:
                     f"write the instance as {names[0]}/{address.target}, or without a cloud."
                 )
             names = [address.cloud]
-        answers = await asyncio.gather(*(self._look_up(name, address.target) for name in names))
+        if len(names) == 1:
+            answers = [await self._look_up(names[0], address.target)]  # no task to wait for one cloud
+        else:
+            answers = await asyncio.gather(*(self._look_up(name, address.target) for name in names))
         found = [instance for answer in answers if isinstance(answer, list) for instance in answer]
         unasked = tuple(answer for answer in answers if isinstance(answer, UnaskedCloud))
         if len(found) == 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.core.errors import DcsApiError, DcsError
@@ -16,6 +16,8 @@ from bot.core.ports import (
     DcsClouds,
     GroupDirectory,
     GroupLookupError,
+    HomeAnswers,
+    NoHomeTab,
     Notifier,
     RequestStore,
 )
@@ -49,6 +51,8 @@ class Workflow:
     policy: Callable[[], Policy]
     clock: Clock
     options: ServiceOptions
+    #: Where answers to clicks made on a Home tab go (they have no message to answer through).
+    home: HomeAnswers = field(default_factory=NoHomeTab)
 
     @property
     def multi_cloud(self) -> bool:
@@ -59,19 +63,8 @@ class Workflow:
         return client_of(self.clouds, cloud)
 
     async def actor(self, policy: Policy, user_id: str, channel_id: str) -> Actor:
-        """The person, with the user groups the policy names that they belong to. When Slack cannot tell,
-        the person is in no group, and ``groups_unknown`` says why (``groups_passing``: for now)."""
-        wanted = policy.referenced_groups()
-        if not wanted:
-            return Actor(user_id, channel_id)
-        try:
-            members = await self.groups.members(wanted)
-        except GroupLookupError as error:
-            if error.passing:
-                log.warning("user groups of %s unknown for now: %s", user_id, error.reason)
-            return Actor(user_id, channel_id, groups_unknown=error.reason, groups_passing=error.passing)
-        mine = frozenset(group for group, users in members.items() if user_id in users)
-        return Actor(user_id, channel_id, groups=mine)
+        """The person, with the user groups the policy names that they belong to (:func:`actor_of`)."""
+        return await actor_of(self.groups, policy, user_id, channel_id)
 
     @staticmethod
     def undecidable(policy: Policy, actor: Actor, action: Action, ref: InstanceRef | None) -> bool:
@@ -95,6 +88,22 @@ class Workflow:
                 detail={"action": str(decision.action), "reason": decision.reason},
             )
         )
+
+
+async def actor_of(groups: GroupDirectory, policy: Policy, user_id: str, channel_id: str) -> Actor:
+    """The person, with the user groups the policy names that they belong to. When Slack cannot tell,
+    the person is in no group, and ``groups_unknown`` says why (``groups_passing``: for now)."""
+    wanted = policy.referenced_groups()
+    if not wanted:
+        return Actor(user_id, channel_id)
+    try:
+        members = await groups.members(wanted)
+    except GroupLookupError as error:
+        if error.passing:
+            log.warning("user groups of %s unknown for now: %s", user_id, error.reason)
+        return Actor(user_id, channel_id, groups_unknown=error.reason, groups_passing=error.passing)
+    mine = frozenset(group for group, users in members.items() if user_id in users)
+    return Actor(user_id, channel_id, groups=mine)
 
 
 def client_of(clouds: DcsClouds, cloud: str | None) -> DcsApi:

@@ -19,6 +19,8 @@ from bot.core.rules.messages import ClickRefused
 
 _UNKNOWN = "This backup request is unknown to the bot (it may have been cleaned up). Nothing was changed."
 _BAD_PICK = "That choice is not one the bot offered. Nothing was changed."
+# The Home tab offers none of these buttons; a click from it has no message to put a card in.
+_NOT_HOME = "That button works only on a message. Nothing was changed."
 
 
 class FreshCards:
@@ -31,6 +33,9 @@ class FreshCards:
         ``replace_original`` the card takes the place of the (ephemeral) message clicked."""
         request = await self._w.requests.get(click.request_id)
         await self._audit_click(click, "run" if replace_original else "retry", click.request_id)
+        if click.response_url is None:
+            await self._refuse(click, _NOT_HOME, click.request_id)
+            return
         if request is None:
             await self._refuse(click, _UNKNOWN, click.request_id)
             return
@@ -40,31 +45,42 @@ class FreshCards:
         if request.cloud is not None and self._w.multi_cloud:
             target = f"{request.cloud}/{target}"
         command = BackupCommand(target, request.backup_format, remark)
-        await self._card(click, command, request.channel_id, replace_original=replace_original)
+        await self._card(
+            click, click.response_url, command, request.channel_id, replace_original=replace_original
+        )
 
     async def pick(self, click: Click) -> None:
         """The card for the instance picked, in place of the suggestions."""
         address = split_instance(click.request_id)
         await self._audit_click(click, "pick", None)
         known_cloud = address.cloud is None or address.cloud in self._w.clouds.names
+        if click.response_url is None:
+            await self._refuse(click, _NOT_HOME, None)
+            return
         if not is_instance_id(address.target) or not known_cloud or click.channel_id is None:
             await self._refuse(click, _BAD_PICK, None)
             return
         command = BackupCommand(click.request_id, None, None)
-        await self._card(click, command, click.channel_id, replace_original=True)
+        await self._card(click, click.response_url, command, click.channel_id, replace_original=True)
 
     async def _card(
-        self, click: Click, command: BackupCommand, channel_id: str, *, replace_original: bool
+        self,
+        click: Click,
+        response_url: str,
+        command: BackupCommand,
+        channel_id: str,
+        *,
+        replace_original: bool,
     ) -> None:
         invocation = Invocation(
             user_id=click.user_id,
             user_name=click.user_name or click.user_id,
             channel_id=channel_id,
-            response_url=click.response_url,
+            response_url=response_url,
             text=command.instance,
         )
         reply = await self._answers.handle(command, invocation)
-        await self._w.notifier.reply(click.response_url, reply, replace_original=replace_original)
+        await self._w.notifier.reply(response_url, reply, replace_original=replace_original)
 
     async def _audit_click(self, click: Click, button: str, request_id: str | None) -> None:
         detail: dict[str, object] = {"button": button}
@@ -90,4 +106,7 @@ class FreshCards:
                 outcome=message,
             )
         )
-        await self._w.notifier.reply(click.response_url, ClickRefused(message))
+        if click.response_url is None:
+            self._w.home.answer(click.user_id, ClickRefused(message))
+        else:
+            await self._w.notifier.reply(click.response_url, ClickRefused(message))

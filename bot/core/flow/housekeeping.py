@@ -8,7 +8,8 @@
   card Slack would no longer let the bot change keeps its buttons until someone presses one; such a click
   closes it.
 - **Pruning** (at start, then hourly): requests in a final state and the watch's memory older than the
-  retention (``BOT_RETENTION_DAYS``). The audit trail is kept.
+  retention (``BOT_RETENTION_DAYS``), and the Events API deliveries seen more than a day ago (Slack
+  redelivers within minutes). The audit trail is kept.
 
 Every step is an atomic store operation, so a click racing the sweep either wins or is told the request
 expired, never both; a failure with one request is logged and does not stop the others.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.flow.context import about
-from bot.core.ports import AuditLog, Clock, Notifier, RequestStore, WatchStore
+from bot.core.ports import AuditLog, Clock, EventDeliveries, Notifier, RequestStore, WatchStore
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
 from bot.core.rules.messages import ApprovalExpired, CardClosed
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Slack takes posts to a response_url for this long after it was issued.
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)
+#: How long an Events API delivery is remembered: far beyond Slack's last retry (minutes after the first).
+DELIVERY_MEMORY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class SweepReport:
 class PruneReport:
     requests: int
     watched: int
+    deliveries: int = 0
 
 
 def response_url_issued_at(request: BackupRequest) -> datetime:
@@ -73,7 +77,9 @@ class Housekeeping:
         audit: AuditLog,
         clock: Clock,
         options: HousekeepingOptions,
+        deliveries: EventDeliveries | None = None,
     ) -> None:
+        self._deliveries = deliveries
         self._requests = requests
         self._watch = watch
         self._notifier = notifier
@@ -165,9 +171,12 @@ class Housekeeping:
         return told is not None
 
     async def prune(self) -> PruneReport:
-        before = self._clock.now() - self._options.retention
+        now = self._clock.now()
+        before = now - self._options.retention
         report = PruneReport(
-            requests=await self._requests.prune(before), watched=await self._watch.forget(before)
+            requests=await self._requests.prune(before),
+            watched=await self._watch.forget(before),
+            deliveries=0 if self._deliveries is None else await self._deliveries.prune(now - DELIVERY_MEMORY),
         )
         if report.requests or report.watched:
             log.info(

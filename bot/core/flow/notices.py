@@ -66,6 +66,11 @@ class Deliveries:
     def budget(self) -> timedelta:
         return self._budget
 
+    @property
+    def notifier(self) -> Notifier:
+        """The notifier these deliveries go through (the fenced one for the background work)."""
+        return self._notifier
+
     async def post(
         self,
         channel_id: str,

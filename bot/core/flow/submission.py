@@ -126,9 +126,15 @@ class Submission:
         *,
         lost_at: datetime,
         error_code: str | None = None,
+        orphaned: bool = False,
     ) -> None:
         """The outcome of ``request``'s submission is unknown (``reason``): adopt its backup if the records
-        show it already, else say so in the channel and leave the request ``checking``."""
+        show it already, else say so in the channel and leave the request ``checking``.
+
+        With ``orphaned`` (the leader settling a submission whose owner is gone) the move to ``checking``
+        comes first, on condition that the claim has still run out, and the notice follows, owed until it
+        is delivered: an owner that renewed its claim meanwhile keeps its submission, and the channel is
+        not told it is being checked."""
         request = replace(request, answer_lost_at=lost_at)
         restarted = reason == RESTARTED
         finding = await self.look(request, await self.records(request), self._w.clock.now())
@@ -137,18 +143,37 @@ class Submission:
             return
         until = span_of(request, self._window).deadline
         notice = OutcomeChecking(request, reason, until, restarted)
-        delivered = await self._deliveries.post(request.channel_id, notice, fallback=request.response_url)
-        now = self._w.clock.now()
-        checking = await self._w.requests.transition(
-            request.request_id,
-            RequestEvent.OUTCOME_UNKNOWN,
-            now=now,
-            answer_lost_at=lost_at,
-            error_code=error_code,
-            error_msg=reason,
-            notice_due=None if delivered is not None else "checking",
-            notice_refused_since=None if delivered is not None else now,
-        )
+        if orphaned:
+            checking = await self._w.requests.transition(
+                request.request_id,
+                RequestEvent.OUTCOME_UNKNOWN,
+                now=self._w.clock.now(),
+                orphaned=True,
+                notice_due="checking",
+                answer_lost_at=lost_at,
+                error_code=error_code,
+                error_msg=reason,
+            )
+            if checking is None:
+                return
+            delivered = await self._deliveries.post(request.channel_id, notice, fallback=request.response_url)
+            if delivered is not None:
+                await self._w.requests.update(request.request_id, notice_due=None)
+            else:
+                await self._w.requests.update(request.request_id, notice_refused_since=self._w.clock.now())
+        else:
+            delivered = await self._deliveries.post(request.channel_id, notice, fallback=request.response_url)
+            now = self._w.clock.now()
+            checking = await self._w.requests.transition(
+                request.request_id,
+                RequestEvent.OUTCOME_UNKNOWN,
+                now=now,
+                notice_due=None if delivered is not None else "checking",
+                notice_refused_since=None if delivered is not None else now,
+                answer_lost_at=lost_at,
+                error_code=error_code,
+                error_msg=reason,
+            )
         if checking is not None:
             await self.close_card(checking, "checking")
         if checking is not None and restarted:
@@ -266,7 +291,8 @@ class Submission:
         if url is None or clicked_at is None or self._w.clock.now() - clicked_at >= RESPONSE_URL_LIFETIME:
             return
         by = request.approved_by or request.confirmed_by or request.requester_id
-        await self._w.notifier.reply(url, CardClosed(request, outcome, by), replace_original=True)
+        # Through the deliveries' notifier: the background work's is fenced by the lease.
+        await self._deliveries.notifier.reply(url, CardClosed(request, outcome, by), replace_original=True)
 
 
 def refusal_notice(request: BackupRequest) -> BackupNotStarted:

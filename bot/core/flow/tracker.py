@@ -6,11 +6,14 @@ backups — one call per instance, however many backups — concurrently with a 
 polled on its own, slower ``watch_interval`` (``BOT_WATCH_INTERVAL``): a watched instance that also has a
 followed or checked backup is served by the page its backups are listed with, on every cycle; a watched-only
 instance is listed once per watch interval, and after its first listing the listings of the estate spread
-over the interval rather than coming all at once. Every DCS call the tracker makes takes a token from the
-shared :class:`~bot.core.flow.call_budget.CallBudget` first, the bot's own backups before the watch, so a
-big estate is polled more slowly instead of hammering DCS: a cycle lists no more watched-only instances than
-the budget has left in one interval after the followed ones (at least one, so the watch never stops), and
-the rest wait for later cycles, never listed ones first, then the most overdue.
+over the interval rather than coming all at once. Every DCS call the tracker makes takes a token first from
+the :class:`~bot.core.flow.call_budget.CallBudget` of the instance's cloud (one per cloud,
+:class:`~bot.core.flow.call_budget.CloudBudgets`), the bot's own backups before the watch, so a big estate
+is polled more slowly instead of hammering DCS: a cycle lists no more watched-only instances of a cloud than
+its budget has left in one interval after its followed ones (at least one, so the watch never stops), and
+the rest wait for later cycles, never listed ones first, then the most overdue. Each cloud's calls are
+made on their own, with their own bound on how many run at once, so a cloud that is busy or hangs never
+slows another cloud's polling.
 
 Everything it must remember lives in the database, so a restarted bot carries on where the old one stopped
 and announces each outcome once.
@@ -33,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from bot.core.errors import DcsApiError, DcsError
-from bot.core.flow.call_budget import CallBudget, Priority
+from bot.core.flow.call_budget import CloudBudgets, Priority
 from bot.core.flow.context import about, client_of
 from bot.core.flow.living import UPDATE_SPACING, LiveMessages
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
@@ -117,13 +120,13 @@ class Tracker:
         clock: Clock,
         options: TrackerOptions,
         reconciler: Reconciler | None = None,
-        budget: CallBudget | None = None,
+        budgets: CloudBudgets | None = None,
     ) -> None:
-        """Without a ``reconciler`` requests in ``checking`` are left alone; without a ``budget`` the
-        tracker's DCS calls are bounded only by ``options.concurrency``. The DCS is ``clouds``, or the
-        one cloud ``dcs``. Each instance is listed in its own cloud; each cloud's instance list is refreshed
-        and backed off on its own, so a cloud that fails keeps its last known list and never holds up
-        the others."""
+        """Without a ``reconciler`` requests in ``checking`` are left alone; without ``budgets`` the
+        tracker's DCS calls are bounded only by ``options.concurrency`` (in each cloud). The DCS is
+        ``clouds``, or the one cloud ``dcs``. Each instance is listed in its own cloud; each cloud's
+        instance list is refreshed and backed off on its own, so a cloud that fails keeps its last known
+        list and never holds up the others."""
         if clouds is None:
             if dcs is None:
                 raise TypeError("Tracker needs clouds or dcs")
@@ -144,7 +147,7 @@ class Tracker:
         self._instances_at: dict[str, datetime] = {}
         self._instances_backoff: dict[str, _Backoff] = {}
         self._reconciler = reconciler
-        self._budget = budget
+        self._budgets = budgets
         # When each watched instance is next due for a listing of its own (absent: due now).
         self._watch_due: dict[str, datetime] = {}
         self._deliveries = Deliveries(notifier, requests, audit, clock, options.notice_budget)
@@ -172,9 +175,8 @@ class Tracker:
         self._cloud_of |= {r.instance_id: r.cloud for r in (*followed, *checking)}
         wanted = {r.instance_id for r in followed} | {r.instance_id for r in checking}
         due = [instance_id for instance_id in sorted(wanted) if self._is_due(instance_id, now)]
-        watched = self._watch_due_now({t.instance_id for t in targets} - wanted, len(due), now)
-        pages = await self._fetch(due, Priority.FOLLOW)
-        pages |= await self._fetch(watched, Priority.WATCH)
+        watched = self._watch_due_now({t.instance_id for t in targets} - wanted, due, now)
+        pages = await self._fetch(due, watched)
         self._schedule_watch(watched, pages, now)
         due += watched
         if self._reconciler is not None:
@@ -225,9 +227,15 @@ class Tracker:
         backoff = self._backoff.get(instance_id)
         return backoff is None or now >= backoff.until
 
-    def _watch_due_now(self, watched_only: set[str], followed_calls: int, now: datetime) -> list[str]:
+    def _cloud_name(self, instance_id: str) -> str:
+        """The cloud an instance is listed in; a request from before clouds were recorded is the first's."""
+        cloud = self._cloud_of.get(instance_id)
+        return cloud if cloud is not None else self._clouds.names[0]
+
+    def _watch_due_now(self, watched_only: set[str], followed: Sequence[str], now: datetime) -> list[str]:
         """The watched-only instances this cycle lists: those due — never listed first, then the most
-        overdue — as many as the budget has left in one interval after ``followed_calls`` (at least one)."""
+        overdue — in each cloud as many as its budget has left in one interval after its ``followed``
+        instances (at least one)."""
         if self._options.watch_interval is None:
             return [i for i in sorted(watched_only) if self._is_due(i, now)]
         for gone in self._watch_due.keys() - watched_only:
@@ -235,10 +243,22 @@ class Tracker:
         due = [i for i in watched_only if self._watch_due.get(i, now) <= now and self._is_due(i, now)]
         # Never listed first, then the most overdue.
         due.sort(key=lambda i: (i in self._watch_due, self._watch_due.get(i, now), i))
-        if self._budget is not None:
-            spare = math.floor(self._budget.rate * self._options.interval) - followed_calls
-            due = due[: max(1, spare)]
+        if self._budgets is not None:
+            per_interval = math.floor(self._budgets.rate * self._options.interval)
+            spare = {cloud: per_interval - len(ids) for cloud, ids in self._by_cloud(followed).items()}
+            due = [
+                instance_id
+                for cloud, ids in self._by_cloud(due).items()
+                for instance_id in ids[: max(1, spare.get(cloud, per_interval))]
+            ]
         return sorted(due)
+
+    def _by_cloud(self, instance_ids: Sequence[str]) -> dict[str, list[str]]:
+        """``instance_ids`` by their cloud, each cloud's in their order."""
+        grouped: dict[str, list[str]] = {}
+        for instance_id in instance_ids:
+            grouped.setdefault(self._cloud_name(instance_id), []).append(instance_id)
+        return grouped
 
     def _schedule_watch(
         self, listed: Sequence[str], pages: dict[str, list[BackupRecord] | None], now: datetime
@@ -257,18 +277,39 @@ class Tracker:
                 self._watch_due[instance_id] = now + timedelta(seconds=interval)
 
     async def _fetch(
-        self, instance_ids: Sequence[str], priority: Priority
+        self, followed: Sequence[str], watched: Sequence[str]
+    ) -> dict[str, list[BackupRecord] | None]:
+        """The backup pages of the ``followed`` and ``watched`` instances, each cloud's listed on its own:
+        its followed ones first, under its own budget and its own bound on calls at once."""
+        followed_of, watched_of = self._by_cloud(followed), self._by_cloud(watched)
+        clouds = list(dict.fromkeys([*followed_of, *watched_of]))
+        pages: dict[str, list[BackupRecord] | None] = {}
+        for listed in await asyncio.gather(
+            *(
+                self._fetch_in(cloud, followed_of.get(cloud, []), watched_of.get(cloud, []))
+                for cloud in clouds
+            )
+        ):
+            pages |= listed
+        return pages
+
+    async def _fetch_in(
+        self, cloud: str, followed: Sequence[str], watched: Sequence[str]
     ) -> dict[str, list[BackupRecord] | None]:
         limit = asyncio.Semaphore(self._options.concurrency)
+        budget = self._budgets.of(cloud) if self._budgets is not None else None
 
-        async def one(instance_id: str) -> list[BackupRecord] | None:
+        async def one(instance_id: str, priority: Priority) -> list[BackupRecord] | None:
             async with limit:
-                if self._budget is not None:
-                    await self._budget.acquire(priority)
+                if budget is not None:
+                    await budget.acquire(priority)
                 return await self._isolated(f"listing the backups of {instance_id}", self._list(instance_id))
 
-        results = await asyncio.gather(*(one(instance_id) for instance_id in instance_ids))
-        return dict(zip(instance_ids, results, strict=True))
+        pages: dict[str, list[BackupRecord] | None] = {}
+        for instance_ids, priority in ((followed, Priority.FOLLOW), (watched, Priority.WATCH)):
+            results = await asyncio.gather(*(one(instance_id, priority) for instance_id in instance_ids))
+            pages |= dict(zip(instance_ids, results, strict=True))
+        return pages
 
     async def _list(self, instance_id: str) -> list[BackupRecord] | None:
         try:
@@ -425,7 +466,7 @@ class Tracker:
         backoff = self._instances_backoff.get(cloud)
         if (cloud not in self._instances or stale) and (backoff is None or now >= backoff.until):
             try:
-                listed = await self._all_instances(self._clouds.client(cloud))
+                listed = await self._all_instances(cloud)
             except DcsError as error:
                 answered = self._clock.now()
                 self._instances_backoff[cloud] = self._next_backoff(backoff, answered, error)
@@ -443,11 +484,13 @@ class Tracker:
                 self._instances_backoff.pop(cloud, None)
         return self._instances.get(cloud, [])
 
-    async def _all_instances(self, dcs: DcsApi) -> list[Instance]:
+    async def _all_instances(self, cloud: str) -> list[Instance]:
+        dcs = self._clouds.client(cloud)
+        budget = self._budgets.of(cloud) if self._budgets is not None else None
         instances: list[Instance] = []
         while True:
-            if self._budget is not None:
-                await self._budget.acquire(Priority.WATCH)
+            if budget is not None:
+                await budget.acquire(Priority.WATCH)
             page = await dcs.list_instances(limit=1000, offset=len(instances))
             instances += page.instances
             if not page.instances or len(instances) >= page.total:

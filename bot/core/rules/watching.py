@@ -78,6 +78,11 @@ def last_success(records: Iterable[BackupRecord]) -> datetime | None:
     return max((t for t in times if t is not None), default=None)
 
 
+def is_fresh(latest: datetime | None, now: datetime, window: timedelta) -> bool:
+    """Whether a backup succeeded (ending at ``latest``) within ``window`` before ``now``."""
+    return latest is not None and now - latest <= window
+
+
 @dataclass(frozen=True)
 class StaleAlert:
     last_success: datetime | None
@@ -95,7 +100,7 @@ def staleness_change(
     if target.stale_after is None:
         return None
     latest = last_success(records)
-    fresh = latest is not None and now - latest <= target.stale_after
+    fresh = is_fresh(latest, now, target.stale_after)
     if not fresh and stale_since is None:
         return StaleAlert(latest)
     if fresh and stale_since is not None and latest is not None:

@@ -47,12 +47,17 @@ def _listener(
 
 
 def click_from(body: dict[str, Any]) -> Click | None:
-    """The click in a ``block_actions`` body, or None when the body is not one Slack would send."""
+    """The click in a ``block_actions`` body, or None when the body is not one Slack would send. A click
+    on the Home tab (its container is the ``home`` view) comes with no response_url and no channel."""
     actions = body.get("actions")
     user = body.get("user")
     response_url = body.get("response_url")
-    if not isinstance(actions, list) or not actions or not isinstance(response_url, str):
+    if not isinstance(actions, list) or not actions:
         return None
+    if not isinstance(response_url, str):
+        if not _on_home_tab(body):
+            return None
+        response_url = None
     value = _field(actions[0], "value")
     user_id = _field(user, "id")
     if value is None or user_id is None:
@@ -66,6 +71,10 @@ def click_from(body: dict[str, Any]) -> Click | None:
         channel_id=channel_id,
         user_name=user_name,
     )
+
+
+def _on_home_tab(body: dict[str, Any]) -> bool:
+    return _field(body.get("container"), "type") == "view" and _field(body.get("view"), "type") == "home"
 
 
 def _field(part: object, key: str) -> str | None:

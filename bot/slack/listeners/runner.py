@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.core.flow.home_refresh import HomeRefresh
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.service import BackupService
 from bot.core.ports import AuditLog, Notifier
@@ -49,9 +50,14 @@ class Runner:
     notifier: Notifier
     audit: AuditLog
     supervisor: Supervisor
+    #: Shows a reply to one person in a channel without a response_url (``chat.postEphemeral``): for a
+    #: form submitted with none to answer through. None: such a form's answer cannot be delivered.
+    whisper: Callable[[str, str, Reply], Awaitable[bool]] | None = None
     workers: int = COMMAND_WORKERS
     capacity: int = COMMAND_QUEUE
     admission_wait: float = ADMISSION_WAIT
+    #: The Home tabs, when served: opened by the ``app_home_opened`` listener, told of Home-tab clicks.
+    home: HomeRefresh | None = None
     _commands: WorkerPool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -62,8 +68,12 @@ class Runner:
     def accepting(self) -> bool:
         return self.supervisor.accepting
 
-    async def command(self, command: Command, invocation: Invocation) -> Admission:
-        """Queues the command's work; waits (before the ack) only while the queue is full."""
+    async def command(
+        self, command: Command, invocation: Invocation, *, replace_ack: bool = False
+    ) -> Admission:
+        """Queues the command's work; waits (before the ack) only while the queue is full. The answer goes
+        through the invocation's response_url (replacing the command's ack when ``replace_ack``), or, with
+        none, to the person alone in the invocation's channel."""
 
         async def work() -> None:
             reply: Reply
@@ -71,7 +81,12 @@ class Runner:
                 reply = await self.service.handle(command, invocation)
             except Exception:
                 reply = _internal_error()
-            await self.notifier.reply(invocation.response_url, reply)
+            if invocation.response_url:
+                await self.notifier.reply(invocation.response_url, reply, replace_original=replace_ack)
+            elif self.whisper is not None:
+                await self.whisper(invocation.channel_id, invocation.user_id, reply)
+            else:
+                log.error("no way to answer %s's command in %s", invocation.user_id, invocation.channel_id)
 
         admission = await self._commands.offer(
             work, name=f"command {type(command).__name__}", wait=self.admission_wait
@@ -94,13 +109,25 @@ class Runner:
             outcome=outcome,
             detail=detail,
         )
-        return self.supervisor.spawn(self.audit.record(entry), name=f"audit {outcome}")
+
+        async def write() -> None:
+            await self.audit.record(entry)
+
+        return self.supervisor.spawn(write(), name=f"audit {outcome}")
+
+    def home_opened(self, user_id: str) -> None:
+        if self.home is not None:
+            self.home.opened(user_id)
 
     def click(self, handler: Callable[[Click], Awaitable[None]], click: Click) -> bool:
         async def work() -> None:
             try:
                 await handler(click)
             except Exception:
-                await self.notifier.reply(click.response_url, _internal_error())
+                error = _internal_error()
+                if click.response_url is not None:
+                    await self.notifier.reply(click.response_url, error)
+                elif self.home is not None:
+                    self.home.answer(click.user_id, error)
 
         return self.supervisor.spawn(work(), name=f"click {click.request_id[:8]}")

@@ -10,7 +10,12 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from bot.standins.slack.payloads import encode_form, encode_interactive, signed_headers
+from bot.standins.slack.payloads import (
+    FORM_CONTENT_TYPE,
+    encode_form,
+    encode_interactive,
+    signed_headers,
+)
 from bot.standins.slack.timeline import JsonDict
 
 #: Slack gives an app three seconds to answer a slash command or an interaction.
@@ -28,6 +33,7 @@ class PayloadKind(StrEnum):
 
     SLASH_COMMANDS = "slash_commands"
     INTERACTIVE = "interactive"
+    EVENTS_API = "events_api"
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,17 @@ class Inbound:
     payload: Mapping[str, Any]
 
     def http_body(self) -> str:
-        """The form body Slack would POST: plain fields for commands, ``payload=<json>`` for interactions."""
+        """The body Slack would POST: plain form fields for commands, ``payload=<json>`` for interactions,
+        the JSON itself for Events API events."""
         if self.kind is PayloadKind.SLASH_COMMANDS:
             return encode_form({k: str(v) for k, v in self.payload.items()})
+        if self.kind is PayloadKind.EVENTS_API:
+            return json.dumps(dict(self.payload))
         return encode_interactive(dict(self.payload))
+
+    @property
+    def content_type(self) -> str:
+        return "application/json" if self.kind is PayloadKind.EVENTS_API else FORM_CONTENT_TYPE
 
 
 @dataclass(frozen=True)
@@ -105,5 +118,5 @@ class HttpDelivery:
 
     async def deliver(self, inbound: Inbound) -> BotReply:
         body = inbound.http_body()
-        headers = signed_headers(body, secret=self._signing_secret)
+        headers = signed_headers(body, secret=self._signing_secret, content_type=inbound.content_type)
         return await post_raw(self.url, body, headers, ack_timeout=self._ack_timeout)

@@ -6,6 +6,10 @@ the server greets it with ``hello``; from then on every slash command or interac
 answers with ``{envelope_id, payload?}`` within Slack's three seconds. The ack's payload plays the role of
 the HTTP response body in HTTP mode, so ``SocketModeDelivery`` fits the same ``Delivery`` protocol.
 
+With several links open (several replicas of an app, each its own), envelopes are spread over them in
+turn, as Slack spreads them; a ``SocketModeDelivery`` pinned to one link sends there only, so a test can
+put a command on one replica and its click on another.
+
 Test hooks model what goes wrong in production: Slack asking the app to reconnect (``disconnect``
 messages), links closed by the server or cut without a close frame, an outage in which new links are
 refused, and a half-open link that silently swallows everything (the "connected but deaf" state).
@@ -291,18 +295,25 @@ class SocketModeServer:
 
     # ---- delivering -----------------------------------------------------------------------------------
 
-    async def dispatch(self, inbound: Inbound, *, ack_timeout: float | None = SLACK_ACK_TIMEOUT) -> BotReply:
+    async def dispatch(
+        self,
+        inbound: Inbound,
+        *,
+        ack_timeout: float | None = SLACK_ACK_TIMEOUT,
+        connection: SocketConnection | None = None,
+    ) -> BotReply:
         """Sends ``inbound`` as an envelope over one live link and waits for the app's ack.
 
-        The reply looks like an HTTP answer: status 200 and the ack payload as a JSON body. With no live
-        link it is ``dispatch_failed``; without an ack in time, ``operation_timeout``.
+        The link is the next live one in round-robin order, or ``connection`` when given. The
+        reply looks like an HTTP answer: status 200 and the ack payload as a JSON body. With no live link
+        (or ``connection`` closed) it is ``dispatch_failed``; without an ack in time, ``operation_timeout``.
         """
         envelope_id = str(uuid.uuid4())
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Registered before sending: the ack can arrive while the send is still draining.
         self._pending[envelope_id] = waiter
         try:
-            envelope = await self._send_to_one(inbound, envelope_id)
+            envelope = await self._send_to_one(inbound, envelope_id, connection)
             if envelope is None:
                 return BotReply(status=0, error=DISPATCH_FAILED)
             try:
@@ -316,8 +327,13 @@ class SocketModeServer:
             return BotReply(status=200)
         return BotReply(status=200, body=json.dumps(envelope.ack_payload), content_type="application/json")
 
-    async def _send_to_one(self, inbound: Inbound, envelope_id: str) -> SocketEnvelope | None:
-        for link in self._delivery_order():
+    async def _send_to_one(
+        self, inbound: Inbound, envelope_id: str, connection: SocketConnection | None
+    ) -> SocketEnvelope | None:
+        order = self._delivery_order()
+        if connection is not None:
+            order = [link for link in order if link.record is connection]
+        for link in order:
             envelope = SocketEnvelope(
                 envelope_id=envelope_id,
                 type=inbound.kind.value,
@@ -410,11 +426,21 @@ async def _wait_finished(links: Sequence[_Link], seconds: float) -> None:
 
 
 class SocketModeDelivery:
-    """Sends payloads the way Slack does in Socket Mode: as envelopes over the app's WebSocket link."""
+    """Sends payloads the way Slack does in Socket Mode: as envelopes over one of the app's WebSocket
+    links."""
 
-    def __init__(self, server: SocketModeServer, *, ack_timeout: float | None = SLACK_ACK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        server: SocketModeServer,
+        *,
+        ack_timeout: float | None = SLACK_ACK_TIMEOUT,
+        connection: SocketConnection | None = None,
+    ) -> None:
+        """``connection`` pins every delivery to that link (``dispatch_failed`` once it is closed); without
+        it each delivery takes the next live link in turn."""
         self.server = server
         self._ack_timeout = ack_timeout
+        self._connection = connection
 
     async def deliver(self, inbound: Inbound) -> BotReply:
-        return await self.server.dispatch(inbound, ack_timeout=self._ack_timeout)
+        return await self.server.dispatch(inbound, ack_timeout=self._ack_timeout, connection=self._connection)

@@ -35,8 +35,8 @@ class Message:
     deleted: bool = False
     #: Every earlier version, oldest first (response_url replacements and chat.update alike).
     history: list[Content] = field(default_factory=list)
-    #: A thread reply also shown in the channel (``reply_broadcast``).
-    reply_broadcast: bool = False
+    #: A thread reply also sent to the channel (``reply_broadcast``): everyone sees it there too.
+    broadcast: bool = False
 
     @property
     def text(self) -> str:
@@ -220,7 +220,7 @@ class Timeline:
         thread_ts: str | None = None,
         visible_to: str | None = None,
         source: str = "chat.postMessage",
-        reply_broadcast: bool = False,
+        broadcast: bool = False,
     ) -> Message:
         message = Message(
             id=len(self._messages) + 1,
@@ -231,7 +231,7 @@ class Timeline:
             thread_ts=thread_ts,
             visible_to=visible_to,
             source=source,
-            reply_broadcast=reply_broadcast,
+            broadcast=broadcast,
         )
         self._messages.append(message)
         self._record(MessagePosted(message, content))
@@ -252,12 +252,22 @@ class Timeline:
     def button_clicked(self, *, user_id: str, message: Message, button: Button) -> None:
         self._record(ButtonClicked(user_id=user_id, message=message, button=button))
 
+    def find(self, channel: str, ts: str) -> Message | None:
+        """The shared (not ephemeral) message ``ts`` in ``channel``, deleted or not."""
+        return next(
+            (m for m in self._messages if m.channel == channel and m.ts == ts and not m.is_ephemeral), None
+        )
+
     def channel_messages(self, channel: str) -> list[Message]:
-        """Top-level messages everyone in the channel sees (no thread replies, no ephemeral messages)."""
+        """Top-level messages everyone in the channel sees (no thread replies unless broadcast, no ephemeral
+        messages)."""
         return [
             m
             for m in self._messages
-            if m.channel == channel and not m.deleted and not m.is_ephemeral and not m.is_thread_reply
+            if m.channel == channel
+            and not m.deleted
+            and not m.is_ephemeral
+            and (not m.is_thread_reply or m.broadcast)
         ]
 
     def thread(self, channel: str, ts: str) -> list[Message]:
