@@ -41,6 +41,14 @@ async def test_an_approver_approves_and_the_outcome_names_both_people(world: Wor
     assert world.backups_created() == 1
     [request] = await world.requests()
     assert (request.confirmed_by, request.approved_by) == (BOB, LEAD)
+    # Both cards end in the backup's start: the requester's through its response_url, the approval request
+    # in the channel by chat.update.
+    [card] = world.slack.ephemeral_for(BOB)
+    await world.slack.wait_until(
+        lambda: "Started" in card.shown and "Started" in message.shown, what="both cards in their final state"
+    )
+    assert f"Approved by <@{LEAD}>" in card.shown and backup.backup_id in card.shown
+    assert [u.params["ts"] for u in world.slack.calls("chat.update")] == [message.ts]
 
 
 async def test_the_requester_cannot_approve_their_own_request(world: World) -> None:
@@ -93,6 +101,10 @@ async def test_a_rejection_creates_nothing_and_later_clicks_say_so(world: World)
     assert world.slack.buttons(message) == []
     [request] = await world.requests()
     assert request.state == RequestState.REJECTED
+    # The requester's card no longer says it waits for approval.
+    [card] = world.slack.ephemeral_for(BOB)
+    await world.slack.wait_until(lambda: "Rejected by" in card.shown, what="the requester's card")
+    assert "was not started" in card.shown and world.slack.buttons(card) == []
 
     await world.slack.send_interactive(world.bot_url, late_approval)
     late = await world.reply_to(LEAD)

@@ -52,7 +52,9 @@ async def test_a_rejection_from_the_home_tab_closes_the_channel_message() -> Non
     assert who == LEAD and isinstance(closed, CardClosed) and closed.outcome == "rejected"
     [replaced] = fakes.notifier.updates
     assert (replaced.channel_id, replaced.ts, replaced.content) == (OPS, "1.5", closed)
-    assert fakes.notifier.replies == []
+    # The requester's card, which said it waits for approval, says how that ended.
+    [told] = fakes.notifier.replies
+    assert (told.response_url, told.reply, told.replace_original) == ("http://x/bob", closed, True)
     stored = await fakes.requests.get(request.request_id)
     assert stored is not None and stored.state == RequestState.REJECTED
 

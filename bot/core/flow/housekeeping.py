@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.flow.context import about
+from bot.core.flow.notices import response_url_usable
 from bot.core.ports import AuditLog, Clock, EventDeliveries, Notifier, RequestStore, WatchStore
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
@@ -31,8 +32,6 @@ from bot.core.rules.messages import ApprovalExpired, CardClosed
 
 log = logging.getLogger(__name__)
 
-#: Slack takes posts to a response_url for this long after it was issued.
-RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 #: How long an Events API delivery is remembered: far beyond Slack's last retry (minutes after the first).
 DELIVERY_MEMORY = timedelta(days=1)
 
@@ -57,14 +56,6 @@ class PruneReport:
     requests: int
     watched: int
     deliveries: int = 0
-
-
-def response_url_issued_at(request: BackupRequest) -> datetime:
-    """When the stored response_url was issued: the command's comes with the request; asking for approval
-    replaces it with the click's, at that transition (the last one a waiting request went through)."""
-    if request.state == RequestState.AWAITING_APPROVAL and request.updated_at is not None:
-        return request.updated_at
-    return request.created_at
 
 
 class Housekeeping:
@@ -144,7 +135,7 @@ class Housekeeping:
         if request.state == RequestState.AWAITING_APPROVAL:
             told = await self._close_approval_request(changed)
         url = request.response_url
-        if url is None or now - response_url_issued_at(request) >= RESPONSE_URL_LIFETIME:
+        if url is None or not response_url_usable(request, now):
             return told
         notice = CardClosed(changed, "expired", request.requester_id)
         return await self._notifier.reply(url, notice, replace_original=True) or told

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from bot.core.errors import DcsApiError, DcsError
 from bot.core.flow.context import Workflow, about, describe
-from bot.core.flow.notices import RESPONSE_URL_LIFETIME, Deliveries
+from bot.core.flow.notices import Deliveries, response_url_usable
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import UNSETTLED_STATES, BackupRequest, RequestEvent
 from bot.core.rules.instances import BackupRecord
@@ -285,14 +285,17 @@ class Submission:
         await self.close_card(failed, "not_started")
 
     async def close_card(self, request: BackupRequest, outcome: CardOutcome) -> None:
-        """Brings the card the request was confirmed (or approved) on to its state once DCS has answered,
-        through the click's response_url, while Slack still takes it."""
-        url, clicked_at = request.response_url, request.submitted_at
-        if url is None or clicked_at is None or self._w.clock.now() - clicked_at >= RESPONSE_URL_LIFETIME:
-            return
+        """Brings the cards of the request to their state once DCS has answered: the one it was confirmed
+        on, through the stored response_url while Slack still takes it, and — when an approver started
+        it — the approval request in the channel, by ``chat.update``."""
         by = request.approved_by or request.confirmed_by or request.requester_id
+        closed = CardClosed(request, outcome, by)
         # Through the deliveries' notifier: the background work's is fenced by the lease.
-        await self._deliveries.notifier.reply(url, CardClosed(request, outcome, by), replace_original=True)
+        notifier = self._deliveries.notifier
+        if request.approved_by is not None and request.approval_message_ts is not None:
+            await notifier.update_message(request.channel_id, request.approval_message_ts, closed)
+        if request.response_url is not None and response_url_usable(request, self._w.clock.now()):
+            await notifier.reply(request.response_url, closed, replace_original=True)
 
 
 def refusal_notice(request: BackupRequest) -> BackupNotStarted:
