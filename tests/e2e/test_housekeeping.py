@@ -61,7 +61,7 @@ async def test_a_card_nobody_answers_expires_and_the_requester_is_told(world_fac
 
     request = await expired(world)
     # The card came as the command's answer, so the command's response_url replaces it.
-    await world.slack.wait_until(lambda: "expired" in card.text, what="the card replaced")
+    await world.slack.wait_until(lambda: "expired" in card.shown, what="the card replaced")
 
     assert ":hourglass: This request to back up *redis-prod* expired" in card.shown
     assert "Nothing was backed up" in card.shown
