@@ -158,6 +158,10 @@ async def _play(setup: LocalSetup) -> tuple[str, str]:
     finished = await setup.next_message(
         lambda m: m.thread_ts == started.ts and m.ts != started.ts, "the completion notice"
     )
+    # The channel message reaches the outcome too, at its channel's next turn for an update.
+    await slack.wait_until(
+        lambda: "*Succeeded*" in started.shown, timeout=_WAIT, what="the channel message's final state"
+    )
     await setup.next_message(lambda m: m.channel == ALERTS, "the watch notice")
     await setup.say(BOB, "redis-prod rdb")
     await setup.next_message(lambda m: m.visible_to == BOB, "bob's answer")
@@ -167,7 +171,7 @@ async def _play(setup: LocalSetup) -> tuple[str, str]:
     await setup.next_message(
         lambda m: m.visible_to == ALICE and "more than one place" in m.shown, "the qualified forms"
     )
-    # Their lines as one: the channel message as it stands now, and the outcome in its thread.
+    # Their lines as one: the channel message in its final state, and the outcome in its thread.
     return " · ".join(started.shown.splitlines()), " · ".join(finished.shown.splitlines())
 
 
@@ -186,7 +190,7 @@ async def run_demo(out: TextIO) -> int:
                 "127.0.0.1).\n\n"
             )
             out.write(setup.slack.render_transcript() + "\n")
-    out.write(f"\nbackup started: {started}\nbackup finished: {finished}\n")
+    out.write(f"\nchannel message: {started}\nbackup finished: {finished}\n")
     return 0
 
 

@@ -59,6 +59,8 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     index_of(transcript, r"`eu-de/redis-prod`", asked)
     index_of(transcript, r"`eu-nl/redis-prod`", asked)
     assert "backup finished: :white_check_mark: The backup of *eu-de/redis-prod* succeeded" in transcript
+    # The channel message itself ended in the outcome.
+    assert re.search(r"^channel message: :white_check_mark: .*\*Succeeded\* in ", transcript, re.MULTILINE)
     assert f"backup_id `{backup_id}`" in transcript.split("backup finished:")[1]
     assert "xoxb-" not in transcript and "demo failed" not in transcript
 
