@@ -154,20 +154,25 @@ async def _play(setup: LocalSetup) -> tuple[str, str]:
     await setup.say(ALICE, 'eu-de/redis-prod aof "before the migration"')
     card = await setup.next_message(lambda m: m.visible_to == ALICE and bool(slack.buttons(m)), "the card")
     await slack.click(setup.bot_url, user_id=ALICE, message=card, action_id="backup_confirm")
-    started = await setup.next_message(lambda m: m.channel == OPS and "backup_id" in m.text, "the backup_id")
+    started = await setup.next_message(lambda m: m.channel == OPS and "backup_id" in m.shown, "the backup_id")
     finished = await setup.next_message(
         lambda m: m.thread_ts == started.ts and m.ts != started.ts, "the completion notice"
+    )
+    # The channel message reaches the outcome too, at its channel's next turn for an update.
+    await slack.wait_until(
+        lambda: "*Succeeded*" in started.shown, timeout=_WAIT, what="the channel message's final state"
     )
     await setup.next_message(lambda m: m.channel == ALERTS, "the watch notice")
     await setup.say(BOB, "redis-prod rdb")
     await setup.next_message(lambda m: m.visible_to == BOB, "bob's answer")
     await setup.say(ALICE, "list eu-nl/redis-prod")
-    await setup.next_message(lambda m: m.visible_to == ALICE and "Recent backups" in m.text, "the list")
+    await setup.next_message(lambda m: m.visible_to == ALICE and "Recent backups" in m.shown, "the list")
     await setup.say(ALICE, "redis-prod")
     await setup.next_message(
-        lambda m: m.visible_to == ALICE and "more than one place" in m.text, "the qualified forms"
+        lambda m: m.visible_to == ALICE and "more than one place" in m.shown, "the qualified forms"
     )
-    return started.text, finished.text
+    # Their lines as one: the channel message in its final state, and the outcome in its thread.
+    return " · ".join(started.shown.splitlines()), " · ".join(finished.shown.splitlines())
 
 
 async def run_demo(out: TextIO) -> int:
@@ -185,7 +190,7 @@ async def run_demo(out: TextIO) -> int:
                 "127.0.0.1).\n\n"
             )
             out.write(setup.slack.render_transcript() + "\n")
-    out.write(f"\nbackup started: {started}\nbackup finished: {finished}\n")
+    out.write(f"\nchannel message: {started}\nbackup finished: {finished}\n")
     return 0
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from bot.core.errors import DcsTransportError, InstanceNotFoundError
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.service import BackupService
-from bot.core.ports import Claimant, Clock, Delivered, GroupLookupError, HomeViewer, WatchState
+from bot.core.ports import Claimant, Clock, Delivered, GroupLookupError, HomeViewer, UpdateResult, WatchState
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import (
     FINAL_STATES,
@@ -582,14 +582,15 @@ class Announcement:
     thread_ts: str | None
     fallback_response_url: str | None
     delivered: Delivered | None
+    broadcast: bool = False
 
 
 @dataclass(frozen=True)
-class ReplacedMessage:
+class MessageUpdate:
     channel_id: str
     ts: str
-    reply: Reply
-    taken: bool
+    content: Notice | Reply
+    result: UpdateResult
 
 
 class FakeNotifier:
@@ -597,15 +598,17 @@ class FakeNotifier:
 
     ``refuse_replies`` / ``refuse_announcements`` make Slack take nothing; a channel in ``closed_channels``
     is one the bot may not post in, so a notice there goes through the fallback response_url (no ``ts``).
+    ``update_results`` are the answers the next updates of channel messages get (then ``updated``).
     """
 
     def __init__(self) -> None:
         self.replies: list[SentReply] = []
         self.announcements: list[Announcement] = []
-        self.replaced: list[ReplacedMessage] = []
         self.refuse_replies = False
         self.refuse_announcements = False
         self.closed_channels: set[str] = set()
+        self.updates: list[MessageUpdate] = []
+        self.update_results: list[UpdateResult] = []
         self._ts = itertools.count(1)
 
     async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
@@ -621,6 +624,7 @@ class FakeNotifier:
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
         await _checkpoint()
         delivered: Delivered | None
@@ -631,15 +635,15 @@ class FakeNotifier:
         else:
             delivered = Delivered(ts=f"1700000000.{next(self._ts):06d}")
         self.announcements.append(
-            Announcement(channel_id, notice, thread_ts, fallback_response_url, delivered)
+            Announcement(channel_id, notice, thread_ts, fallback_response_url, delivered, broadcast)
         )
         return delivered
 
-    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+    async def update_message(self, channel_id: str, ts: str, content: Notice | Reply) -> UpdateResult:
         await _checkpoint()
-        taken = not self.refuse_replies
-        self.replaced.append(ReplacedMessage(channel_id, ts, reply, taken))
-        return taken
+        result = self.update_results.pop(0) if self.update_results else UpdateResult("updated")
+        self.updates.append(MessageUpdate(channel_id, ts, content, result))
+        return result
 
     def replies_of(self, kind: type[T]) -> list[T]:
         return [sent.reply for sent in self.replies if isinstance(sent.reply, kind)]

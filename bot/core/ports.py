@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.core.rules.audit import AuditEntry
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
@@ -184,8 +184,19 @@ class Delivered:
     ts: str | None = None
 
 
+@dataclass(frozen=True)
+class UpdateResult:
+    """What became of updating a channel message in place: ``updated``; ``gone`` (it can no longer be
+    changed: deleted, or too old to edit); or ``refused`` for now (``retry_after``: seconds Slack asked to
+    wait before the next update, if it said)."""
+
+    outcome: Literal["updated", "gone", "refused"]
+    retry_after: float | None = None
+
+
 class Notifier(Protocol):
-    """Delivers the bot's words: replies to one person, notices to a channel."""
+    """Delivers the bot's words: replies to one person, notices to a channel, and updates of the bot's
+    own channel messages."""
 
     async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
         """Answers through a ``response_url``; False when Slack did not take it."""
@@ -198,14 +209,17 @@ class Notifier(Protocol):
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
         """Posts to a channel, falling back to the ``response_url`` when the bot may not post there;
-        None when Slack took it neither way (trying again later may help)."""
+        None when Slack took it neither way (trying again later may help). ``broadcast``: a reply in a
+        thread is also shown in the channel."""
         ...
 
-    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
-        """Replaces a channel message the bot posted (``chat.update``), e.g. an approval request answered
-        from the Home tab, which has no response_url to replace it with; False when Slack did not take it."""
+    async def update_message(self, channel_id: str, ts: str, content: Notice | Reply) -> UpdateResult:
+        """Replaces the bot's channel message ``ts`` with ``content`` (``chat.update``): a backup's living
+        message, an approval request decided from the Home tab or expired (neither has a response_url to
+        replace it with); raises nothing."""
         ...
 
 

@@ -195,7 +195,7 @@ class Driver:
         result = await self.command(text, user=user, channel=channel)
         assert result.status == 200, result.body
         message = await self.reply_to(user, before + 1)
-        assert self.slack.buttons(message), f"expected a confirmation card, got: {message.text}"
+        assert self.slack.buttons(message), f"expected a confirmation card, got: {message.shown}"
         return message
 
     async def click(self, message: Message, action_id: str, *, user: str = ALICE) -> int:

@@ -135,7 +135,7 @@ async def test_a_submission_brings_up_the_typed_commands_card_and_confirm_starts
     posted = await world.channel_message(OPS)
     [backup] = world.dcs.backups_of(world.prod.instance_id)
     assert (backup.backup_format, backup.remark) == ("aof", "from the form")
-    assert backup.backup_id in posted.text
+    assert backup.backup_id in posted.shown
 
 
 async def test_a_dry_run_from_the_form_shows_the_call_and_starts_nothing(world: World) -> None:

@@ -67,7 +67,7 @@ async def test_the_form_from_the_home_tab_gives_the_card_in_the_chosen_channel(w
     assert await world.click(card, "backup_confirm") == 200
     posted = await world.channel_message(OPS)
     [backup] = world.dcs.backups_of(world.prod.instance_id)
-    assert backup.backup_id in posted.text
+    assert backup.backup_id in posted.shown
 
 
 async def test_a_channel_the_policy_does_not_allow_is_refused_on_its_field(world: World) -> None:

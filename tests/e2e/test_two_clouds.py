@@ -74,7 +74,7 @@ Start = Callable[..., Awaitable[TwoClouds]]
 
 def full(message: Message) -> str:
     """A message's text and its blocks, for looking for words in either."""
-    return message.text + "\n" + json.dumps(message.blocks, ensure_ascii=False)
+    return message.shown + "\n" + json.dumps(message.blocks, ensure_ascii=False)
 
 
 @pytest.fixture
@@ -161,6 +161,34 @@ async def test_a_bare_name_in_both_clouds_is_answered_with_the_qualified_forms(t
     assert "eu-de/redis-prod" in answer and "eu-nl/redis-prod" in answer
     assert "more than one place" in answer
     assert clouds.de.calls_to("create_backup") == clouds.nl.calls_to("create_backup") == []
+
+
+async def test_a_pick_among_clouds_gives_the_card_for_that_cloud_and_backs_up_there(
+    two_clouds: Start,
+) -> None:
+    clouds = await two_clouds()
+    world = clouds.world
+    await world.command("redis-prod rdb")
+    choice = await world.reply_to(ALICE)
+    picks = world.slack.buttons(choice)
+    # Each pick names its instance by cloud and ID (the name is what is ambiguous).
+    assert [(b.label, b.value) for b in picks] == [
+        ("eu-de/redis-prod", f"eu-de/{world.prod.instance_id}"),
+        ("eu-nl/redis-prod", f"eu-nl/{clouds.nl_prod.instance_id}"),
+    ]
+
+    versions = len(choice.history)  # the choice replaced the "Looking up" ack
+    await world.slack.click(
+        world.bot_url, user_id=ALICE, message=choice, action_id="backup_pick", value=picks[1].value
+    )
+    await world.slack.wait_until(
+        lambda: len(choice.history) > versions, what="the card in place of the choice"
+    )
+    assert "Back up *eu-nl/redis-prod*?" in choice.shown
+    await world.click(choice, "backup_confirm")
+    await world.channel_message(OPS)
+
+    assert len(clouds.nl.calls_to("create_backup")) == 1 and clouds.de.calls_to("create_backup") == []
 
 
 async def test_qualified_names_and_ids_address_one_cloud(two_clouds: Start) -> None:

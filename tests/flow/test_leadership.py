@@ -19,7 +19,7 @@ from bot.core.flow.tracker import Tracker, TrackerOptions
 from bot.core.ports import Claimant
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import RequestEvent, RequestState
-from bot.core.rules.messages import BackupFinished, InternalError, OutcomeChecking
+from bot.core.rules.messages import BackupFinished, BackupStarted, InternalError, OutcomeChecking
 from tests.factories import NOW, confirmed_request, make_record, make_request, submitted_request
 from tests.fakes import FakeLeaseTable, Fakes, FakeSubmissionClaims, service_on
 from tests.flow.conftest import PROD
@@ -202,7 +202,7 @@ async def test_a_paused_leader_that_lost_the_lease_posts_nothing_and_the_new_one
     # a wakes up in the middle of a poll cycle, believing it still leads.
     with pytest.raises(LeaseLost):
         await fenced_tracker(fakes, a).cycle()
-    assert fakes.notifier.notices_of(BackupFinished) == []
+    assert fakes.notifier.notices_of(BackupFinished) == [] and fakes.notifier.updates == []
     await settle()
     assert (a.role, work_a.ended) == ("standby", ["cancelled"]), "the rest of a's term stops too"
 
@@ -211,6 +211,28 @@ async def test_a_paused_leader_that_lost_the_lease_posts_nothing_and_the_new_one
     assert (await fakes.requests.get("r1")).state == RequestState.FINISHED  # type: ignore[union-attr]
     await fenced_tracker(fakes, b).cycle()
     assert len(fakes.notifier.notices_of(BackupFinished)) == 1
+
+
+async def test_a_paused_leader_that_lost_the_lease_leaves_the_living_message_to_the_new_one(
+    fakes: Fakes, table: FakeLeaseTable
+) -> None:
+    request = submitted_request(backup_id="b-1", message_ts="1700000000.000001", instance=PROD)
+    await fakes.requests.add(request)
+    record = make_record("b-1", "backuping", instance_id=PROD.instance_id, progress="42.5")
+    fakes.dcs.add_record(PROD.instance_id, record)
+    a, b = replica(table, "a"), replica(table, "b")
+    await a.start()
+    fakes.clock.advance(TTL + 1)
+    await b.try_once()
+
+    with pytest.raises(LeaseLost):
+        await fenced_tracker(fakes, a).cycle()
+    assert fakes.notifier.updates == [], "the paused leader updated no message"
+
+    await fenced_tracker(fakes, b).cycle()
+    [update] = fakes.notifier.updates
+    assert (update.channel_id, update.ts) == (request.channel_id, "1700000000.000001")
+    assert isinstance(update.content, BackupStarted) and update.content.progress == "42.5"
 
 
 async def test_a_lease_that_ran_out_with_nobody_taking_it_still_lets_the_leader_post(
@@ -341,7 +363,7 @@ async def test_a_failing_renewal_of_the_claims_is_logged_once_and_tried_again(
     assert any("renewed again" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_paused_leader_that_lost_the_lease_replaces_no_message_either(
+async def test_a_paused_leader_that_lost_the_lease_updates_no_message_either(
     fakes: Fakes, table: FakeLeaseTable
 ) -> None:
     a, b = replica(table, "a"), replica(table, "b")
@@ -351,6 +373,6 @@ async def test_a_paused_leader_that_lost_the_lease_replaces_no_message_either(
     fenced = FencedNotifier(fakes.notifier, a)
 
     with pytest.raises(LeaseLost):
-        await fenced.replace_message("COPS1", "1700000000.000001", InternalError("ref-1"))
+        await fenced.update_message("COPS1", "1700000000.000001", InternalError("ref-1"))
 
-    assert fakes.notifier.replaced == []
+    assert fakes.notifier.updates == []

@@ -43,12 +43,12 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     card = index_of(transcript, r"^DCS Backup updated the message \(only visible to @alice\):$", looking)
     buttons = index_of(transcript, r"^    \[Confirm\] \[Cancel\]$", card)
     click = index_of(transcript, r"^@alice clicked \[Confirm\]$", buttons)
-    started = index_of(
-        transcript, rf"^    :floppy_disk: @alice started an AOF backup .* backup_id `{BACKUP_ID}`$", click
-    )
-    [backup_id] = re.findall(rf"backup_id `({BACKUP_ID})`", transcript[started:].splitlines()[0])
+    started = index_of(transcript, r"^    :floppy_disk: @alice started an AOF backup of .*Waiting", click)
+    [backup_id] = re.findall(rf"^    backup_id `({BACKUP_ID})`", transcript[started:].splitlines()[1])
+    # The channel message is kept current in place while the backup runs.
+    index_of(transcript, r"^DCS Backup updated the message:$", started)
     index_of(
-        transcript, rf"^    ↳ DCS Backup: .*Backup `{backup_id}` of \*eu-de/redis-prod\* succeeded", started
+        transcript, r"^    ↳     :white_check_mark: The backup of \*eu-de/redis-prod\* succeeded", started
     )
     index_of(transcript, r"^--- #backup-alerts ---$")
     index_of(transcript, r"^@bob: /dcs-backup redis-prod rdb$")
@@ -58,7 +58,10 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     asked = index_of(transcript, r"^@alice: /dcs-backup redis-prod$", listed)
     index_of(transcript, r"`eu-de/redis-prod`", asked)
     index_of(transcript, r"`eu-nl/redis-prod`", asked)
-    assert f"backup finished: :white_check_mark: Backup `{backup_id}`" in transcript
+    assert "backup finished: :white_check_mark: The backup of *eu-de/redis-prod* succeeded" in transcript
+    # The channel message itself ended in the outcome.
+    assert re.search(r"^channel message: :white_check_mark: .*\*Succeeded\* in ", transcript, re.MULTILINE)
+    assert f"backup_id `{backup_id}`" in transcript.split("backup finished:")[1]
     assert "xoxb-" not in transcript and "demo failed" not in transcript
 
 
@@ -77,7 +80,8 @@ async def test_the_console_shows_the_card_and_the_result() -> None:
     card = index_of(shown, r"^DCS Backup (updated the message )?\(only visible to @alice\):$")
     index_of(shown, r"^    \[Confirm\] \[Cancel\]$", card)
     click = index_of(shown, r"^@alice clicked \[Confirm\]$", card)
-    index_of(shown, rf"^    :floppy_disk: @alice started an AOF backup .* backup_id `{BACKUP_ID}`$", click)
+    started = index_of(shown, r"^    :floppy_disk: @alice started an AOF backup of ", click)
+    index_of(shown, rf"^    backup_id `{BACKUP_ID}`", started)
     index_of(shown, r"^@bob: /dcs-backup redis-prod$", click)
     index_of(shown, r"You may not back up instances", click)
     assert "Type slash commands" in shown, "the console starts with its help"

@@ -23,6 +23,7 @@ import pytest
 
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.standins.dcs.control import ManualClock
+from bot.standins.slack.timeline import Message
 from bot.store.database import open_database
 from bot.store.engine import DATABASE_ERRORS, Database
 from bot.store.requests import SqlRequestStore
@@ -221,13 +222,11 @@ async def test_a_command_on_one_replica_and_its_click_on_another_make_one_backup
     assert await b.slack.click(card, "backup_confirm") == 200
     started = await b.slack.channel_message(OPS)
     [backup] = replicas.stand_ins.dcs.backups_of(replicas.stand_ins.prod.instance_id)
-    assert backup.backup_id in started.text
+    assert backup.backup_id in started.shown
     # Followed by the leader (a), whichever replica submitted it.
     [finished] = await a.slack.thread_replies(started.ts)
 
-    assert finished.text.startswith(
-        f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded"
-    )
+    assert is_success(finished, backup.backup_id)
     await until(
         lambda: _state_is(replicas.database, "across replicas", RequestState.FINISHED), "the request finished"
     )
@@ -264,7 +263,7 @@ async def test_six_simultaneous_clicks_spread_over_two_replicas_make_one_backup(
     await a.slack.reply_to(ALICE, 6)
     assert a.slack.backups_created() == 1
     assert slack.channel_messages(OPS) == [started]
-    assert all("already confirmed" in message.text for message in slack.ephemeral_for(ALICE)[1:])
+    assert all("already confirmed" in message.shown for message in slack.ephemeral_for(ALICE)[1:])
 
 
 async def test_the_leader_killed_mid_backup_is_replaced_and_the_outcome_announced_once(
@@ -290,9 +289,7 @@ async def test_the_leader_killed_mid_backup_is_replaced_and_the_outcome_announce
     [finished] = await b.slack.thread_replies(started.ts)
 
     [backup] = dcs.backups_of(replicas.stand_ins.prod.instance_id)
-    assert finished.text.startswith(
-        f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded"
-    )
+    assert is_success(finished, backup.backup_id)
     await until(
         lambda: _state_is(replicas.database, "outlives its leader", RequestState.FINISHED),
         "the request finished",
@@ -337,7 +334,7 @@ async def test_a_paused_leader_that_lost_its_lease_does_not_announce_the_outcome
     await until(lambda: _role_is(a, "standby"), "the old leader standing by")
 
     assert replicas.stand_ins.slack.thread(OPS, started.ts) == [finished]
-    assert finished.text.startswith(succeeded(dcs.backups_of(prod.instance_id)[0].backup_id))
+    assert is_success(finished, dcs.backups_of(prod.instance_id)[0].backup_id)
 
 
 async def test_a_replica_starting_during_another_ones_slow_post_leaves_that_submission_alone(
@@ -370,8 +367,8 @@ async def test_a_replica_starting_during_another_ones_slow_post_leaves_that_subm
     started = await maker.slack.channel_message(OPS, count=2)
 
     [backup] = stand_ins.dcs.backups_of(stand_ins.prod.instance_id)
-    assert backup.backup_id in started.text and "redis-prod" in started.text
-    about_prod = [m for m in stand_ins.slack.channel_messages(OPS) if "redis-prod" in m.text]
+    assert backup.backup_id in started.shown and "redis-prod" in started.shown
+    about_prod = [m for m in stand_ins.slack.channel_messages(OPS) if "redis-prod" in m.shown]
     assert about_prod == [started], "never told the channel it was checking the live replica's submission"
     assert late.slack.backups_created() == 1
 
@@ -390,13 +387,13 @@ async def test_a_replica_killed_mid_post_has_its_submission_settled_by_the_leade
     maker.kill()
     assert await maker.child.exit_code() == -signal.SIGKILL
     checking = await leader.slack.channel_message(OPS)
-    assert checking.text.startswith(CHECKING) and "redis-prod" in checking.text
+    assert checking.shown.startswith(CHECKING) and "redis-prod" in checking.shown
     # The POST the dead replica sent is carried out after all: the leader finds the backup and adopts it.
     gate.open()
     adopted = await leader.slack.channel_message(OPS, count=2)
 
     [backup] = replicas.stand_ins.dcs.backups_of(replicas.stand_ins.prod.instance_id)
-    assert backup.backup_id in adopted.text
+    assert backup.backup_id in adopted.shown
     assert leader.slack.backups_created() == 1
 
 
@@ -416,8 +413,10 @@ async def test_the_leader_shutting_down_cleanly_hands_the_lease_over(replicas: R
     await b.slack.thread_replies(started.ts)
 
 
-def succeeded(backup_id: str) -> str:
-    return f":white_check_mark: Backup `{backup_id}` of *redis-prod* succeeded"
+def is_success(message: Message, backup_id: str) -> bool:
+    """Whether ``message`` tells that the backup ``backup_id`` of redis-prod succeeded."""
+    shown = message.shown
+    return shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded") and backup_id in shown
 
 
 async def _arrived_since(gate: DcsGate, count: int, method: str) -> bool:

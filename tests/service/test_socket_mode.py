@@ -49,9 +49,9 @@ async def backup_over_the_socket(service: Service, remark: str) -> str:
     assert await service.click(card, "backup_confirm") == 200
     started = await service.channel_message(OPS, before + 1)
     backup = service.dcs.backups_of(service.prod.instance_id)[0]
-    assert backup.remark == remark and backup.backup_id in started.text
+    assert backup.remark == remark and backup.backup_id in started.shown
     outcome = await service.slack.wait_for_message(lambda m: m.thread_ts == started.ts and m.ts != started.ts)
-    assert "succeeded" in outcome.text and backup.backup_id in outcome.text
+    assert "succeeded" in outcome.shown and backup.backup_id in outcome.shown
     return backup.backup_id
 
 

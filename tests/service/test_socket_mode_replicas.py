@@ -152,7 +152,7 @@ async def started_backup(driver: Driver, count: int = 1) -> Message:
     """The ``count``-th message in the channel, once there: that the ``count``-th backup started."""
     started = await driver.channel_message(OPS, count, timeout=10)
     backups = driver.dcs.backups_of(driver.prod.instance_id)
-    assert len(backups) == count and any(backup.backup_id in started.text for backup in backups)
+    assert len(backups) == count and any(backup.backup_id in started.shown for backup in backups)
     return started
 
 
@@ -191,7 +191,7 @@ async def test_a_command_on_one_replica_and_its_click_on_the_other_back_up_once(
     assert first.link is not None and second.link is not None
     assert (command.connection, command.ack_connection) == (first.link.number, first.link.number)
     assert (click.connection, click.ack_connection) == (second.link.number, second.link.number)
-    assert "succeeded" in outcome.text
+    assert "succeeded" in outcome.shown
     assert on_second.backups_created() == 1
     assert stand_ins.slack.channel_messages(OPS) == [started], "the start is announced once"
     # One leader follows the backup (the lease): its outcome is announced once.
@@ -294,7 +294,7 @@ async def test_a_replica_draining_for_a_rolling_update_posts_its_backup_while_th
     assert spread.backups_created() == 2
     [in_flight] = spread.dcs.backups_of(spread.prod.instance_id)
     [taken_over] = spread.dcs.backups_of(spread.staging.instance_id)
-    announced = "\n".join(m.text for m in slack.channel_messages(OPS))
+    announced = "\n".join(m.shown for m in slack.channel_messages(OPS))
     assert in_flight.backup_id in announced and taken_over.backup_id in announced
     assert len(slack.channel_messages(OPS)) == 2
 

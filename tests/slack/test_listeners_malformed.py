@@ -217,7 +217,9 @@ async def test_a_text_that_is_not_a_string_is_answered_without_asking_dcs(bot: B
 def test_a_well_formed_click_is_read() -> None:
     body = click_body(CONFIRM_ACTION, "r1", user_id=BOB)
 
-    assert click_from(body) == Click(user_id=BOB, request_id="r1", response_url=RESPONSE_URL, channel_id=OPS)
+    assert click_from(body) == Click(
+        user_id=BOB, request_id="r1", response_url=RESPONSE_URL, channel_id=OPS, user_name=BOB.lower()
+    )
 
 
 def test_the_channel_is_taken_from_the_container_when_missing() -> None:
@@ -311,7 +313,7 @@ async def test_a_well_formed_click_confirms(bot: Bot) -> None:
     await bot.settle()
 
     assert ack.response is not None
-    assert [type(r) for r in bot.fakes.notifier.replies_of(CardClosed)] == [CardClosed]
+    assert [r.outcome for r in bot.fakes.notifier.replies_of(CardClosed)] == ["confirmed", "started"]
     assert len(bot.fakes.dcs.created) == 1
 
 
@@ -403,7 +405,7 @@ def home_click_body(**view: object) -> dict[str, Any]:
 
 def test_a_click_on_the_home_tab_is_read_without_response_url_or_channel() -> None:
     assert click_from(home_click_body()) == Click(
-        user_id=BOB, request_id="r1", response_url=None, channel_id=None
+        user_id=BOB, request_id="r1", response_url=None, channel_id=None, user_name="ubob1"
     )
 
 

@@ -27,7 +27,17 @@ from bot.core.rules.policy import Actor, InstanceRef, Policy, Rule, Watch
 from bot.slack.home_view import MAX_BLOCKS, home_view
 from bot.standins.slack.timeline import find_buttons
 from bot.standins.slack.view_checks import view_problems
-from tests.factories import ALICE, BOB, LEAD, NOW, OPS, awaiting_approval, make_instance, submitted_request
+from tests.factories import (
+    ALICE,
+    BOB,
+    LEAD,
+    NOW,
+    OPS,
+    awaiting_approval,
+    make_instance,
+    make_request,
+    submitted_request,
+)
 
 STAGING = InstanceRef("22222222-2222-3333-4444-555555555555", "redis-staging")
 
@@ -180,6 +190,14 @@ def test_running_backups_and_recent_requests_are_listed_in_words() -> None:
 
     shown = text(view)
     assert "Backup status: Running" in shown and "Succeeded" in shown
+
+
+@pytest.mark.parametrize("state", list(RequestState))
+def test_a_recent_request_in_any_state_is_listed_in_words(state: RequestState) -> None:
+    request = make_request(state=state)
+    view = home_view(snapshot(recent=(request,)))
+
+    assert f"*{request.instance_name}* — " in text(view)
 
 
 def test_an_answer_to_a_home_tab_click_is_shown_at_the_top() -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.core.ports import Delivered, Lease, Notifier
+from bot.core.ports import Delivered, Lease, Notifier, UpdateResult
 from bot.core.rules.messages import Notice, Reply
 
 log = logging.getLogger(__name__)
@@ -220,12 +220,17 @@ class FencedNotifier:
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
         await self._leadership.check()
         return await self._inner.announce(
-            channel_id, notice, thread_ts=thread_ts, fallback_response_url=fallback_response_url
+            channel_id,
+            notice,
+            thread_ts=thread_ts,
+            fallback_response_url=fallback_response_url,
+            broadcast=broadcast,
         )
 
-    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+    async def update_message(self, channel_id: str, ts: str, content: Notice | Reply) -> UpdateResult:
         await self._leadership.check()
-        return await self._inner.replace_message(channel_id, ts, reply)
+        return await self._inner.update_message(channel_id, ts, content)

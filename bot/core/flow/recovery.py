@@ -125,6 +125,7 @@ class Recovery:
             request.request_id, event, now=self._w.clock.now(), notice_due=None, notice_refused_since=None
         )
         if ended is not None:
+            await self._submission.close_card(ended, "undetermined" if what == "ambiguous" else "not_started")
             detail = detail | {"notice": delivery.outcome}
             await self._w.audit.record(about(ended, AuditKind.RECOVERY, None, outcome=what, detail=detail))
 

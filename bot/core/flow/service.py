@@ -14,6 +14,7 @@ from bot.core.flow.backup_form import BackupForm
 from bot.core.flow.clicks import ClickHandler
 from bot.core.flow.command_answers import CommandAnswers
 from bot.core.flow.context import ServiceOptions, Workflow
+from bot.core.flow.fresh_cards import FreshCards
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.instance_cache import Estates
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
@@ -81,6 +82,7 @@ class BackupService:
         else:
             self._recovery = Recovery(workflow, self._submission, deliveries)
         self._form = BackupForm(workflow, estates=estates)
+        self._fresh = FreshCards(workflow, self._answers)
 
     @property
     def form(self) -> BackupForm:
@@ -101,6 +103,19 @@ class BackupService:
 
     async def reject(self, click: Click) -> None:
         await self._clicks.reject(click)
+
+    async def retry(self, click: Click) -> None:
+        """``backup_retry``: a fresh card for the clicker, from a request that failed, was refused or
+        expired."""
+        await self._fresh.again(click, replace_original=False)
+
+    async def run(self, click: Click) -> None:
+        """``backup_run``: the real confirmation card of a dry run, in its place."""
+        await self._fresh.again(click, replace_original=True)
+
+    async def pick(self, click: Click) -> None:
+        """``backup_pick``: the card for the instance picked from suggestions."""
+        await self._fresh.pick(click)
 
     async def settle_orphans(self, claims: SubmissionClaims, every: float, stop: asyncio.Event) -> None:
         """On the leader: settles, every ``every`` seconds, the submissions whose owner is gone."""

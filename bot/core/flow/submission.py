@@ -17,11 +17,18 @@ from datetime import datetime, timedelta
 
 from bot.core.errors import DcsApiError, DcsError
 from bot.core.flow.context import Workflow, about, describe
-from bot.core.flow.notices import Deliveries
+from bot.core.flow.notices import Deliveries, response_url_usable
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import UNSETTLED_STATES, BackupRequest, RequestEvent
 from bot.core.rules.instances import BackupRecord
-from bot.core.rules.messages import ApiFailure, BackupNotStarted, BackupStarted, OutcomeChecking
+from bot.core.rules.messages import (
+    ApiFailure,
+    BackupNotStarted,
+    BackupStarted,
+    CardClosed,
+    CardOutcome,
+    OutcomeChecking,
+)
 from bot.core.rules.reconciliation import Finding, Found, could_be, reconcile, span_of
 
 log = logging.getLogger(__name__)
@@ -110,6 +117,7 @@ class Submission:
             notice_due=None if delivered is not None else "started",
             notice_refused_since=None if delivered is not None else now,
         )
+        await self.close_card(started, "started")
 
     async def uncertain(
         self,
@@ -166,6 +174,8 @@ class Submission:
                 error_code=error_code,
                 error_msg=reason,
             )
+        if checking is not None:
+            await self.close_card(checking, "checking")
         if checking is not None and restarted:
             await self._w.audit.record(
                 about(
@@ -272,6 +282,20 @@ class Submission:
         )
         if delivered is None:
             await self._w.requests.update(failed.request_id, notice_due="refused", notice_refused_since=now)
+        await self.close_card(failed, "not_started")
+
+    async def close_card(self, request: BackupRequest, outcome: CardOutcome) -> None:
+        """Brings the cards of the request to their state once DCS has answered: the one it was confirmed
+        on, through the stored response_url while Slack still takes it, and — when an approver started
+        it — the approval request in the channel, by ``chat.update``."""
+        by = request.approved_by or request.confirmed_by or request.requester_id
+        closed = CardClosed(request, outcome, by)
+        # Through the deliveries' notifier: the background work's is fenced by the lease.
+        notifier = self._deliveries.notifier
+        if request.approved_by is not None and request.approval_message_ts is not None:
+            await notifier.update_message(request.channel_id, request.approval_message_ts, closed)
+        if request.response_url is not None and response_url_usable(request, self._w.clock.now()):
+            await notifier.reply(request.response_url, closed, replace_original=True)
 
 
 def refusal_notice(request: BackupRequest) -> BackupNotStarted:

@@ -33,6 +33,7 @@ class Message:
     visible_to: str | None = None
     source: str = "chat.postMessage"
     deleted: bool = False
+    #: Every earlier version, oldest first (response_url replacements and chat.update alike).
     history: list[Content] = field(default_factory=list)
     #: A thread reply also sent to the channel (``reply_broadcast``): everyone sees it there too.
     broadcast: bool = False
@@ -46,6 +47,12 @@ class Message:
         return self.content.blocks
 
     @property
+    def shown(self) -> str:
+        """What a reader sees, as the app wrote it (mrkdwn): the text of every section, field and context
+        element, a line each; the fallback ``text`` when the message has no blocks."""
+        return shown_text(self.content)
+
+    @property
     def is_ephemeral(self) -> bool:
         return self.visible_to is not None
 
@@ -55,6 +62,19 @@ class Message:
 
     def visible_for(self, user_id: str) -> bool:
         return self.visible_to is None or self.visible_to == user_id
+
+
+def shown_text(content: Content) -> str:
+    """The mrkdwn of ``content``'s blocks that a reader sees, a line each (its ``text`` without blocks)."""
+    if not content.blocks:
+        return content.text
+    lines: list[str] = []
+    for block in content.blocks:
+        parts: list[Any] = [block.get("text"), *(block.get("fields") or [])]
+        if block.get("type") == "context":
+            parts = list(block.get("elements") or [])
+        lines += [str(part.get("text", "")) for part in parts if isinstance(part, dict) and "text" in part]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
