@@ -36,7 +36,7 @@ import aiohttp
 
 from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CallBudget, CloudBudgets
 from bot.core.flow.tracker import Tracker, TrackerOptions
-from bot.core.ports import CloudMap, Delivered
+from bot.core.ports import CloudMap, Delivered, UpdateResult
 from bot.core.rules.audit import AuditEntry
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.instances import BackupFormat, BackupPage
@@ -94,12 +94,13 @@ class CountingNotifier:
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
         self.notices += 1
         return Delivered()
 
-    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
-        return True
+    async def update_message(self, channel_id: str, ts: str, content: Notice | Reply) -> UpdateResult:
+        return UpdateResult("updated")
 
 
 class NoAudit:

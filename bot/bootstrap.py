@@ -14,9 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -27,17 +31,19 @@ from bot.clock import SystemClock
 from bot.clouds_file import AkSk, CloudSettings, clouds_of
 from bot.config import Settings
 from bot.core.flow.call_budget import DEFAULT_CALLS_PER_SECOND, CloudBudgets
+from bot.core.flow.claims import keep_claims
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.home import HomeContent
 from bot.core.flow.home_refresh import MIN_INTERVAL as HOME_MIN_INTERVAL
 from bot.core.flow.home_refresh import HomeRefresh
 from bot.core.flow.housekeeping import Housekeeping, HousekeepingOptions
+from bot.core.flow.instance_cache import Estates
+from bot.core.flow.leadership import FencedNotifier, Leadership
 from bot.core.flow.notices import NOTICE_BUDGET
 from bot.core.flow.observed_requests import ObservedRequests
 from bot.core.flow.service import BackupService
 from bot.core.flow.tracker import Tracker, TrackerOptions
-from bot.core.ports import Clock, CloudMap, EventDeliveries
-from bot.core.rules.backup_request import RequestState
+from bot.core.ports import Claimant, Clock, CloudMap, EventDeliveries
 from bot.core.rules.reconciliation import checking_window
 from bot.dcs.auth import AkSkAuth, DcsAuth, TokenAuth
 from bot.dcs.client import DcsClient
@@ -55,9 +61,12 @@ from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import SOCKET_DOWN_GRACE, SOCKET_PING_INTERVAL, SocketState, socket_mode
 from bot.slack.startup import check_bot_token
 from bot.store.audit import SqlAuditLog
+from bot.store.claims import SqlSubmissionClaims
 from bot.store.database import open_database
 from bot.store.engine import DATABASE_ERRORS, Database
 from bot.store.event_deliveries import SqlEventDeliveries
+from bot.store.home_viewers import SqlHomeViewers
+from bot.store.lease import SqlLease
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
 from bot.supervisor import Supervisor
@@ -96,9 +105,19 @@ class Bot:
     socket: SocketState
     lifecycle: Lifecycle
     clock: Clock
+    # Several replicas (INTERFACE §9): this process's id, its claims on its submissions in flight, and
+    # whether it leads the background work.
+    replica: str
+    claims: SqlSubmissionClaims
+    leadership: Leadership
 
 
 BOT = web.AppKey("bot", Bot)
+
+
+def replica_id() -> str:
+    """This process among the replicas: unique per process, and telling an operator where it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 async def _adopt_cloudless(database: Database, cloud: str) -> None:
@@ -239,20 +258,37 @@ def _ops_server(bot: Bot) -> contextlib.AbstractAsyncContextManager[None]:
 
 @contextlib.asynccontextmanager
 async def _background_work(bot: Bot) -> AsyncIterator[None]:
+    """Every replica keeps its claims alive and tries for the lease; the leader does the background work
+    (:func:`_leader_work`). At shutdown the leader's work finishes its step and the lease is released,
+    while the claims are kept alive until the last submission in flight has its answer."""
     stop = asyncio.Event()
-    # Taken before the bot serves anything, so only requests of a previous process are settled.
-    interrupted = await bot.requests.in_states(RequestState.SUBMITTING)
-    if interrupted:
-        work = bot.service.settle_interrupted(interrupted, bot.settings.bot_poll_interval, stop)
-        bot.supervisor.spawn(work, name="settle interrupted requests")
-    bot.supervisor.spawn(bot.tracker.run(stop), name="tracker")
-    bot.supervisor.spawn(bot.housekeeping.run(stop), name="housekeeping")
+    claims_stop = asyncio.Event()
+    claims = asyncio.create_task(
+        keep_claims(bot.claims, bot.settings.bot_lease_ttl / 2, claims_stop), name="claims"
+    )
     try:
-        yield
+        # Before the bot serves anything, so that its role is known from the start.
+        await bot.leadership.start()
+        bot.supervisor.spawn(bot.leadership.run(stop), name="leadership")
+        try:
+            yield
+        finally:
+            stop.set()
+            bot.home.stop()
+            await bot.supervisor.drain(bot.dcs_timeout + _SHUTDOWN_GRACE)
     finally:
-        stop.set()
-        bot.home.stop()
-        await bot.supervisor.drain(bot.dcs_timeout + _SHUTDOWN_GRACE)
+        claims_stop.set()
+        await claims
+
+
+def _leader_work(bot: Bot, stop: asyncio.Event) -> list[tuple[str, Coroutine[Any, Any, None]]]:
+    """The background work, done by the leader only, until ``stop`` is set or the lease is lost."""
+    interval = bot.settings.bot_poll_interval
+    return [
+        ("tracker", bot.tracker.run(stop)),
+        ("housekeeping", bot.housekeeping.run(stop)),
+        ("reconciliation", bot.service.settle_orphans(bot.claims, interval, stop)),
+    ]
 
 
 def _socket_mode(bot: Bot) -> contextlib.AbstractAsyncContextManager[None]:
@@ -277,7 +313,9 @@ def _assemble(
     home_refresh_interval: float,
 ) -> Bot:
     metrics = Metrics(clouds=[cloud.name for cloud in clouds])
-    requests = SqlRequestStore(database)
+    replica = replica_id()
+    claimant = Claimant(replica, settings.bot_lease_ttl)
+    requests = SqlRequestStore(database, claimant)
     stored_audit = SqlAuditLog(database, clock.now)
     audit = MeteredAuditLog(stored_audit, metrics)
     built = {cloud.name: _dcs_client(cloud, session, metrics, clock) for cloud in clouds}
@@ -296,15 +334,33 @@ def _assemble(
     )
     supervisor = Supervisor()
     groups = SlackGroupDirectory(slack)
+    # One instance list per cloud serves both the backup form's picker and the Home tabs.
+    estates = Estates(cloud_map, clock)
     home = HomeRefresh(
-        HomeContent(clouds=cloud_map, requests=requests, groups=groups, policy=policy, clock=clock),
+        HomeContent(
+            clouds=cloud_map, requests=requests, groups=groups, policy=policy, clock=clock, estates=estates
+        ),
         SlackHomePublisher(slack, on_error=metrics.observe_slack_error),
         lambda work, name: supervisor.spawn(work, name=name),
         clock,
+        # Shared by the replicas: a tab opened through one is kept current by whichever makes a change.
+        SqlHomeViewers(database),
         min_interval=home_refresh_interval,
     )
     # Every change of a request goes through this store, so the Home tabs it concerns are published again.
     observed = ObservedRequests(requests, home)
+    lease = SqlLease(database, holder=replica, ttl=settings.bot_lease_ttl)
+    # The work is bound once the parts it runs exist (below); it starts only with a term.
+    leadership = Leadership(
+        lease,
+        ttl=settings.bot_lease_ttl,
+        work=lambda stop: _leader_work(bot, stop),
+        on_role=metrics.observe_role,
+        # INTERFACE §9: a standby takes over within BOT_LEASE_TTL plus one poll interval.
+        at_least_every=settings.bot_poll_interval,
+    )
+    # What the background work posts is fenced by the lease: a leader that lost it posts nothing.
+    fenced = FencedNotifier(notifier, leadership)
     service = BackupService(
         clouds=cloud_map,
         requests=observed,
@@ -321,13 +377,15 @@ def _assemble(
         checking_window=checking_window(settings.bot_poll_interval, dcs_timeout),
         notice_budget=notice_budget,
         home=home,
+        background_notifier=fenced,
+        estates=estates,
     )
     watch = SqlWatchStore(database)
     tracker = Tracker(
         clouds=cloud_map,
         requests=observed,
         watch=watch,
-        notifier=notifier,
+        notifier=fenced,
         audit=audit,
         policy=policy,
         clock=clock,
@@ -345,7 +403,7 @@ def _assemble(
         requests=observed,
         watch=watch,
         deliveries=stored_deliveries,
-        notifier=notifier,
+        notifier=fenced,
         # Not metered: an expiry by the clock is no click, and the click counter would count it.
         audit=stored_audit,
         clock=clock,
@@ -354,7 +412,14 @@ def _assemble(
             retention=timedelta(days=settings.bot_retention_days),
         ),
     )
-    runner = Runner(service=service, notifier=notifier, audit=audit, supervisor=supervisor, home=home)
+    runner = Runner(
+        service=service,
+        notifier=notifier,
+        audit=audit,
+        supervisor=supervisor,
+        whisper=notifier.whisper,
+        home=home,
+    )
     signing_secret = settings.slack_signing_secret
     authorization = BotAuthorization(slack)
     secret = signing_secret.get_secret_value() if signing_secret else None
@@ -367,7 +432,7 @@ def _assemble(
         clock=clock,
         on_redelivery=metrics.observe_event_redelivery,
     )
-    return Bot(
+    bot = Bot(
         settings=settings,
         policy=policy,
         database=database,
@@ -391,7 +456,11 @@ def _assemble(
         ),
         lifecycle=Lifecycle(),
         clock=clock,
+        replica=replica,
+        claims=SqlSubmissionClaims(database, claimant),
+        leadership=leadership,
     )
+    return bot
 
 
 async def _events(request: web.Request) -> web.Response:
@@ -412,4 +481,5 @@ def _observed(bot: Bot) -> Observed:
         clock=bot.clock,
         lifecycle=bot.lifecycle,
         socket=bot.socket if bot.settings.socket_mode else None,
+        role=lambda: bot.leadership.role,
     )

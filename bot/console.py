@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.demo import ALERTS, OPS, PEOPLE, LocalSetup, local_setup, quiet_logs
-from bot.standins.slack.render import render_content, render_home, render_transcript, text_object
+from bot.standins.slack.render import render_content, render_transcript, render_view, text_object
 from bot.standins.slack.timeline import (
     Button,
     Content,
@@ -171,7 +171,7 @@ class Console:
         view = await self.setup.open_home(self.user)
         self.home_seen[self.user] = len(self.setup.slack.home_views(self.user))
         blocks = numbered(view.get("blocks") or [], lambda b: self.numbers.on_home(self.user, b))
-        home = render_home({"blocks": blocks}, self.setup.slack.directory())
+        home = render_view({"type": "home", "blocks": blocks}, self.setup.slack.directory())
         self.out.write(f"=== your Home tab ({self._mention(self.user)}) ===\n{home}=== end ===\n")
 
     # --- what a number acts on ----------------------------------------------------------------------
@@ -182,8 +182,8 @@ class Console:
             message = choice.message
             return not message.deleted and any(_same(choice.button, b) for b in find_buttons(message.blocks))
         assert choice.home_of is not None
-        view = self.setup.slack.home_tabs.tab(choice.home_of).view
-        buttons = find_buttons(view.get("blocks") or []) if view else []
+        home = self.setup.slack.home_of(choice.home_of)
+        buttons = find_buttons(home.blocks) if home is not None else []
         return any(_same_on_home(choice.button, b) for b in buttons)
 
     def acts_on(self, choice: Choice) -> str:
@@ -214,9 +214,9 @@ class Console:
     def _home_context(self, choice: Choice) -> str:
         """The section just above the button on the Home tab: what the button is about."""
         assert choice.home_of is not None
-        view = self.setup.slack.home_tabs.tab(choice.home_of).view or {}
+        home = self.setup.slack.home_of(choice.home_of)
         above = ""
-        for block in view.get("blocks") or []:
+        for block in home.blocks if home is not None else []:
             if block.get("type") == "section" and block.get("text") is not None:
                 above = text_object(block["text"], self.setup.slack.directory())
             if any(_same_on_home(choice.button, b) for b in find_buttons([block])):

@@ -239,24 +239,26 @@ async def scene_a_backup(setup: LocalSetup, story: Story) -> None:
     await setup.say(ALICE, 'eu-de/redis-prod aof "before the migration"')
     card = await setup.next_message(lambda m: m.visible_to == ALICE and bool(slack.buttons(m)), "the card")
     await slack.click(setup.bot_url, user_id=ALICE, message=card, action_id="backup_confirm")
-    started = await setup.next_message(lambda m: m.channel == OPS and "backup_id" in m.text, "the backup_id")
+    started = await setup.next_message(lambda m: m.channel == OPS and "backup_id" in m.shown, "the backup_id")
     finished = await setup.next_message(
         lambda m: m.thread_ts == started.ts and m.ts != started.ts, "the completion notice"
     )
     await living_message_final(setup, started)
     await setup.next_message(lambda m: m.channel == ALERTS, "the watch notice")
-    story.started, story.finished = started.text, finished.text
+    # Their lines as one: the channel message in its final state, and the outcome in its thread.
+    story.started = " · ".join(started.shown.splitlines())
+    story.finished = " · ".join(finished.shown.splitlines())
 
 
 async def living_message_final(setup: LocalSetup, started: Message) -> None:
     """HOOK (living12, INTERFACE §11): the channel message of a backup is updated in place (``chat.update``:
     waiting → running → succeeded) while the outcome also goes to its thread.
 
-    To fill in once it is on main: wait until ``started`` was updated to its final state (e.g. its text says
-    "Succeeded"); the transcript then shows each update as "DCS Backup updated the message". Until then the
-    message stays as posted, so there is nothing to wait for.
+    The channel message reaches the outcome too, at its channel's next turn for an update.
     """
-    del setup, started
+    await setup.slack.wait_until(
+        lambda: "*Succeeded*" in started.shown, timeout=_WAIT, what="the channel message's final state"
+    )
 
 
 async def scene_no_rights(setup: LocalSetup, story: Story) -> None:
@@ -270,10 +272,10 @@ async def scene_two_clouds(setup: LocalSetup, story: Story) -> None:
     """The second region is addressed by its name; a name both regions have gets both qualified forms."""
     del story
     await setup.say(ALICE, "list eu-nl/redis-prod")
-    await setup.next_message(lambda m: m.visible_to == ALICE and "Recent backups" in m.text, "the list")
+    await setup.next_message(lambda m: m.visible_to == ALICE and "Recent backups" in m.shown, "the list")
     await setup.say(ALICE, "redis-prod")
     await setup.next_message(
-        lambda m: m.visible_to == ALICE and "more than one place" in m.text, "the qualified forms"
+        lambda m: m.visible_to == ALICE and "more than one place" in m.shown, "the qualified forms"
     )
 
 
@@ -295,7 +297,7 @@ async def scene_an_approval_expires(setup: LocalSetup, story: Story) -> None:
     story.home(CAROL, "while alice's request waits for her")
     story.note(f"nobody approves; {DEMO_APPROVAL_TTL:g} s later (BOT_APPROVAL_TTL here) the request expires")
     await setup.next_message(
-        lambda m: m.visible_to == ALICE and "expired" in m.text and "redis-staging" in m.text,
+        lambda m: m.visible_to == ALICE and "expired" in m.shown and "redis-staging" in m.shown,
         "alice told that her request expired",
     )
     await approval_request_closed(setup, request)
@@ -346,7 +348,7 @@ async def run_demo(out: TextIO) -> int:
                 return 1
             out.write(_INTRODUCTION)
             out.write(story.text())
-    out.write(f"\nbackup started: {story.started}\nbackup finished: {story.finished}\n")
+    out.write(f"\nchannel message: {story.started}\nbackup finished: {story.finished}\n")
     return 0
 
 

@@ -136,6 +136,11 @@ class Metrics:
             "1 when the Socket Mode connection is up (Socket Mode only)",
             registry=r,
         )
+        self.leader = Gauge(
+            "dcs_bot_leader",
+            "1 while this replica holds the lease on the background work (the leader), 0 on a standby",
+            registry=r,
+        )
 
     def observe_dcs_call(self, cloud: str, endpoint: str, status: int, seconds: float) -> None:
         cloud = fixed(cloud, self._clouds)
@@ -159,6 +164,9 @@ class Metrics:
 
     def observe_socket(self, connected: bool) -> None:
         self.socket_connected.set(1 if connected else 0)
+
+    def observe_role(self, role: str) -> None:
+        self.leader.set(1 if role == "leader" else 0)
 
     def _cloud(self, entry: AuditEntry) -> str:
         """The entry's cloud as a label: a configured cloud's name, else ``other``."""

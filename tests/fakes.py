@@ -13,6 +13,7 @@ their check and their write, so they stay atomic here too.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import itertools
 from collections.abc import Awaitable, Iterable
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 from bot.core.errors import DcsTransportError, InstanceNotFoundError
 from bot.core.flow.context import ServiceOptions
 from bot.core.flow.service import BackupService
-from bot.core.ports import Delivered, GroupLookupError, WatchState
+from bot.core.ports import Claimant, Clock, Delivered, GroupLookupError, HomeViewer, UpdateResult, WatchState
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import (
     FINAL_STATES,
@@ -68,6 +69,13 @@ class FakeClock:
     def advance(self, seconds: float) -> datetime:
         self.current += timedelta(seconds=seconds)
         return self.current
+
+
+class WallClock:
+    """The real time, as the database's clock is for the SQLite store (for the fakes' contract tests)."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
 
 # --- DcsApi --------------------------------------------------------------------------------------------
@@ -243,6 +251,7 @@ class TransitionAttempt:
     changes: dict[str, object]
     won: bool
     expired: bool = False
+    orphaned: bool = False
 
 
 class FakeRequestStore:
@@ -250,15 +259,36 @@ class FakeRequestStore:
     only from a state the event allows (and, with ``unexpired``, only while ``expires_at > now``; with
     ``expired``, only once ``expires_at <= now``; into an unsettled state only while no other request of
     the instance is unsettled), sets ``updated_at`` to ``now``, and refuses unknown fields; ``update``
-    never changes the state. ``pruned`` collects the ids ``prune`` deleted."""
+    never changes the state. ``pruned`` collects the ids ``prune`` deleted.
 
-    def __init__(self, *requests: BackupRequest) -> None:
+    With a ``claimant``, the move into ``submitting`` records its claim in ``claims`` (request id → the
+    replica and when the claim runs out, by ``clock``: the database's clock); :meth:`replica` is the same
+    store as another replica sees it."""
+
+    def __init__(
+        self, *requests: BackupRequest, claimant: Claimant | None = None, clock: Clock | None = None
+    ) -> None:
         self.requests: dict[str, BackupRequest] = {}
         self.transitions: list[TransitionAttempt] = []
         self.updates: list[tuple[str, dict[str, object]]] = []
         self.pruned: list[str] = []
+        self.claims: dict[str, tuple[str, datetime]] = {}
+        self.claimant = claimant
+        self.clock: Clock = clock or WallClock()
         for request in requests:
             self.requests[request.request_id] = request
+
+    def replica(self, claimant: Claimant) -> FakeRequestStore:
+        """The same requests and claims (every container shared), as the replica ``claimant`` sees them."""
+        view = copy.copy(self)
+        view.claimant = claimant
+        return view
+
+    def is_orphan(self, request_id: str) -> bool:
+        """Whether the claim on ``request_id`` ran out (or there is none), and it is not this replica's."""
+        claim = self.claims.get(request_id)
+        mine = self.claimant.replica if self.claimant is not None else ""
+        return claim is None or (claim[0] != mine and claim[1] <= self.clock.now())
 
     def winners(self, event: RequestEvent) -> list[TransitionAttempt]:
         return [t for t in self.transitions if t.event == event and t.won]
@@ -281,6 +311,7 @@ class FakeRequestStore:
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         await _checkpoint()
@@ -300,6 +331,7 @@ class FakeRequestStore:
             and current.state in sources
             and (not unexpired or current.expires_at > now)
             and (not expired or current.expires_at <= now)
+            and (not orphaned or self.is_orphan(request_id))
         )
         if won and current is not None and guards_instance(event):
             won = not any(
@@ -308,11 +340,16 @@ class FakeRequestStore:
                 and other.request_id != request_id
                 for other in self.requests.values()
             )
-        self.transitions.append(TransitionAttempt(request_id, event, unexpired, dict(changes), won, expired))
+        self.transitions.append(
+            TransitionAttempt(request_id, event, unexpired, dict(changes), won, expired, orphaned)
+        )
         if not won or current is None:
             return None
         changed = current.with_state(target, updated_at=now, **changes)
         self.requests[request_id] = changed
+        if self.claimant is not None and target == RequestState.SUBMITTING:
+            until = self.clock.now() + timedelta(seconds=self.claimant.ttl)
+            self.claims[request_id] = (self.claimant.replica, until)
         return changed
 
     async def update(self, request_id: str, **changes: object) -> None:
@@ -365,6 +402,114 @@ class FakeRequestStore:
             (r for r in self.requests.values() if r.requester_id == user_id), key=lambda r: r.request_id
         )
         return sorted(mine, key=lambda r: r.created_at, reverse=True)[:limit]
+
+
+class FakeSubmissionClaims:
+    """The claims of a :class:`FakeRequestStore`, as the replica ``claimant`` sees them."""
+
+    def __init__(self, store: FakeRequestStore, claimant: Claimant) -> None:
+        self._store = store
+        self._claimant = claimant
+
+    async def renew(self) -> int:
+        await _checkpoint()
+        until = self._store.clock.now() + timedelta(seconds=self._claimant.ttl)
+        mine = [
+            request_id
+            for request_id, (replica, _) in self._store.claims.items()
+            if replica == self._claimant.replica and self._submitting(request_id)
+        ]
+        for request_id in mine:
+            self._store.claims[request_id] = (self._claimant.replica, until)
+        return len(mine)
+
+    async def orphaned(self) -> list[str]:
+        await _checkpoint()
+        view = self._store.replica(self._claimant)
+        requests = sorted(self._store.requests.values(), key=lambda r: r.created_at)
+        return [
+            r.request_id
+            for r in requests
+            if r.state == RequestState.SUBMITTING and view.is_orphan(r.request_id)
+        ]
+
+    def _submitting(self, request_id: str) -> bool:
+        request = self._store.requests.get(request_id)
+        return request is not None and request.state == RequestState.SUBMITTING
+
+
+# --- Lease ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LeaseRow:
+    holder: str
+    epoch: int
+    expires_at: datetime
+
+
+class FakeLeaseTable:
+    """The lease rows every :class:`FakeLease` of one test shares, with the database's ``clock``."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or WallClock()
+        self.rows: dict[str, LeaseRow] = {}
+        self.fail_next: Exception | None = None
+
+    def lease(self, holder: str, ttl: float, name: str = "background") -> FakeLease:
+        return FakeLease(self, holder=holder, ttl=ttl, name=name)
+
+
+class FakeLease:
+    """:class:`bot.core.ports.Lease` on a :class:`FakeLeaseTable`; ``fail_next`` on the table makes the
+    next call of any lease raise it (a database that does not answer)."""
+
+    def __init__(self, table: FakeLeaseTable, *, holder: str, ttl: float, name: str = "background") -> None:
+        self._table = table
+        self._holder = holder
+        self._ttl = timedelta(seconds=ttl)
+        self._name = name
+
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    async def acquire(self) -> int | None:
+        await self._io()
+        now = self._table.clock.now()
+        row = self._table.rows.get(self._name)
+        if row is None:
+            self._table.rows[self._name] = LeaseRow(self._holder, 1, now + self._ttl)
+            return 1
+        if row.holder != self._holder and row.expires_at > now:
+            return None
+        if row.holder != self._holder:
+            row.epoch += 1
+            row.holder = self._holder
+        row.expires_at = now + self._ttl
+        return row.epoch
+
+    async def holds(self, epoch: int) -> bool:
+        await self._io()
+        row = self._table.rows.get(self._name)
+        return (
+            row is not None
+            and (row.holder, row.epoch) == (self._holder, epoch)
+            and row.expires_at > self._table.clock.now()
+        )
+
+    async def release(self, epoch: int) -> None:
+        await self._io()
+        now = self._table.clock.now()
+        row = self._table.rows.get(self._name)
+        if row is not None and (row.holder, row.epoch) == (self._holder, epoch) and row.expires_at > now:
+            row.expires_at = now
+
+    async def _io(self) -> None:
+        await _checkpoint()
+        failure, self._table.fail_next = self._table.fail_next, None
+        if failure is not None:
+            raise failure
 
 
 # --- AuditLog ------------------------------------------------------------------------------------------
@@ -437,14 +582,15 @@ class Announcement:
     thread_ts: str | None
     fallback_response_url: str | None
     delivered: Delivered | None
+    broadcast: bool = False
 
 
 @dataclass(frozen=True)
-class ReplacedMessage:
+class MessageUpdate:
     channel_id: str
     ts: str
-    reply: Reply
-    taken: bool
+    content: Notice | Reply
+    result: UpdateResult
 
 
 class FakeNotifier:
@@ -452,15 +598,17 @@ class FakeNotifier:
 
     ``refuse_replies`` / ``refuse_announcements`` make Slack take nothing; a channel in ``closed_channels``
     is one the bot may not post in, so a notice there goes through the fallback response_url (no ``ts``).
+    ``update_results`` are the answers the next updates of channel messages get (then ``updated``).
     """
 
     def __init__(self) -> None:
         self.replies: list[SentReply] = []
         self.announcements: list[Announcement] = []
-        self.replaced: list[ReplacedMessage] = []
         self.refuse_replies = False
         self.refuse_announcements = False
         self.closed_channels: set[str] = set()
+        self.updates: list[MessageUpdate] = []
+        self.update_results: list[UpdateResult] = []
         self._ts = itertools.count(1)
 
     async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
@@ -476,6 +624,7 @@ class FakeNotifier:
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
         await _checkpoint()
         delivered: Delivered | None
@@ -486,15 +635,15 @@ class FakeNotifier:
         else:
             delivered = Delivered(ts=f"1700000000.{next(self._ts):06d}")
         self.announcements.append(
-            Announcement(channel_id, notice, thread_ts, fallback_response_url, delivered)
+            Announcement(channel_id, notice, thread_ts, fallback_response_url, delivered, broadcast)
         )
         return delivered
 
-    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
+    async def update_message(self, channel_id: str, ts: str, content: Notice | Reply) -> UpdateResult:
         await _checkpoint()
-        taken = not self.refuse_replies
-        self.replaced.append(ReplacedMessage(channel_id, ts, reply, taken))
-        return taken
+        result = self.update_results.pop(0) if self.update_results else UpdateResult("updated")
+        self.updates.append(MessageUpdate(channel_id, ts, content, result))
+        return result
 
     def replies_of(self, kind: type[T]) -> list[T]:
         return [sent.reply for sent in self.replies if isinstance(sent.reply, kind)]
@@ -605,6 +754,74 @@ class FakeEventDeliveries:
         return len(old)
 
 
+# --- HomeViewers -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ViewerRow:
+    opened_at: datetime
+    published_at: datetime | None = None
+    groups: frozenset[str] = frozenset()
+    shown: frozenset[str] = frozenset()
+
+
+class FakeHomeViewers:
+    """Who is looking at their Home tab, shared by the replicas of a test; ``clock`` is the database's
+    (it times the publishes taken). ``asked`` counts the look-ups of :meth:`viewing`; with ``fails`` set,
+    every call raises it."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or WallClock()
+        self.rows: dict[str, ViewerRow] = {}
+        self.asked = 0
+        self.fails: Exception | None = None
+
+    async def _io(self) -> None:
+        await _checkpoint()
+        if self.fails is not None:
+            raise self.fails
+
+    async def opened(self, user_id: str, now: datetime) -> None:
+        await self._io()
+        row = self.rows.get(user_id)
+        if row is None:
+            self.rows[user_id] = ViewerRow(now)
+        else:
+            row.opened_at = now
+
+    async def viewing(self, since: datetime, *, limit: int) -> list[HomeViewer]:
+        await self._io()
+        self.asked += 1
+        recent = sorted(
+            ((user_id, row) for user_id, row in self.rows.items() if row.opened_at >= since),
+            key=lambda item: item[1].opened_at,
+            reverse=True,
+        )
+        return [HomeViewer(user_id, row.groups, row.shown) for user_id, row in recent[:limit]]
+
+    async def claim_publish(self, user_id: str, interval: float, now: datetime) -> bool:
+        await self._io()
+        at = self.clock.now()
+        row = self.rows.setdefault(user_id, ViewerRow(now))
+        if row.published_at is not None and row.published_at > at - timedelta(seconds=interval):
+            return False
+        row.published_at = at
+        return True
+
+    async def showed(self, user_id: str, groups: frozenset[str], shown: frozenset[str]) -> None:
+        await self._io()
+        row = self.rows.get(user_id)
+        if row is not None:
+            row.groups, row.shown = groups, shown
+
+    async def prune(self, before: datetime) -> int:
+        await self._io()
+        old = [user_id for user_id, row in self.rows.items() if row.opened_at < before]
+        for user_id in old:
+            del self.rows[user_id]
+        return len(old)
+
+
 # --- the service on the fakes --------------------------------------------------------------------------
 
 
@@ -634,6 +851,7 @@ class Fakes:
 
     def __post_init__(self) -> None:
         self.dcs.clock = self.clock  # one time for everything: DCS stamps its records with it
+        self.requests.clock = self.clock
 
     def set_policy(self, text: str) -> Policy:
         self.policy = parse_policy(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.core.rules.audit import AuditEntry
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
@@ -101,11 +101,13 @@ class RequestStore(Protocol):
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         """Applies ``event`` if the request is in a state that allows it (and, with ``unexpired``, has not
-        expired at ``now``; with ``expired``, has); returns the updated request, or None when this caller
-        did not win."""
+        expired at ``now``; with ``expired``, has; with ``orphaned``, its claim has run out or it has none,
+        by the database's clock, as :meth:`SubmissionClaims.orphaned` judges); returns the updated request,
+        or None when this caller did not win."""
         ...
 
     async def update(self, request_id: str, **changes: object) -> None: ...
@@ -182,8 +184,19 @@ class Delivered:
     ts: str | None = None
 
 
+@dataclass(frozen=True)
+class UpdateResult:
+    """What became of updating a channel message in place: ``updated``; ``gone`` (it can no longer be
+    changed: deleted, or too old to edit); or ``refused`` for now (``retry_after``: seconds Slack asked to
+    wait before the next update, if it said)."""
+
+    outcome: Literal["updated", "gone", "refused"]
+    retry_after: float | None = None
+
+
 class Notifier(Protocol):
-    """Delivers the bot's words: replies to one person, notices to a channel."""
+    """Delivers the bot's words: replies to one person, notices to a channel, and updates of the bot's
+    own channel messages."""
 
     async def reply(self, response_url: str, reply: Reply, *, replace_original: bool = False) -> bool:
         """Answers through a ``response_url``; False when Slack did not take it."""
@@ -196,14 +209,17 @@ class Notifier(Protocol):
         *,
         thread_ts: str | None = None,
         fallback_response_url: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
         """Posts to a channel, falling back to the ``response_url`` when the bot may not post there;
-        None when Slack took it neither way (trying again later may help)."""
+        None when Slack took it neither way (trying again later may help). ``broadcast``: a reply in a
+        thread is also shown in the channel."""
         ...
 
-    async def replace_message(self, channel_id: str, ts: str, reply: Reply) -> bool:
-        """Replaces a channel message the bot posted (``chat.update``), e.g. an approval request answered
-        from the Home tab, which has no response_url to replace it with; False when Slack did not take it."""
+    async def update_message(self, channel_id: str, ts: str, content: Notice | Reply) -> UpdateResult:
+        """Replaces the bot's channel message ``ts`` with ``content`` (``chat.update``): a backup's living
+        message, an approval request decided from the Home tab or expired (neither has a response_url to
+        replace it with); raises nothing."""
         ...
 
 
@@ -282,4 +298,92 @@ class EventDeliveries(Protocol):
 
     async def prune(self, before: datetime) -> int:
         """Forgets deliveries received before ``before`` (Slack redelivers within minutes); how many."""
+        ...
+
+
+@dataclass(frozen=True)
+class HomeViewer:
+    """Someone looking at their Home tab, and what its last publish showed them: the policy's user groups
+    they were in and the instances on it (empty before their first publish)."""
+
+    user_id: str
+    groups: frozenset[str] = frozenset()
+    shown: frozenset[str] = frozenset()
+
+
+class HomeViewers(Protocol):
+    """Who is looking at their Home tab, across every replica (INTERFACE §9, §11): any replica may receive
+    the ``app_home_opened``, and any may make a change that tab shows."""
+
+    async def opened(self, user_id: str, now: datetime) -> None:
+        """Records that ``user_id`` opened their Home tab at ``now``."""
+        ...
+
+    async def viewing(self, since: datetime, *, limit: int) -> list[HomeViewer]:
+        """The people who opened their tab at ``since`` or later, the latest first, at most ``limit``."""
+        ...
+
+    async def claim_publish(self, user_id: str, interval: float, now: datetime) -> bool:
+        """Takes the next publish of ``user_id``'s tab unless a replica took one within the last
+        ``interval`` seconds (by the database's clock); atomic across replicas. Someone not recorded yet
+        (they clicked on a tab opened before) is recorded as having opened it at ``now``."""
+        ...
+
+    async def showed(self, user_id: str, groups: frozenset[str], shown: frozenset[str]) -> None:
+        """What the latest publish of ``user_id``'s tab showed (see :class:`HomeViewer`)."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forgets the people who opened their tab before ``before``; how many."""
+        ...
+
+
+# --- several replicas (INTERFACE §9) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """This replica as the owner of the submissions it makes: its id (unique per process) and how many
+    seconds a claim lasts unless renewed. A request store given one records the claim in the same atomic
+    step that moves a request into ``submitting``."""
+
+    replica: str
+    ttl: float
+
+
+class Lease(Protocol):
+    """One named lease in the shared database, held for ``ttl`` seconds by one replica at a time, as this
+    replica sees it. Expiry is judged by the database's clock, never a replica's. The epoch grows whenever
+    the holder changes, so a holder can tell that someone else held the lease in between."""
+
+    @property
+    def holder(self) -> str: ...
+
+    async def acquire(self) -> int | None:
+        """Takes the lease — or renews it — when it is free, expired or already this replica's, for ``ttl``
+        seconds from now; the epoch it is held under, or None while another replica holds it."""
+        ...
+
+    async def holds(self, epoch: int) -> bool:
+        """Whether this replica still holds the lease under ``epoch``, unexpired."""
+        ...
+
+    async def release(self, epoch: int) -> None:
+        """Ends the lease at once when this replica holds it under ``epoch``, so a standby takes it over
+        on its next try."""
+        ...
+
+
+class SubmissionClaims(Protocol):
+    """The claims replicas hold on the submissions they are making (recorded by the request store of a
+    :class:`Claimant`), as one replica sees them."""
+
+    async def renew(self) -> int:
+        """Extends this replica's claims on its requests still ``submitting`` by the claim's ttl from now
+        (the database's clock); how many."""
+        ...
+
+    async def orphaned(self) -> list[str]:
+        """The ids of the requests in ``submitting`` whose owner is gone: their claim expired, or they
+        have none (rows from an earlier release). Never this replica's own."""
         ...

@@ -23,8 +23,6 @@ from bot.slack.socket_mode import SocketState
 
 # A database that takes longer than this to answer SELECT 1 counts as not answering.
 _DATABASE_TIMEOUT = 2.0
-# A single process is always the one that does the background work (INTERFACE §9).
-_ROLE = "leader"
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,8 @@ async def healthz(request: web.Request) -> web.Response:
     now = observed.clock.now()
     checks["dcs"] = {name: dcs_check(cloud, now) for name, cloud in observed.clouds.items()}
     checks.setdefault("socket", "not used (HTTP mode)")
-    return web.json_response({"ok": ready, "role": _ROLE, "checks": checks}, status=_status(ready))
+    body = {"ok": ready, "role": observed.role(), "checks": checks}
+    return web.json_response(body, status=_status(ready))
 
 
 def _status(ready: bool) -> int:

@@ -7,7 +7,7 @@ cached IAM token's state, so an outage of DCS or IAM never slows a probe down or
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,6 +81,8 @@ class Observed:
     lifecycle: Lifecycle
     # Only in Socket Mode.
     socket: SocketState | None
+    # "leader" or "standby" (INTERFACE §9): whether this replica does the background work right now.
+    role: Callable[[], str]
 
 
 OBSERVED = web.AppKey("observed", Observed)

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.grammar import is_instance_id, split_instance
 from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.living import percent
 from bot.core.rules.messages import (
+    ApprovalExpired,
     ApprovalRequested,
     BackupFinished,
     BackupList,
@@ -65,6 +67,9 @@ CONFIRM_ACTION = "backup_confirm"
 CANCEL_ACTION = "backup_cancel"
 APPROVE_ACTION = "backup_approve"
 REJECT_ACTION = "backup_reject"
+RETRY_ACTION = "backup_retry"
+RUN_ACTION = "backup_run"
+PICK_ACTION = "backup_pick"
 
 _SECTION_TEXT_LIMIT = 3000
 
@@ -116,14 +121,22 @@ def fields(*pairs: tuple[str, str]) -> Block:
 
 
 def context(*texts: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts[:10]]}
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": t[:_SECTION_TEXT_LIMIT]} for t in texts[:10]],
+    }
 
 
 def header(text: str) -> Block:
     return {"type": "header", "text": {"type": "plain_text", "text": text[:150], "emoji": True}}
 
 
+_BUTTON_LABEL_LIMIT = 75
+
+
 def button(label: str, action_id: str, value: str, style: str | None = None) -> Block:
+    if len(label) > _BUTTON_LABEL_LIMIT:
+        label = label[: _BUTTON_LABEL_LIMIT - 1] + "…"
     element: Block = {
         "type": "button",
         "text": {"type": "plain_text", "text": label, "emoji": True},
@@ -185,16 +198,54 @@ def shown_name(name: str, cloud: str | None) -> str:
     return f"{cloud}/{name}" if cloud is not None and _SHOW_CLOUDS.get() else name
 
 
-def instance_label(name: str, instance_id: str, cloud: str | None = None) -> str:
-    return f"*{escape(shown_name(name, cloud))}* ({code(instance_id)})"
+def instance_label(name: str, cloud: str | None = None) -> str:
+    """The instance as sentences name it (in bold); its ID goes in the context line (:func:`id_note`)."""
+    return f"*{escape(shown_name(name, cloud))}*"
 
 
 def label_of(instance: Instance | InstanceRef) -> str:
-    return instance_label(instance.name, instance.instance_id, instance.cloud)
+    return instance_label(instance.name, instance.cloud)
 
 
 def request_label(request: BackupRequest) -> str:
-    return instance_label(request.instance_name, request.instance_id, request.cloud)
+    return instance_label(request.instance_name, request.cloud)
+
+
+def id_note(instance_id: str) -> str:
+    return f"Instance ID {code(instance_id)}"
+
+
+def plain_name(name: str, cloud: str | None = None) -> str:
+    """The instance's name for a ``text`` fallback: no markup, only Slack's escaping."""
+    return escape(shown_name(name, cloud))
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a plain text, for a fallback."""
+    head, dot, _ = text.partition(". ")
+    return head + "." if dot else text
+
+
+def instance_state(status: str) -> str:
+    """DCS's instance status as people read it: ``RUNNING`` → ``Running``."""
+    return escape(status.replace("_", " ").capitalize()) if status else "Unknown"
+
+
+_BACKUP_STATUS_WORDS = {
+    "succeed": "Succeeded",
+    "failed": "Failed",
+    "backuping": "Running",
+    "waiting": "Waiting",
+    "expired": "Expired",
+    "deleted": "Deleted",
+    "deleting": "Being deleted",
+    "restoring": "Restoring",
+}
+
+
+def backup_status(status: str) -> str:
+    """A backup record's status as people read it: ``succeed`` → ``Succeeded``."""
+    return _BACKUP_STATUS_WORDS.get(status) or escape(status.replace("_", " ").capitalize() or "Unknown")
 
 
 def request_name(request: BackupRequest) -> str:
@@ -229,51 +280,45 @@ def render_reply(reply: Reply, *, show_clouds: bool = False) -> Message:
 def _render_reply(reply: Reply) -> Message:
     match reply:
         case Usage(message):
+            # A usage error is short and plain already, and its second sentence says what to type.
             return Message(text=escape(message), blocks=[section(escape(message))])
         case Help():
             return _help(reply)
         case Refusal(decision, instance):
             what = f" {label_of(instance)}" if instance else " instances"
             verb = ACTION_VERBS[decision.action]
+            shown = f" {plain_name(instance.name, instance.cloud)}" if instance else " instances"
             text = f":no_entry: You may not {verb}{what}. {escape_keeping_references(decision.reason)}"
-            return Message(text=text, blocks=[section(text), context("Ask a bot admin if you need this.")])
-        case InstanceNotFound(query, suggestions, unasked):
-            how = "with ID" if is_instance_id(split_instance(query).target) else "named"
-            text = f":mag: I could not find a DCS instance {how} *{escape(query)}*."
-            if suggestions:
-                text += " Did you mean " + ", ".join(f"*{escape(s)}*" for s in suggestions) + "?"
-            return _with_unasked(simple(text), unasked)
-        case InstanceAmbiguous(query, candidates, qualified, unasked):
-            if qualified:
-                lines = "\n".join(
-                    f"• {code(form)} — {escape(i.type_label)}, {escape(i.status)} ({code(i.instance_id)})"
-                    for i, form in zip(candidates, reply.forms(), strict=True)
-                )
-                text = f"*{escape(query)}* is in more than one place. Please say which one:\n{lines}"
-            else:
-                lines = "\n".join(f"• {label_of(i)} — {escape(i.status)}" for i in candidates)
-                text = (
-                    f"Several instances are named *{escape(query)}*. "
-                    f"Please use the instance ID instead:\n{lines}"
-                )
-            return _with_unasked(simple(text), unasked)
+            notes = [id_note(instance.instance_id)] if instance else []
+            return Message(
+                text=f"You may not {verb}{shown}.",
+                blocks=[section(text), context(*notes, "Ask a bot admin if you need this.")],
+            )
+        case InstanceNotFound():
+            return _with_unasked(_not_found(reply), reply.unasked)
+        case InstanceAmbiguous():
+            return _with_unasked(_ambiguous_instance(reply), reply.unasked)
         case NotBackupable(instance, reason):
-            target = label_of(instance)
-            text = f":warning: {target} cannot be backed up. {escape(reason)}"
-            return simple(text)
+            text = f":warning: {label_of(instance)} cannot be backed up. {escape(reason)}"
+            return Message(
+                text=f"{plain_name(instance.name, instance.cloud)} cannot be backed up now.",
+                blocks=[section(text), context(id_note(instance.instance_id))],
+            )
         case GroupsUnavailable(reason):
             text = (
                 f":hourglass: Slack could not tell which user groups you are in ({escape(reason)}), "
                 "and the answer depends on them. Nothing was changed; please try again in a moment."
             )
-            return simple(text)
+            return Message(
+                text="Slack could not tell your user groups; please try again.", blocks=[section(text)]
+            )
         case CloudUnavailable(detail, cloud):
             where = f"DCS in {escape(cloud)}" if cloud is not None else "DCS"
             text = (
                 f":cloud: I could not get an answer from {where} ({escape(detail)}). "
                 "Nothing was changed; please try again in a minute."
             )
-            return simple(text)
+            return Message(text=f"{where} did not answer; nothing was changed.", blocks=[section(text)])
         case DryRun():
             return _dry_run(reply)
         case Confirmation():
@@ -286,17 +331,17 @@ def _render_reply(reply: Reply) -> Message:
                 text = text.replace("{person}", user(escape(person)))
             if instance is not None:
                 text = text.replace("{instance}", f"*{escape(instance)}*")
-            return simple(text)
+            return Message(text=first_sentence(escape(reply.plain)), blocks=[section(text)])
         case BackupList():
             return _backup_list(reply)
         case BackupStatus():
             return _backup_status(reply)
         case InternalError(reference):
-            text = (
-                ":warning: Sorry, something went wrong on the bot's side and I stopped. "
-                f"(reference `{escape(reference)}` for the bot's operators)"
+            text = ":warning: Sorry, something went wrong on the bot's side and I stopped."
+            return Message(
+                text="Sorry, something went wrong on the bot's side.",
+                blocks=[section(text), context(f"Reference {code(reference)} for the bot's operators")],
             )
-            return simple(text)
         case NoticeCopy(notice, channel_id):
             copy = _render_notice(notice)
             note = context(
@@ -319,6 +364,50 @@ def _with_unasked(message: Message, unasked: Sequence[UnaskedCloud]) -> Message:
         "To address an instance there, write its cloud, like eu-nl/redis-prod."
     )
     return Message(text=message.text, blocks=[*message.blocks, note])
+
+
+def _not_found(reply: InstanceNotFound) -> Message:
+    by_id = is_instance_id(split_instance(reply.query).target)
+    how = "with ID" if by_id else "named"
+    text = f":mag: I could not find a DCS instance {how} *{escape(reply.query)}*."
+    fallback = "I could not find that instance." if by_id else f"I could not find {escape(reply.query)}."
+    blocks = [section(text)]
+    if reply.suggestions:
+        text += " Did you mean " + ", ".join(f"*{escape(s)}*" for s in reply.suggestions) + "?"
+        blocks = [section(text)]
+        picks = list(zip(reply.suggestions, reply.picks, strict=False))
+        if picks:
+            blocks.append(
+                actions("backup_pick", *(button(label, PICK_ACTION, value) for label, value in picks))
+            )
+    return Message(text=fallback, blocks=blocks)
+
+
+def _ambiguous_instance(reply: InstanceAmbiguous) -> Message:
+    query = escape(reply.query)
+    forms = reply.forms()
+    if reply.qualified:
+        lines = "\n".join(
+            f"• {code(form)} — {escape(i.type_label)}, Instance state: {instance_state(i.status)}"
+            for i, form in zip(reply.candidates, forms, strict=True)
+        )
+        text = f"*{query}* is in more than one place. Pick one, or say which:\n{lines}"
+        labels = list(forms)
+    else:
+        lines = "\n".join(
+            f"• {number}. {label_of(i)} — {escape(i.type_label)}, Instance state: {instance_state(i.status)}"
+            for number, i in enumerate(reply.candidates, start=1)
+        )
+        text = f"Several instances are named *{query}*. Pick one, or use its instance ID:\n{lines}"
+        labels = [f"{number}. {i.name}" for number, i in enumerate(reply.candidates, start=1)]
+    ids = " · ".join(
+        f"{number}: {code(i.instance_id)}" for number, i in enumerate(reply.candidates[:25], start=1)
+    )
+    picks = [button(label, PICK_ACTION, value) for label, value in zip(labels, reply.picks(), strict=True)]
+    return Message(
+        text=f"Several instances answer to {query}; please pick one.",
+        blocks=[section(text), actions("backup_pick", *picks[:25]), context(f"Instance IDs {ids}")],
+    )
 
 
 def _permission_line(permission: Permission) -> str:
@@ -365,7 +454,7 @@ def _help(reply: Help) -> Message:
             "so rules granted through groups do not apply right now."
         )
     blocks.append(context(*notes))
-    return Message(text="DCS backup bot: usage and your permissions", blocks=blocks)
+    return Message(text="DCS backup bot: usage and your permissions.", blocks=blocks)
 
 
 def _decision_text(decision: Decision) -> str:
@@ -378,7 +467,11 @@ def _decision_text(decision: Decision) -> str:
     scope = ""
     if decision.clouds is not None or decision.tags is not None:
         scope = f" (for instances {escape(describe_scope(decision.clouds, decision.tags))})"
-    return f":white_check_mark: allowed by rule {code(decision.rule or '')}{scope}{approval}"
+    return f":white_check_mark: allowed{scope}{approval}"
+
+
+def _rule_note(rule: str | None) -> str:
+    return "You are a bot admin" if rule == ADMIN_RULE else f"Rule {code(rule or '?')}"
 
 
 def _dry_run(reply: DryRun) -> Message:
@@ -396,7 +489,13 @@ def _dry_run(reply: DryRun) -> Message:
     ]
     if reply.blockers:
         blocks.append(section(":warning: " + " ".join(escape(b) for b in reply.blockers)))
-    message = Message(text=f"Dry run for {escape(reply.instance.name)}: nothing was sent.", blocks=blocks)
+    if reply.run_id is not None:
+        blocks.append(
+            actions("backup_dry_run", button("Back up for real", RUN_ACTION, reply.run_id, "primary"))
+        )
+    blocks.append(context(id_note(reply.instance.instance_id), _rule_note(reply.decision.rule)))
+    name = plain_name(reply.instance.name, reply.instance.cloud)
+    message = Message(text=f"Dry run for {name}: nothing was sent.", blocks=blocks)
     return _with_unasked(message, reply.unasked)
 
 
@@ -426,7 +525,7 @@ def _confirmation(reply: Confirmation) -> Message:
         section(f"Back up {label_of(instance)}?{approval}"),
         fields(
             ("Type", _instance_type(instance)),
-            ("Status", escape(instance.status)),
+            ("Instance state", instance_state(instance.status)),
             ("Format", _fmt(request)),
             ("Remark", escape(request.remark)),
         ),
@@ -435,45 +534,103 @@ def _confirmation(reply: Confirmation) -> Message:
             button("Confirm", CONFIRM_ACTION, request.request_id, style="primary"),
             button("Cancel", CANCEL_ACTION, request.request_id),
         ),
-        context(f"Allowed by rule {code(request.rule)} · expires in {ttl} · only you can confirm"),
+        context(
+            id_note(instance.instance_id),
+            f"{_rule_note(request.rule)} · expires in {ttl} · only you can confirm",
+        ),
     ]
-    message = Message(text=f"Back up {escape(instance.name)}? Confirm or cancel.", blocks=blocks)
+    name = plain_name(instance.name, instance.cloud)
+    message = Message(text=f"Back up {name}? Confirm or cancel.", blocks=blocks)
     return _with_unasked(message, reply.unasked)
+
+
+def _retry(request: BackupRequest, label: str = "Try again") -> Block:
+    return actions("backup_next", button(label, RETRY_ACTION, request.request_id))
 
 
 def _card_closed(reply: CardClosed) -> Message:
     request, by = reply.request, user(reply.by_user)
     target = request_label(request)
+    name = plain_name(request.instance_name, request.cloud)
+    requested = f"requested by {user(request.requester_id)}"
+    notes = [id_note(request.instance_id)]
+    extra: list[Block] = []
     match reply.outcome:
         case "confirmed":
             text = f":white_check_mark: Confirmed by {by}. Starting the {_fmt(request)} backup of {target}…"
+            fallback = f"Starting the backup of {name}."
         case "cancelled":
-            text = f"Cancelled by {by}. Nothing was backed up."
+            text = f"Cancelled by {by}: the backup of {target} was not started. Nothing was backed up."
+            fallback = f"The backup of {name} was cancelled."
         case "expired":
-            text = (
-                f":hourglass: This request for {target} expired. "
-                "Nothing was backed up; run the command again."
-            )
+            fallback = f"The request to back up {name} expired."
+            if request.confirmed_by is not None and request.approval == "peer":
+                # An approval request, in the channel: no buttons stay; its thread tells the requester,
+                # with a way to start over.
+                text = (
+                    f":hourglass: This request expired: nobody approved the {_fmt(request)} backup of "
+                    f"{target} ({requested}) in time. Nothing was backed up."
+                )
+            else:
+                text = f":hourglass: This request to back up {target} expired. Nothing was backed up."
+                extra.append(_retry(request, "Start over"))
         case "revoked":
             reason = escape_keeping_references(reply.reason or "")
-            text = f":no_entry: Not started: you may no longer back up {target}. {reason}"
+            text = f":no_entry: Not started, because you may no longer back up {target}. {reason}"
+            fallback = f"The backup of {name} was not started."
         case "awaiting_approval":
             approvers = ", ".join(principal(p) for p in request.approvers)
             text = (
                 f":hourglass_flowing_sand: Confirmed by {by}. "
                 f"Waiting for approval by one of {approvers} in the channel."
             )
+            fallback = f"Waiting for approval to back up {name}."
         case "approved":
             text = (
-                f":white_check_mark: Approved by {by} (requested by {user(request.requester_id)}). "
+                f":white_check_mark: Approved by {by} ({requested}). "
                 f"Starting the {_fmt(request)} backup of {target}…"
             )
+            fallback = f"Approved; starting the backup of {name}."
         case "rejected":
+            text = f":no_entry_sign: Rejected by {by} ({requested}). The backup of {target} was not started."
+            fallback = f"The backup of {name} was rejected."
+        case "started":
+            how = f"Approved by {by} ({requested})" if request.approved_by else f"Confirmed by {by}"
             text = (
-                f":no_entry_sign: Rejected by {by} (requested by {user(request.requester_id)}). "
-                "Nothing was backed up."
+                f":floppy_disk: {how}. Started: the {_fmt(request)} backup of {target} is under way; "
+                f"its progress and outcome are in <#{request.channel_id}>."
             )
-    return simple(text)
+            fallback = f"The backup of {name} started."
+            notes.insert(0, f"backup_id {code(request.backup_id or '?')}")
+        case "not_started" if request.state == RequestState.NOT_CREATED:
+            # The outcome was unknown for a while: what checking found is told as such, never as a refusal.
+            text = (
+                f":x: *No backup was created* for {target}: DCS's answer was lost, and its records show none "
+                "from this request. Nothing was sent twice."
+            )
+            fallback = f"No backup of {name} was created."
+            extra.append(_retry(request))
+        case "not_started":
+            answered = (
+                code(request.error_code) if request.error_code else f"HTTP {request.error_status or '?'}"
+            )
+            reason = escape(request.error_msg or "no reason given")
+            text = f":x: Not started, because DCS answered {answered}: {reason}"
+            fallback = f"The backup of {name} was not started."
+            extra.append(_retry(request))
+        case "checking":
+            text = (
+                f":hourglass_flowing_sand: The {_fmt(request)} backup of {target} was sent to DCS, but its "
+                "answer was lost. I am checking whether it started and will say so here and in the channel."
+            )
+            fallback = f"Checking whether the backup of {name} started."
+        case "undetermined":
+            text = (
+                f":warning: I could not tell whether the {_fmt(request)} backup of {target} started: "
+                f"several backups could be it. See <#{request.channel_id}>."
+            )
+            fallback = f"Could not tell whether the backup of {name} started."
+    return Message(text=fallback, blocks=[section(text), *extra, context(*notes)])
 
 
 def _meaning(record: BackupRecord) -> str:
@@ -482,13 +639,13 @@ def _meaning(record: BackupRecord) -> str:
 
 def _record_fields(record: BackupRecord) -> list[tuple[str, str]]:
     kind = f"{escape(record.backup_type or '?')} · {escape((record.backup_format or '?').upper())}"
-    status = escape(record.status)
-    if record.status == "backuping" and record.progress:
-        status += f" ({escape(record.progress)} %)"
+    status = backup_status(record.status)
+    shown = percent(record.progress)
+    if record.status == "backuping" and shown is not None:
+        status += f" ({shown} %)"
     if record.status == "failed":
         status += f" — {code(record.error_code or '?')} {escape(_meaning(record))}"
     return [
-        ("Backup", code(record.backup_id)),
         ("Type", kind),
         ("Status", status),
         ("Size", human_size(record.size) if record.size else "—"),
@@ -499,15 +656,22 @@ def _record_fields(record: BackupRecord) -> list[tuple[str, str]]:
 
 def _backup_list(reply: BackupList) -> Message:
     target = label_of(reply.instance)
+    name = plain_name(reply.instance.name, reply.instance.cloud)
+    note = context(id_note(reply.instance.instance_id))
     if not reply.records:
-        return _with_unasked(simple(f"{target} has no backups yet."), reply.unasked)
+        message = Message(
+            text=f"{name} has no backups yet.", blocks=[section(f"{target} has no backups yet."), note]
+        )
+        return _with_unasked(message, reply.unasked)
     blocks: list[Block] = [
-        section(f"Recent backups of {target} (newest first, {len(reply.records)} of {reply.total}):")
+        section(f"Recent backups of {target} (newest first, {len(reply.records)} of {reply.total}):"),
+        note,
     ]
-    for record in reply.records:
+    for record in reply.records[:15]:
         blocks.append({"type": "divider"})
         blocks.append(fields(*_record_fields(record)))
-    message = Message(text=f"Recent backups of {escape(reply.instance.name)}", blocks=blocks[:49])
+        blocks.append(context(f"backup_id {code(record.backup_id)}"))
+    message = Message(text=f"Recent backups of {name}.", blocks=blocks[:50])
     return _with_unasked(message, reply.unasked)
 
 
@@ -515,9 +679,15 @@ def _backup_status(reply: BackupStatus) -> Message:
     request = reply.request
     target = request_label(request)
     intro = f"Backup of {target} requested by {user(request.requester_id)}."
+    notes = [f"backup_id {code(request.backup_id or '?')}", id_note(request.instance_id)]
+    name = plain_name(request.instance_name, request.cloud)
     if reply.record is None:
-        return simple(f"{intro} DCS shows no record of `{escape(request.backup_id or '?')}` (any more).")
-    return Message(text=intro, blocks=[section(intro), fields(*_record_fields(reply.record))])
+        text = f"{intro} DCS shows no record of it (any more)."
+        return Message(text=f"Backup of {name}.", blocks=[section(text), context(*notes)])
+    return Message(
+        text=f"Backup of {name}: {backup_status(reply.record.status)}.",
+        blocks=[section(intro), fields(*_record_fields(reply.record)), context(*notes)],
+    )
 
 
 # --- notices ------------------------------------------------------------------------------------------
@@ -537,8 +707,8 @@ def render_notice(notice: Notice, *, show_clouds: bool = False) -> Message:
 
 def _render_notice(notice: Notice) -> Message:
     match notice:
-        case BackupStarted(request, adopted):
-            return _started(request, adopted)
+        case BackupStarted():
+            return _living(notice)
         case BackupNotStarted(request, failure):
             target = request_label(request)
             code_text = code(failure.error_code) if failure.error_code else f"HTTP {failure.status}"
@@ -546,10 +716,14 @@ def _render_notice(notice: Notice) -> Message:
                 f":x: The {_fmt(request)} backup of {target} requested by {user(request.requester_id)} "
                 f"was *not* started. DCS answered {code_text}: {escape(failure.error_msg)}"
             )
-            extra = [escape(failure.hint)]
+            extra = [escape(failure.hint)] if failure.hint else []
             if failure.request_id:
                 extra.append(f"DCS request ID {code(failure.request_id)}")
-            return Message(text=text, blocks=[section(text), context(*extra)])
+            extra.append(id_note(request.instance_id))
+            return Message(
+                text=f"The backup of {request_name(request)} was not started.",
+                blocks=[section(text), _retry(request), context(*extra)],
+            )
         case BackupFinished():
             return _finished(notice)
         case TrackingAbandoned(request, followed):
@@ -559,30 +733,49 @@ def _render_notice(notice: Notice) -> Message:
                 else "has not been listed by DCS"
             )
             text = (
-                f":hourglass: Backup {code(request.backup_id or '?')} {state} after "
+                f":hourglass: The backup of {request_label(request)} {state} after "
                 f"{human_duration(followed)}; I stopped following it. "
                 f"Check later with `/dcs-backup status {escape(request.backup_id or '')}`."
             )
-            return simple(text)
+            return Message(
+                text=f"I stopped following the backup of {request_name(request)}.",
+                blocks=[section(text), context(f"backup_id {code(request.backup_id or '?')}")],
+            )
         case ApprovalRequested(request):
             return _approval_request(request)
+        case ApprovalExpired(request):
+            text = (
+                f":hourglass: {user(request.requester_id)}, nobody approved your {_fmt(request)} backup of "
+                f"{request_label(request)} in time, so nothing was backed up."
+            )
+            return Message(
+                text=f"Nobody approved the backup of {request_name(request)} in time.",
+                blocks=[section(text), _retry(request, "Start over")],
+            )
         case WatchedBackupEnded():
             return _watched(notice)
         case BackupsStale(name, instance_id, hours, latest, cloud):
             since = f"the last one ended {slack_date(latest)}" if latest else "none is on record"
             text = (
-                f":rotating_light: {instance_label(name, instance_id, cloud)} has had no successful backup "
+                f":rotating_light: {instance_label(name, cloud)} has had no successful backup "
                 f"in the last {hours:g} h ({since})."
             )
             return Message(
-                text=text, blocks=[section(text), context("I will say so here when one succeeds again.")]
+                text=f"{plain_name(name, cloud)} has no fresh successful backup.",
+                blocks=[
+                    section(text),
+                    context(id_note(instance_id), "I will say so here when one succeeds again."),
+                ],
             )
         case BackupsRecovered(name, instance_id, latest, cloud):
             text = (
-                f":white_check_mark: {instance_label(name, instance_id, cloud)} has a fresh successful "
+                f":white_check_mark: {instance_label(name, cloud)} has a fresh successful "
                 f"backup again ({slack_date(latest)})."
             )
-            return simple(text)
+            return Message(
+                text=f"{plain_name(name, cloud)} has a fresh successful backup again.",
+                blocks=[section(text), context(id_note(instance_id))],
+            )
         case OutcomeChecking():
             return _checking(notice)
         case NoBackupCreated(request, checked):
@@ -591,10 +784,12 @@ def _render_notice(notice: Notice) -> Message:
                 f":x: *No backup was created* for the {_fmt(request)} backup of {target} requested by "
                 f"{user(request.requester_id)}: DCS's backup records of the instance show none from it, "
                 f"checked for {human_duration(checked)} after its answer was lost. It was never sent twice; "
-                f"see `/dcs-backup list {request_name(request)}`, and run the command again if you "
-                "still need it."
+                f"see `/dcs-backup list {request_name(request)}`, or try again."
             )
-            return simple(text)
+            return Message(
+                text=f"No backup of {request_name(request)} was created.",
+                blocks=[section(text), _retry(request), context(id_note(request.instance_id))],
+            )
         case OutcomeAmbiguous(request, candidates):
             return _ambiguous(request, candidates)
 
@@ -617,12 +812,13 @@ def _checking(notice: OutcomeChecking) -> Message:
         "started. I am looking for it in the instance's backup records and will post here what I find."
     )
     return Message(
-        text=text,
+        text=f"Outcome unknown for the backup of {request_name(request)}; checking.",
         blocks=[
             section(text),
             context(
                 f"Checking until {slack_date(notice.until)}. The request is never sent twice; another "
-                "backup of this instance waits until this one is settled."
+                "backup of this instance waits until this one is settled.",
+                id_note(request.instance_id),
             ),
         ],
     )
@@ -631,7 +827,7 @@ def _checking(notice: OutcomeChecking) -> Message:
 def _ambiguous(request: BackupRequest, candidates: tuple[BackupRecord, ...]) -> Message:
     target = request_label(request)
     listed = ", ".join(
-        f"{code(record.backup_id)} (created {slack_date(record.created_at)}, {escape(record.status)})"
+        f"{code(record.backup_id)} (created {slack_date(record.created_at)}, {backup_status(record.status)})"
         for record in candidates[:10]
     )
     text = (
@@ -640,7 +836,9 @@ def _ambiguous(request: BackupRequest, candidates: tuple[BackupRecord, ...]) -> 
         f"{listed} — and I cannot tell which, so I follow none of them. Check them with "
         f"`/dcs-backup list {request_name(request)}`."
     )
-    return simple(text)
+    return Message(
+        text=f"Outcome still unknown for the backup of {request_name(request)}.", blocks=[section(text)]
+    )
 
 
 def _who(request: BackupRequest) -> str:
@@ -650,35 +848,64 @@ def _who(request: BackupRequest) -> str:
     return who
 
 
-def _started(request: BackupRequest, adopted: bool) -> Message:
-    target = request_label(request)
-    text = (
-        f":floppy_disk: {_who(request)} started an {_fmt(request)} backup of {target}. "
-        f"backup_id {code(request.backup_id or '?')}"
-    )
-    notes = [f"Remark: {escape(request.remark)}", "I will post the outcome in this thread."]
-    if adopted:
-        notes.insert(1, "DCS's answer was lost; I found the backup in the instance's backup records.")
-    return Message(text=text, blocks=[section(text), context(*notes)])
+def _living(notice: BackupStarted) -> Message:
+    """The channel message of a backup, as it stands (updated in place as the backup goes on)."""
+    request = notice.request
+    target, name = request_label(request), request_name(request)
+    intro = f"{_who(request)} started an {_fmt(request)} backup of {target}."
+    notes = [f"backup_id {code(request.backup_id or '?')}", f"Remark: {escape(request.remark)}"]
+    final = notice.final
+    if final is not None:
+        took = f" in {human_duration(notice.duration_seconds)}" if notice.duration_seconds is not None else ""
+        if final.status == "succeed":
+            text = f":white_check_mark: {intro} *Succeeded*{took}: {human_size(final.size)}."
+            fallback = f"The backup of {name} succeeded."
+        elif final.status == "failed":
+            text = f":x: {intro} *Failed*{took}: {code(final.error_code or '?')} — {escape(_meaning(final))}."
+            fallback = f"The backup of {name} failed."
+        else:
+            text = f"{intro} Ended as {backup_status(final.status)}."
+            fallback = f"The backup of {name} ended."
+        notes.append("Details are in this thread.")
+    elif notice.abandoned_after is not None:
+        text = (
+            f":hourglass: {intro} Still not finished after {human_duration(notice.abandoned_after)}; "
+            "I stopped following it."
+        )
+        fallback = f"I stopped following the backup of {name}."
+    elif notice.status == "backuping":
+        shown = percent(notice.progress)
+        progress = f": {shown} %" if shown is not None else ""
+        text = f":floppy_disk: {intro} *Running*{progress}."
+        fallback = f"The backup of {name} is running."
+    elif notice.status in (None, "waiting"):
+        text = f":floppy_disk: {intro} *Waiting* to start."
+        fallback = f"The backup of {name} started."
+        notes.append("I will post the outcome in this thread.")
+    else:
+        text = f":floppy_disk: {intro} Status: {backup_status(notice.status)}."
+        fallback = f"The backup of {name} is under way."
+    if notice.adopted:
+        notes.insert(2, "DCS's answer was lost; I found the backup in the instance's backup records.")
+    return Message(text=fallback, blocks=[section(text), context(*notes)])
 
 
 def _finished(notice: BackupFinished) -> Message:
     request, record = notice.request, notice.record
+    name = request_name(request)
     took = f" in {human_duration(notice.duration_seconds)}" if notice.duration_seconds is not None else ""
+    note = context(f"backup_id {code(record.backup_id)}")
     if record.status == "succeed":
+        text = f":white_check_mark: The backup of *{name}* succeeded{took}: {human_size(record.size)}."
+        return Message(text=f"The backup of {name} succeeded.", blocks=[section(text), note])
+    if record.status == "failed":
         text = (
-            f":white_check_mark: Backup {code(record.backup_id)} of *{request_name(request)}* "
-            f"succeeded{took}: {human_size(record.size)}."
-        )
-    elif record.status == "failed":
-        text = (
-            f":x: Backup {code(record.backup_id)} of *{request_name(request)}* failed{took}: "
+            f":x: The backup of *{name}* requested by {user(request.requester_id)} failed{took}: "
             f"{code(record.error_code or '?')} — {escape(_meaning(record))}."
         )
-    else:
-        name = request_name(request)
-        text = f"Backup {code(record.backup_id)} of *{name}* ended as {escape(record.status)}."
-    return simple(text)
+        return Message(text=f"The backup of {name} failed.", blocks=[section(text), _retry(request), note])
+    text = f"The backup of *{name}* ended as {backup_status(record.status)}."
+    return Message(text=f"The backup of {name} ended.", blocks=[section(text), note])
 
 
 def _watched(notice: WatchedBackupEnded) -> Message:
@@ -687,15 +914,18 @@ def _watched(notice: WatchedBackupEnded) -> Message:
     by = f" (started through the bot by {user(notice.requester_id)})" if notice.requester_id else ""
     took = f" in {human_duration(notice.duration_seconds)}" if notice.duration_seconds is not None else ""
     name = escape(shown_name(notice.instance_name, notice.cloud))
-    subject = f"{kind} backup {code(record.backup_id)} of *{name}*{by}"
+    subject = f"{kind} backup of *{name}*{by}"
     if record.status == "succeed":
         text = f":white_check_mark: {subject} succeeded{took}: {human_size(record.size)}."
+        fallback = f"{kind} backup of {name} succeeded."
     elif record.status == "failed":
         meaning = escape(_meaning(record))
         text = f":x: {subject} failed{took}: {code(record.error_code or '?')} — {meaning}."
+        fallback = f"{kind} backup of {name} failed."
     else:
-        text = f"{subject} ended as {escape(record.status)}."
-    return simple(text)
+        text = f"{subject} ended as {backup_status(record.status)}."
+        fallback = f"{kind} backup of {name} ended."
+    return Message(text=fallback, blocks=[section(text), context(f"backup_id {code(record.backup_id)}")])
 
 
 def _approval_request(request: BackupRequest) -> Message:
@@ -706,11 +936,13 @@ def _approval_request(request: BackupRequest) -> Message:
         f"Approvers: {approvers}."
     )
     return Message(
-        text=text,
+        text=f"{escape(request.requester_name)} asks to back up {request_name(request)}; approval needed.",
         blocks=[
             section(text),
             context(
-                f"Remark: {escape(request.remark)}", f"Rule {code(request.rule)} requires a second person."
+                f"Remark: {escape(request.remark)}",
+                f"Rule {code(request.rule)} requires a second person.",
+                id_note(request.instance_id),
             ),
             actions(
                 "backup_approval",

@@ -61,6 +61,7 @@ _STATES = {
     RequestState.UNKNOWN: "Outcome unknown",
     RequestState.FINISHED: "Finished",
     RequestState.ABANDONED: "No longer followed",
+    RequestState.DRY_RUN: "Dry run, nothing started",
 }
 _BACKUP_STATUSES = {
     BackupStatus.WAITING: "Waiting",

@@ -150,6 +150,10 @@ class _SqliteStatements(Database):
         raise NotImplementedError
 
 
+#: How long a SQLite statement waits for another process's lock before "database is locked".
+_BUSY_TIMEOUT_MS = 5000
+
+
 class SqliteDatabase(_SqliteStatements):
     """One SQLite file through one aiosqlite connection (WAL). A transaction holds the connection: the
     statements of other tasks wait until it ends instead of joining it."""
@@ -163,9 +167,9 @@ class SqliteDatabase(_SqliteStatements):
         connection = await aiosqlite.connect(path, isolation_level=None)
         try:
             connection.row_factory = aiosqlite.Row
-            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            await _use_wal(connection)
             await connection.execute("PRAGMA synchronous=NORMAL")
-            await connection.execute("PRAGMA busy_timeout=5000")
         except BaseException:
             await connection.close()
             raise
@@ -189,6 +193,23 @@ class SqliteDatabase(_SqliteStatements):
 
     async def close(self) -> None:
         await self._connection.close()
+
+
+async def _use_wal(connection: aiosqlite.Connection) -> None:
+    """Switches the file to WAL (a no-op once it is). On a new file that takes an exclusive lock, and
+    SQLite answers "database is locked" at once, without its busy handler, while another process opening
+    the same new file holds a lock (replicas starting together): so this waits and tries again, within
+    the busy timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(0.01)
 
 
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")

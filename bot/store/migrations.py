@@ -188,6 +188,33 @@ MIGRATIONS: list[Migration] = [
     );
     CREATE INDEX slack_event_deliveries_by_time ON slack_event_deliveries (received_at);
     """),
+    # 8: several replicas: the lease on the background work (one row per lease name, its holder, the
+    # fencing epoch that grows with every change of holder, and its expiry by the database's clock), and
+    # each submission's claim by the replica making it (renewed while that replica lives).
+    Migration.both("""
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        expires_at TEXT NOT NULL
+    );
+    ALTER TABLE requests ADD COLUMN claimed_by TEXT;
+    ALTER TABLE requests ADD COLUMN claim_until TEXT;
+    """),
+    # 9: who is looking at their Home tab, across replicas: when they opened it (the flow's clock), when
+    # a replica last took their publish (the database's clock: the per-person rate limit all replicas
+    # share), and what that publish showed — their user groups and the instances on it, space-separated —
+    # so that a replica that never saw them can tell which changes concern them.
+    Migration.both("""
+    CREATE TABLE home_viewers (
+        user_id TEXT PRIMARY KEY,
+        opened_at TEXT NOT NULL,
+        published_at TEXT,
+        user_groups TEXT NOT NULL DEFAULT '',
+        shown TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX home_viewers_by_opening ON home_viewers (opened_at);
+    """),
 ]
 
 _VERSION_TABLE = """

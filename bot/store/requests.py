@@ -7,6 +7,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
+from bot.core.ports import Claimant
 from bot.core.rules.backup_request import (
     FINAL_STATES,
     UNSETTLED_STATES,
@@ -18,7 +19,9 @@ from bot.core.rules.backup_request import (
     sources_of,
 )
 from bot.core.rules.instances import BackupFormat
+from bot.store.claims import orphaned_condition
 from bot.store.database import maybe_time, to_db_time
+from bot.store.db_clock import db_now_plus
 from bot.store.engine import UNIQUE_VIOLATIONS, Database, Row
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
@@ -65,8 +68,10 @@ def _from_row(row: Row) -> BackupRequest:
 
 
 class SqlRequestStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, claimant: Claimant | None = None) -> None:
+        """With a ``claimant``, the move into ``submitting`` records its claim (see bot.store.claims)."""
         self._db = database
+        self._claimant = claimant
 
     async def add(self, request: BackupRequest) -> None:
         row = _to_row(request)
@@ -95,6 +100,7 @@ class SqlRequestStore:
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         sources = sorted(sources_of(event))
@@ -104,14 +110,25 @@ class SqlRequestStore:
         values = {name: _encode(name, value) for name, value in changes.items() if name in _COLUMNS}
         if len(values) != len(changes):
             raise ValueError(f"unknown request fields: {set(changes) - set(values)}")
-        values |= {"state": targets.pop(), "updated_at": to_db_time(now)}
+        target = targets.pop()
+        values |= {"state": target, "updated_at": to_db_time(now)}
         assignments = ", ".join(f"{name} = :{name}" for name in values)
+        claim: dict[str, object] = {}
+        if self._claimant is not None and target == RequestState.SUBMITTING:
+            until = db_now_plus(self._db.dialect, "claim_ttl")
+            assignments += f", claimed_by = :claimed_by, claim_until = {until}"
+            claim = {"claimed_by": self._claimant.replica, "claim_ttl": float(self._claimant.ttl)}
         placeholders = ", ".join(f":source{index}" for index in range(len(sources)))
         condition = f"request_id = :request_id AND state IN ({placeholders})"
         if unexpired:
             condition += " AND expires_at > :now"
         if expired:
             condition += " AND expires_at <= :now"
+        if orphaned:
+            # Judged again here, not only by the look that found the orphan: its owner may have renewed
+            # the claim since, and then the submission is still its own.
+            condition += f" AND {orphaned_condition(self._db.dialect)}"
+            claim["replica"] = "" if self._claimant is None else self._claimant.replica
         if guards_instance(event):
             # At most one unsettled request per instance, checked in the same statement that takes it.
             condition += (
@@ -120,7 +137,7 @@ class SqlRequestStore:
                 f" AND other.state IN ({_UNSETTLED}) AND other.request_id != requests.request_id)"
             )
         parameters = values | {f"source{index}": str(s) for index, s in enumerate(sources)}
-        parameters |= {"request_id": request_id, "now": to_db_time(now)}
+        parameters |= {"request_id": request_id, "now": to_db_time(now)} | claim
         # A single conditional UPDATE … RETURNING is the atomic compare-and-set: of several concurrent
         # clicks exactly one sees a row come back.
         try:

@@ -31,7 +31,7 @@ from bot.standins.dcs.control import DcsEmulator, EmulatedInstance
 from bot.standins.slack.delivery import Inbound, PayloadKind
 from bot.standins.slack.payloads import AppContext, Person, Place, slash_command_form
 from bot.standins.slack.standin import CommandResult, SlackStandIn
-from bot.standins.slack.timeline import Message
+from bot.standins.slack.timeline import Content, Message
 from bot.store.database import open_database
 from bot.store.requests import SqlRequestStore
 from tests.factories import confirmed_request
@@ -122,6 +122,17 @@ class DcsGate:
         return await handler(request)
 
 
+def is_looking_up(message: Message) -> bool:
+    """Whether ``message`` is still a command's "Looking up …" ack, before its answer replaced it."""
+    return message.source == "ack" and message.text.startswith("Looking up ")
+
+
+def earlier_versions(message: Message) -> list[Content]:
+    """The versions ``message`` had before its current one, leaving out the "Looking up …" ack that a
+    command's answer replaces: a card's history starts when the card arrived."""
+    return [c for c in message.history if not c.text.startswith("Looking up ")]
+
+
 @dataclass
 class StandIns:
     """The Slack stand-in and the DCS emulator, each served on 127.0.0.1, with no bot yet."""
@@ -169,12 +180,14 @@ class Driver:
         return result
 
     async def reply_to(self, user: str, count: int = 1, timeout: float = 5.0) -> Message:
-        """The ``count``-th ephemeral message ``user`` sees (the ack counts when it had text)."""
-        await self.slack.wait_until(
-            lambda: len(self.slack.ephemeral_for(user)) >= count,
-            timeout=timeout,
-            what=f"{count} ephemeral(s)",
-        )
+        """The ``count``-th ephemeral message ``user`` sees (the ack counts when it had text), once it is
+        more than the "Looking up …" ack that the answer replaces."""
+
+        def arrived() -> bool:
+            seen = self.slack.ephemeral_for(user)
+            return len(seen) >= count and not is_looking_up(seen[count - 1])
+
+        await self.slack.wait_until(arrived, timeout=timeout, what=f"{count} ephemeral(s)")
         return self.slack.ephemeral_for(user)[count - 1]
 
     async def card(self, text: str, *, user: str = ALICE, channel: str = OPS) -> Message:
@@ -182,7 +195,7 @@ class Driver:
         result = await self.command(text, user=user, channel=channel)
         assert result.status == 200, result.body
         message = await self.reply_to(user, before + 1)
-        assert self.slack.buttons(message), f"expected a confirmation card, got: {message.text}"
+        assert self.slack.buttons(message), f"expected a confirmation card, got: {message.shown}"
         return message
 
     async def click(self, message: Message, action_id: str, *, user: str = ALICE) -> int:
@@ -285,6 +298,8 @@ def bot_environment(
         "BOT_POLICY": str(policy_file),
         "BOT_DATABASE": str(tmp_path / "bot.sqlite3"),
         "BOT_POLL_INTERVAL": "0.05",
+        # A process killed in a test holds the lease this long: the next one takes over soon after.
+        "BOT_LEASE_TTL": "1",
         "PORT": str(port),
     }
     return values | overrides

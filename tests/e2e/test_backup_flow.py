@@ -6,7 +6,7 @@ import pytest
 
 from bot.core.rules.audit import AuditKind
 from bot.standins.slack.timeline import Message
-from tests.e2e.conftest import ALICE, CAROL, OPS, DcsGate, World, WorldFactory
+from tests.e2e.conftest import ALICE, CAROL, OPS, DcsGate, World, WorldFactory, earlier_versions
 
 
 def fields_of(card: Message) -> dict[str, str]:
@@ -19,22 +19,14 @@ def fields_of(card: Message) -> dict[str, str]:
     return found
 
 
-def card_text(card: Message) -> str:
-    return "\n".join(
-        str(block.get("text", {}).get("text", ""))
-        for block in card.blocks
-        if isinstance(block.get("text"), dict)
-    )
-
-
 async def test_backup_by_name_shows_a_card_then_posts_the_backup_id_in_the_channel(world: World) -> None:
     card = await world.card('redis-prod aof "before the migration"')
 
     assert card.is_ephemeral and card.visible_to == ALICE
-    assert "redis-prod" in card_text(card) and world.prod.instance_id in card_text(card)
+    assert "redis-prod" in card.shown and world.prod.instance_id in card.shown
     assert fields_of(card) == {
         "Type": "master/standby · Redis 6.0",
-        "Status": "RUNNING",
+        "Instance state": "Running",
         "Format": "AOF",
         "Remark": "before the migration",
     }
@@ -49,8 +41,8 @@ async def test_backup_by_name_shows_a_card_then_posts_the_backup_id_in_the_chann
     posted = await world.channel_message(OPS)
 
     assert world.slack.buttons(card) == [], "the card keeps no buttons once confirmed"
-    assert card.history, "the card was replaced through the click's response_url"
-    assert "Confirmed by <@UALICE1>" in card.text
+    assert earlier_versions(card), "the card was replaced through the click's response_url"
+    assert "Confirmed by <@UALICE1>" in card.shown
     creates = world.dcs.calls_to("create_backup", instance_id=world.prod.instance_id)
     assert len(creates) == 1 and creates[0].status == 200
     backup = world.dcs.backups_of(world.prod.instance_id)[0]
@@ -59,9 +51,9 @@ async def test_backup_by_name_shows_a_card_then_posts_the_backup_id_in_the_chann
         "before the migration",
         "manual",
     )
-    assert f"<@{ALICE}>" in posted.text
-    assert "redis-prod" in posted.text
-    assert backup.backup_id in posted.text
+    assert f"<@{ALICE}>" in posted.shown
+    assert "redis-prod" in posted.shown
+    assert backup.backup_id in posted.shown
     assert posted.source == "chat.postMessage" and not posted.is_ephemeral
     # The audit records the accepted call before the channel hears of it; the request row may follow later.
     [accepted] = [r.entry for r in await world.bot.audit.records() if r.entry.kind == AuditKind.API_RESULT]
@@ -71,7 +63,7 @@ async def test_backup_by_name_shows_a_card_then_posts_the_backup_id_in_the_chann
 async def test_backup_by_instance_id_in_any_case(world: World) -> None:
     card = await world.card(f"{world.staging.instance_id.upper()} rdb")
 
-    assert "redis-staging" in card_text(card) and world.staging.instance_id in card_text(card)
+    assert "redis-staging" in card.shown and world.staging.instance_id in card.shown
     assert fields_of(card)["Type"] == "Redis Cluster · Redis 6.0"
     assert world.dcs.calls_to("list_instances") == [], "an ID is shown directly, not searched by name"
 
@@ -79,7 +71,7 @@ async def test_backup_by_instance_id_in_any_case(world: World) -> None:
     posted = await world.channel_message(OPS)
     [backup] = world.dcs.backups_of(world.staging.instance_id)
     assert backup.backup_format == "rdb"
-    assert backup.backup_id in posted.text
+    assert backup.backup_id in posted.shown
 
 
 async def test_format_and_remark_default_to_bot_default_format_and_the_requesters_name(
@@ -134,7 +126,7 @@ async def test_a_group_member_may_back_up_through_the_group_rule(world: World) -
     await world.click(card, "backup_confirm", user=CAROL)
     posted = await world.channel_message(OPS)
 
-    assert f"<@{CAROL}>" in posted.text
+    assert f"<@{CAROL}>" in posted.shown
     assert world.backups_created() == 1
 
 
@@ -146,15 +138,18 @@ async def test_the_ack_comes_back_while_every_dcs_call_is_still_held(world_facto
 
     assert result.status == 200
     assert result.reply.error is None
-    assert result.message is None, "a plain ack shows nothing; the card follows separately"
+    assert result.message is not None and result.message.text == "Looking up *redis-prod*…"
+    assert result.message.visible_to == ALICE
     assert world.dcs.calls == [], "no DCS call had been answered when the ack went out"
     await gate.held("GET /v2/")
-    assert world.slack.ephemeral_for(ALICE) == [], "the card waits for DCS, the ack did not"
+    assert world.slack.ephemeral_for(ALICE) == [result.message], "the card waits for DCS, the ack did not"
 
     gate.open()
     card = await world.reply_to(ALICE)
-    assert world.slack.buttons(card)
+    assert card is result.message and card.history[0].text == "Looking up *redis-prod*…"
+    assert world.slack.buttons(card), "the card replaced the ack"
     assert fields_of(card)["Remark"] == "held"
+    assert world.slack.ephemeral_for(ALICE) == [card]
 
 
 async def test_usage_errors_are_answered_in_the_ack_without_any_cloud_call(
@@ -187,7 +182,7 @@ async def test_the_click_is_answered_while_create_backup_is_still_held(world_fac
     assert world.slack.channel_messages(OPS) == []
     gate.open()
     posted = await world.channel_message(OPS)
-    assert world.dcs.backups_of(world.prod.instance_id)[0].backup_id in posted.text
+    assert world.dcs.backups_of(world.prod.instance_id)[0].backup_id in posted.shown
 
 
 async def test_bolt_answers_with_the_listeners_ack_at_once_without_polling_for_it(world: World) -> None:
@@ -200,5 +195,8 @@ async def test_bolt_answers_with_the_listeners_ack_at_once_without_polling_for_i
     assert body is not None and "aof or rdb" in str(body["text"])
 
     plain = await world.command('redis-prod aof "inline"')
-    assert plain.status == 200 and plain.message is None
+    assert plain.status == 200 and plain.json() == {
+        "text": "Looking up *redis-prod*…",
+        "response_type": "ephemeral",
+    }
     assert (await world.reply_to(ALICE)).blocks

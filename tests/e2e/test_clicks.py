@@ -6,13 +6,13 @@ import asyncio
 
 from bot.core.rules.backup_request import RequestState
 from bot.standins.slack.timeline import Message
-from tests.e2e.conftest import ADMIN, ALICE, BOB, DEFAULT_POLICY, OPS, World, WorldFactory
+from tests.e2e.conftest import ADMIN, ALICE, BOB, DEFAULT_POLICY, OPS, World, WorldFactory, earlier_versions
 
 CONFIRM_TTL = 0.3
 
 
 def texts(messages: list[Message]) -> list[str]:
-    return [m.text for m in messages]
+    return [m.shown for m in messages]
 
 
 async def test_concurrent_clicks_on_one_card_create_exactly_one_backup(world: World) -> None:
@@ -30,7 +30,7 @@ async def test_concurrent_clicks_on_one_card_create_exactly_one_backup(world: Wo
     assert world.backups_created() == 1
     assert len(world.dcs.backups_of(world.prod.instance_id)) == 1
     assert len(world.slack.channel_messages(OPS)) == 1
-    assert world.dcs.backups_of(world.prod.instance_id)[0].backup_id in posted.text
+    assert world.dcs.backups_of(world.prod.instance_id)[0].backup_id in posted.shown
     refusals = world.slack.ephemeral_for(ALICE)[1:]
     assert all("already confirmed" in text for text in texts(refusals))
     assert world.slack.buttons(card) == []
@@ -42,9 +42,9 @@ async def test_cancel_replaces_the_card_and_creates_nothing(world: World) -> Non
     late_confirm, _ = world.slack.build_click(user_id=ALICE, message=card, action_id="backup_confirm")
 
     assert await world.click(card, "backup_cancel") == 200
-    await world.slack.wait_until(lambda: bool(card.history), what="card replaced")
+    await world.slack.wait_until(lambda: bool(earlier_versions(card)), what="card replaced")
 
-    assert "Cancelled by <@UALICE1>" in card.text
+    assert "Cancelled by <@UALICE1>" in card.shown
     assert world.slack.buttons(card) == []
     assert world.backups_created() == 0
     assert world.slack.channel_messages(OPS) == []
@@ -53,7 +53,7 @@ async def test_cancel_replaces_the_card_and_creates_nothing(world: World) -> Non
 
     await world.slack.send_interactive(world.bot_url, late_confirm)
     late = await world.reply_to(ALICE, 2)
-    assert "already cancelled" in late.text
+    assert "already cancelled" in late.shown
     assert world.backups_created() == 0
 
 
@@ -67,12 +67,12 @@ async def test_someone_elses_click_is_refused_and_the_requester_can_still_confir
         assert status == 200
         refusal = await world.reply_to(intruder)
         assert refusal.visible_to == intruder
-        assert f"Only <@{ALICE}> can confirm" in refusal.text
+        assert f"Only <@{ALICE}> can confirm" in refusal.shown
     await world.slack.click(world.bot_url, user_id=BOB, message=card, action_id="backup_cancel", force=True)
     await world.reply_to(BOB, 2)
 
     assert world.slack.buttons(card), "Alice's card is untouched"
-    assert card.history == []
+    assert earlier_versions(card) == []
     assert world.backups_created() == 0
     assert world.slack.channel_messages(OPS) == []
     [request] = await world.requests()
@@ -80,7 +80,7 @@ async def test_someone_elses_click_is_refused_and_the_requester_can_still_confir
 
     await world.click(card, "backup_confirm")
     posted = await world.channel_message(OPS)
-    assert f"<@{ALICE}>" in posted.text
+    assert f"<@{ALICE}>" in posted.shown
     assert world.backups_created() == 1
 
 
@@ -91,10 +91,10 @@ async def test_an_expired_confirmation_creates_nothing(world_factory: WorldFacto
     await asyncio.sleep(CONFIRM_TTL)
 
     await world.click(card, "backup_confirm")
-    await world.slack.wait_until(lambda: bool(card.history), what="card replaced")
+    await world.slack.wait_until(lambda: bool(earlier_versions(card)), what="card replaced")
 
-    assert "expired" in card.text and "Nothing was backed up" in card.text
-    assert world.slack.buttons(card) == []
+    assert "expired" in card.shown and "Nothing was backed up" in card.shown
+    assert [b.action_id for b in world.slack.buttons(card)] == ["backup_retry"], "only Start over"
     assert world.backups_created() == 0
     assert world.slack.channel_messages(OPS) == []
     [request] = await world.requests()
@@ -125,9 +125,9 @@ async def test_a_confirmation_is_authorized_again_at_click_time(world: World) ->
     assert world.bot.policy.reload()
 
     await world.click(card, "backup_confirm")
-    await world.slack.wait_until(lambda: bool(card.history), what="card replaced")
+    await world.slack.wait_until(lambda: bool(earlier_versions(card)), what="card replaced")
 
-    assert "you may no longer back up" in card.text
+    assert "you may no longer back up" in card.shown
     assert world.slack.buttons(card) == []
     assert world.backups_created() == 0
     assert world.slack.channel_messages(OPS) == []

@@ -51,7 +51,7 @@ async def test_a_backup_through_a_one_cloud_clouds_file(
 
     [created] = world.dcs.calls_to("create_backup", instance_id=world.prod.instance_id)
     assert created.status == 200, "signed with the file's access key and the secret its variable holds"
-    assert "backup" in posted.text.lower()
+    assert "backup" in posted.shown.lower()
     assert list(world.bot.dcs_clients) == ["eu-de"] and world.bot.dcs_timeout == 4
 
     async with TestClient(world.server) as client:

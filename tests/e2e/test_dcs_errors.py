@@ -21,13 +21,13 @@ async def confirm(world: World, card: Message) -> Message:
     await world.click(card, "backup_confirm")
     posted = await world.channel_message(OPS)
     assert not posted.is_ephemeral
-    assert ":x:" in posted.text and "*not* started" in posted.text
-    assert f"<@{ALICE}>" in posted.text and "redis-prod" in posted.text
+    assert ":x:" in posted.shown and "*not* started" in posted.shown
+    assert f"<@{ALICE}>" in posted.shown and "redis-prod" in posted.shown
     return posted
 
 
 def everything_in(message: Message) -> str:
-    return message.text + "\n" + str(message.blocks)
+    return message.shown + "\n" + str(message.blocks)
 
 
 async def test_a_backup_already_running_is_reported_with_dcs_4096(world: World) -> None:
@@ -71,10 +71,10 @@ async def test_a_server_error_on_create_backup_is_an_unknown_outcome_not_a_refus
     await world.click(card, "backup_confirm")
 
     checking = await world.channel_message(OPS)
-    assert checking.text.startswith(":hourglass_flowing_sand: *Outcome unknown, checking.*")
-    assert f"HTTP {status}" in checking.text
+    assert checking.shown.startswith(":hourglass_flowing_sand: *Outcome unknown, checking.*")
+    assert f"HTTP {status}" in checking.shown
     final = await world.channel_message(OPS, 2, timeout=10)
-    assert final.text.startswith(":x: *No backup was created*")
+    assert final.shown.startswith(":x: *No backup was created*")
     said = world.sent_by_bot()
     assert "not started" not in said and "not* started" not in said
     assert world.backups_created() == 1
@@ -98,8 +98,8 @@ async def cloud_trouble_reply(world: World) -> Message:
     assert result.status == 200
     reply = await world.reply_to(ALICE)
     assert reply.is_ephemeral and world.slack.buttons(reply) == []
-    assert "could not get an answer from DCS" in reply.text
-    assert "Nothing was changed; please try again" in reply.text
+    assert "could not get an answer from DCS" in reply.shown
+    assert "Nothing was changed; please try again" in reply.shown
     assert world.backups_created() == 0
     assert world.slack.channel_messages(OPS) == []
     assert await world.requests() == []
@@ -114,8 +114,8 @@ async def test_dcs_unreachable_while_resolving_is_a_polite_try_again(world_facto
 
     reply = await cloud_trouble_reply(world)
 
-    assert "could not be reached" in reply.text
-    assert str(closed_port) not in reply.text, "the transport detail belongs in the log, not in Slack"
+    assert "could not be reached" in reply.shown
+    assert str(closed_port) not in reply.shown, "the transport detail belongs in the log, not in Slack"
 
 
 async def test_dcs_unavailable_while_resolving_is_a_polite_try_again(world_factory: WorldFactory) -> None:
@@ -125,5 +125,5 @@ async def test_dcs_unavailable_while_resolving_is_a_polite_try_again(world_facto
 
     reply = await cloud_trouble_reply(world)
 
-    assert "503" in reply.text
+    assert "503" in reply.shown
     assert world.dcs.calls_to("create_backup") == []

@@ -1,10 +1,12 @@
-"""``--dry-run``: parsing, resolution and the decision, shown with the exact call; no buttons, no call."""
+"""``--dry-run``: parsing, resolution and the decision, shown with the exact call; no call, and only a
+``backup_run`` button (when the backup could be made) that asks for the real confirmation."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.core.rules.audit import AuditKind
+from bot.core.rules.backup_request import RequestState
 from tests.e2e.conftest import ALICE, BOB, OPS, PROJECT_ID, World
 
 
@@ -13,11 +15,11 @@ async def dry_run(world: World, text: str, *, user: str = ALICE) -> str:
     assert result.status == 200
     reply = await world.reply_to(user)
     assert reply.is_ephemeral
-    assert world.slack.buttons(reply) == []
+    assert {b.action_id for b in world.slack.buttons(reply)} <= {"backup_run"}
     assert world.backups_created() == 0
     assert world.slack.channel_messages(OPS) == []
-    assert await world.requests() == []
-    return "\n".join(str(block.get("text", {}).get("text", "")) for block in reply.blocks)
+    assert {r.state for r in await world.requests()} <= {RequestState.DRY_RUN}
+    return reply.shown
 
 
 @pytest.mark.parametrize(
@@ -32,7 +34,7 @@ async def test_dry_run_shows_the_decision_and_the_exact_call(world: World, text:
     shown = await dry_run(world, text)
 
     assert "Dry run" in shown and "nothing was sent to DCS" in shown
-    assert "allowed by rule `sre-prod`" in shown
+    assert ":white_check_mark: allowed" in shown and "Rule `sre-prod`" in shown
     assert f"POST /v2/{PROJECT_ID}/instances/{world.prod.instance_id}/backups" in shown
     assert '"remark": "before the migration"' in shown
     assert '"backup_format": "aof"' in shown

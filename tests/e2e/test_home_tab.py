@@ -94,10 +94,10 @@ async def test_an_approver_approves_from_the_home_tab_as_from_the_channel(world:
 
     assert status == 200
     assert world.backups_created() == 1
-    assert f"<@{LEAD}>" in started.text and f"<@{BOB}>" in started.text
+    assert f"<@{LEAD}>" in started.shown and f"<@{BOB}>" in started.shown
     # The approval request in the channel is closed as a click there would close it.
     await world.slack.wait_until(lambda: bool(message.history), what="approval request replaced")
-    assert world.slack.buttons(message) == [] and f"Approved by <@{LEAD}>" in message.text
+    assert world.slack.buttons(message) == [] and f"Approved by <@{LEAD}>" in message.shown
     [call] = world.slack.calls("chat.update")
     assert call.ok and call.params["ts"] == message.ts
     # LEAD's tab loses the buttons and says what the click did.
@@ -137,7 +137,7 @@ async def test_a_click_from_the_home_tab_is_checked_like_one_from_the_channel(wo
         world.bot_url, user_id=LEAD, action_id="backup_reject", value=request.request_id
     )
     await world.slack.wait_until(lambda: bool(message.history), what="approval request replaced")
-    assert f"Rejected by <@{LEAD}>" in message.text
+    assert f"Rejected by <@{LEAD}>" in message.shown
     assert world.backups_created() == 0
 
 

@@ -15,7 +15,6 @@ from bot.store.watch import SqlWatchStore
 from tests.e2e.conftest import (
     ALICE,
     BOB,
-    LEAD,
     OPS,
     StandIns,
     World,
@@ -57,19 +56,26 @@ async def expired(world: World) -> BackupRequest:
 async def test_a_card_nobody_answers_expires_and_the_requester_is_told(world_factory: WorldFactory) -> None:
     world = await world_factory(bot_confirm_ttl=TTL)
     card = await world.card("redis-prod rdb")
+    # Built while the buttons still show, sent after the expiry: a click from a client that lagged behind.
+    late_click, _ = world.slack.build_click(user_id=ALICE, message=card, action_id="backup_confirm")
 
     request = await expired(world)
-    told = await world.reply_to(ALICE, 2)
+    # The card came as the command's answer, so the command's response_url replaces it.
+    await world.slack.wait_until(lambda: "expired" in card.shown, what="the card replaced")
 
-    assert ":hourglass: This request for *redis-prod*" in told.text and "expired" in told.text
-    assert "Nothing was backed up" in told.text
+    assert ":hourglass: This request to back up *redis-prod* expired" in card.shown
+    assert "Nothing was backed up" in card.shown
+    assert world.slack.ephemeral_for(ALICE) == [card]
+    assert [b.action_id for b in world.slack.buttons(card)] == ["backup_retry"], "only Start over is left"
     [entry] = [r.entry for r in await world.bot.audit.records() if r.entry.kind == AuditKind.EXPIRED]
     assert (entry.user_id, entry.request_id, entry.outcome) == (None, request.request_id, "expired")
 
-    # A late click on the card closes it and starts nothing.
-    await world.click(card, "backup_confirm")
-    await world.slack.wait_until(lambda: world.slack.buttons(card) == [], what="the card closed")
-    assert "expired" in card.text
+    # The late click starts nothing.
+    versions = len(card.history)
+    assert (await world.slack.send_interactive(world.bot_url, late_click)).status == 200
+    await world.slack.wait_until(lambda: len(card.history) > versions, what="the click answered")
+    assert "expired" in card.shown
+    assert [b.action_id for b in world.slack.buttons(card)] == ["backup_retry"]
     assert world.backups_created() == 0
 
 
@@ -82,13 +88,20 @@ async def test_an_approval_nobody_gives_expires_and_the_requester_is_told(
     approval = await world.channel_message(OPS)
 
     await expired(world)
-    await world.slack.wait_until(lambda: "expired" in card.text, what="the requester's card replaced")
+    await world.slack.wait_until(lambda: "expired" in card.shown, what="the requester's card replaced")
 
-    assert "Nothing was backed up" in card.text
-    # The approval message keeps its buttons until someone presses one (chat.update is not used yet).
-    await world.click(approval, "backup_approve", user=LEAD)
+    assert "Nothing was backed up" in card.shown
+    # The approval request in the channel is updated in place: its buttons go, and it says why.
     await world.slack.wait_until(lambda: world.slack.buttons(approval) == [], what="approval closed")
-    assert "expired" in approval.text
+    [update] = world.slack.calls("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == (OPS, approval.ts)
+    assert "expired" in approval.shown and "nobody approved" in approval.shown
+    assert len(approval.history) == 1 and approval.text == "The request to back up redis-staging expired."
+    # The requester is told in its thread (a mention notifies them, however long ago they asked), with a
+    # way to start over.
+    [told] = await world.thread_replies(approval.ts)
+    assert f"<@{BOB}>" in told.shown and "nobody approved" in told.shown
+    assert [(b.action_id, b.label) for b in world.slack.buttons(told)] == [("backup_retry", "Start over")]
     assert world.backups_created() == 0
 
 

@@ -29,7 +29,7 @@ async def test_list_is_refused_without_the_list_action(world: World) -> None:
     await world.command("list redis-staging", user=BOB)
     reply = await world.reply_to(BOB)
 
-    assert ":no_entry:" in reply.text
+    assert ":no_entry:" in reply.shown
     assert world.dcs.calls_to("list_backups") == []
 
 
@@ -47,4 +47,4 @@ async def test_status_of_a_backup_the_bot_did_not_start_says_so(world: World) ->
     await world.command("status 8a5f9c2e-3b4d-4e6f-9a1b-2c3d4e5f6a7b")
     reply = await world.reply_to(ALICE)
 
-    assert "was started through this bot" in reply.text
+    assert "was started through this bot" in reply.shown

@@ -17,12 +17,17 @@ async def ask(world: World, text: str, *, user: str = ALICE, channel: str = OPS)
 
 
 def records_shown(reply: Message) -> list[dict[str, str]]:
-    """Each record's ``*Label*\\nvalue`` fields as {label: value}, in the order shown."""
-    shown = []
+    """Each record's ``*Label*\\nvalue`` fields as {label: value}, in the order shown, with its backup_id
+    (from the small context line under it) as "Backup"."""
+    shown: list[dict[str, str]] = []
     for block in reply.blocks:
         if "fields" in block:
             pairs = (item["text"].partition("\n") for item in block["fields"])
             shown.append({label.strip("*"): value for label, _, value in pairs})
+        elif block["type"] == "context" and shown and "Backup" not in shown[-1]:
+            for element in block["elements"]:
+                if element["text"].startswith("backup_id "):
+                    shown[-1]["Backup"] = element["text"].removeprefix("backup_id ")
     return shown
 
 
@@ -48,29 +53,29 @@ async def test_list_shows_the_newest_backup_first_with_all_its_fields(world: Wor
     reply = await ask(world, "list redis-prod", user=VIEWER, channel=RANDOM)
 
     assert reply.is_ephemeral
-    assert reply.blocks[0]["text"]["text"] == (
-        f"Recent backups of *redis-prod* (`{prod}`) (newest first, 3 of 3):"
-    )
+    assert reply.blocks[0]["text"]["text"] == "Recent backups of *redis-prod* (newest first, 3 of 3):"
+    assert f"Instance ID `{prod}`" in reply.shown
+    assert reply.text == "Recent backups of redis-prod."
     shown = records_shown(reply)
     assert [{k: v for k, v in record.items() if k != "Created"} for record in shown] == [
         {
             "Backup": f"`{running.backup_id}`",
             "Type": "manual · RDB",
-            "Status": "waiting",
+            "Status": "Waiting",
             "Size": "—",
             "Remark": "now",
         },
         {
             "Backup": f"`{failed.backup_id}`",
             "Type": "manual · AOF",
-            "Status": "failed — `dcs.08.0002` the backup timed out",
+            "Status": "Failed — `dcs.08.0002` the backup timed out",
             "Size": "—",
             "Remark": "before &lt;the&gt; release",
         },
         {
             "Backup": f"`{oldest.backup_id}`",
             "Type": "auto · RDB",
-            "Status": "succeed",
+            "Status": "Succeeded",
             "Size": "3.0 MiB",
             "Remark": "—",
         },
@@ -82,7 +87,8 @@ async def test_list_shows_the_newest_backup_first_with_all_its_fields(world: Wor
 async def test_list_of_an_instance_without_backups_says_so(world: World) -> None:
     reply = await ask(world, "list redis-staging")
 
-    assert reply.text == f"*redis-staging* (`{world.staging.instance_id}`) has no backups yet."
+    assert reply.shown == f"*redis-staging* has no backups yet.\nInstance ID `{world.staging.instance_id}`"
+    assert reply.text == "redis-staging has no backups yet."
 
 
 async def test_status_follows_a_backup_started_through_the_bot_live(
@@ -101,15 +107,16 @@ async def test_status_follows_a_backup_started_through_the_bot_live(
         [record] = records_shown(await ask(world, f"status {backup.backup_id}"))
         return record["Status"]
 
-    assert await status_field() == "waiting"
+    assert await status_field() == "Waiting"
     clock.advance(35)
-    assert await status_field() == "backuping (50.00 %)"
+    assert await status_field() == "Running (50 %)"
     clock.advance(30)
     reply = await ask(world, f"status {backup.backup_id}")
     [record] = records_shown(reply)
-    assert reply.text == (f"Backup of *redis-prod* (`{world.prod.instance_id}`) requested by <@{ALICE}>.")
+    assert reply.blocks[0]["text"]["text"] == f"Backup of *redis-prod* requested by <@{ALICE}>."
+    assert f"Instance ID `{world.prod.instance_id}`" in reply.shown
     assert (record["Status"], record["Size"], record["Remark"]) == (
-        "succeed",
+        "Succeeded",
         f"{backup.size / 1024**2:.1f} MiB",
         "watch me",
     )
@@ -120,8 +127,8 @@ async def test_status_is_refused_to_someone_without_the_status_action(world: Wor
 
     reply = await ask(world, f"status {backup.backup_id}", user=VIEWER)
 
-    assert reply.text.startswith(":no_entry: You may not")
-    assert backup.backup_id not in reply.text
+    assert reply.shown.startswith(":no_entry: You may not")
+    assert backup.backup_id not in reply.shown
 
 
 async def test_status_of_a_backup_dcs_no_longer_keeps_says_so(world: World) -> None:
@@ -132,7 +139,8 @@ async def test_status_of_a_backup_dcs_no_longer_keeps_says_so(world: World) -> N
 
     reply = await ask(world, f"status {backup.backup_id}")
 
-    assert reply.text.endswith(f"DCS shows no record of `{backup.backup_id}` (any more).")
+    assert "DCS shows no record of it (any more)." in reply.shown
+    assert f"backup_id `{backup.backup_id}`" in reply.shown
 
 
 async def bot_backup(world: World) -> EmulatedBackup:

@@ -16,8 +16,8 @@ async def test_the_backup_id_arrives_through_the_response_url_in_channel(world: 
     assert attempt.reply.body == {"ok": False, "error": "not_in_channel"}
     assert posted.source == "response_url" and not posted.is_ephemeral
     [backup] = world.dcs.backups_of(world.prod.instance_id)
-    assert backup.backup_id in posted.text and f"<@{ALICE}>" in posted.text
-    assert world.slack.buttons(card) == [] and "Confirmed" in card.text
+    assert backup.backup_id in posted.shown and f"<@{ALICE}>" in posted.shown
+    assert world.slack.buttons(card) == [] and "Confirmed" in card.shown
     [fallback] = [p for p in world.slack.response_posts() if p.message is posted]
     assert fallback.body["response_type"] == "in_channel"
     assert fallback.response_url is not None and fallback.response_url.message is card
@@ -30,7 +30,7 @@ async def test_an_api_error_also_arrives_through_the_response_url(world: World) 
     await world.click(card, "backup_confirm")
     posted = await world.channel_message(PRIVATE)
 
-    assert "`DCS.4096`" in posted.text and not posted.is_ephemeral
+    assert "`DCS.4096`" in posted.shown and not posted.is_ephemeral
 
 
 async def test_a_peer_approval_works_in_a_channel_the_bot_is_not_in(world: World) -> None:
@@ -42,6 +42,6 @@ async def test_a_peer_approval_works_in_a_channel_the_bot_is_not_in(world: World
     await world.click(request, "backup_approve", user=LEAD)
     started = await world.channel_message(PRIVATE, 2)
 
-    assert f"<@{BOB}>" in started.text and f"<@{LEAD}>" in started.text
-    assert world.dcs.backups_of(world.staging.instance_id)[0].backup_id in started.text
+    assert f"<@{BOB}>" in started.shown and f"<@{LEAD}>" in started.shown
+    assert world.dcs.backups_of(world.staging.instance_id)[0].backup_id in started.shown
     assert world.slack.buttons(request) == []

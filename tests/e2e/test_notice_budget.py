@@ -45,10 +45,10 @@ async def test_a_started_notice_lost_to_a_502_is_retried_until_the_channel_knows
 
     started = await world.channel_message(OPS)
     [backup] = world.dcs.backups_of(world.prod.instance_id)
-    assert started.text.startswith(":floppy_disk:")
-    assert f"backup_id `{backup.backup_id}`" in started.text
+    assert started.shown.startswith(":floppy_disk:")
+    assert f"backup_id `{backup.backup_id}`" in started.shown
     [reply] = await world.thread_replies(started.ts)
-    assert reply.text.startswith(f":white_check_mark: Backup `{backup.backup_id}`")
+    assert reply.shown.startswith(":white_check_mark: The backup of") and backup.backup_id in reply.shown
     await until(world, lambda: _finished(world), "the request to finish")
     request = await the_request(world)
     assert request.message_ts == started.ts
@@ -83,7 +83,7 @@ async def test_a_notice_refused_beyond_the_budget_is_audited_lost_and_reaches_th
     assert entry.detail["response_url"] == "taken"
     # The requester got it privately, through the click's response_url.
     copy = world.slack.ephemeral_for(ALICE)[-1]
-    assert f"backup_id `{backup.backup_id}`" in copy.text
+    assert f"backup_id `{backup.backup_id}`" in copy.shown
     assert "could not post this in <#COPS1>" in str(copy.blocks)
     assert world.slack.channel_messages(OPS) == []
     refusals = len(world.slack.calls("chat.postMessage"))
@@ -94,9 +94,8 @@ async def test_a_notice_refused_beyond_the_budget_is_audited_lost_and_reaches_th
 
     # No channel message to thread under: the outcome goes to the channel itself.
     assert outcome.thread_ts is None
-    assert outcome.text.startswith(
-        f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded"
-    )
+    assert outcome.shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded")
+    assert backup.backup_id in outcome.shown
     await until(world, lambda: _finished(world), "the request to finish")
     outcomes = [r.entry for r in await world.bot.audit.records() if r.entry.kind == AuditKind.OUTCOME]
     assert [(e.outcome, e.detail["notice"]) for e in outcomes] == [("succeed", "delivered")]

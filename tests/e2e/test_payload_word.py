@@ -42,4 +42,4 @@ async def test_a_usage_error_mentioning_payload_is_still_answered_in_the_ack(wor
 
     assert result.status == 200
     assert result.message is not None
-    assert '"payload" is not a backup format' in result.message.text
+    assert '"payload" is not a backup format' in result.message.shown

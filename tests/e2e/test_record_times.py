@@ -65,8 +65,11 @@ async def test_the_bots_own_backup_with_times_without_a_zone_is_announced(
     clock.advance(65)
     [reply] = await world.thread_replies(ts)
 
-    assert reply.text.startswith(f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded")
-    assert "in 1 min 5 s" in reply.text, "the times were read as UTC"
+    assert (
+        reply.shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded")
+        and f"backup_id `{backup.backup_id}`" in reply.shown
+    )
+    assert "in 1 min 5 s" in reply.shown, "the times were read as UTC"
     await world.more_polls(world.prod, 3)
     assert_tracking_never_broke(world)
 
@@ -89,7 +92,7 @@ async def test_a_watched_backup_with_times_without_a_zone_is_announced(
 
     notice = await world.channel_message(ALERTS)
 
-    assert f"`{ending.backup_id}`" in notice.text and "failed in 1 min" in notice.text
+    assert f"`{ending.backup_id}`" in notice.shown and "failed in 1 min" in notice.shown
     await world.more_polls(world.prod, 3)
     assert_tracking_never_broke(world)
 
@@ -111,7 +114,10 @@ async def test_times_that_are_no_times_are_taken_as_absent_and_logged_once(
     [reply] = await world.thread_replies(ts)
     await world.more_polls(world.prod, 3)
 
-    assert reply.text.startswith(f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded")
+    assert (
+        reply.shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded")
+        and f"backup_id `{backup.backup_id}`" in reply.shown
+    )
     assert_tracking_never_broke(world)
     log = world.log.getvalue()
     assert log.count("'yesterday'") == 1, log

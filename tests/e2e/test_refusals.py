@@ -27,7 +27,7 @@ async def assert_nothing_changed(world: World) -> None:
 async def test_a_person_without_any_rule_is_refused_before_any_cloud_call(world: World) -> None:
     reply = await refusal(world, 'redis-prod aof "let me in"', user=STRANGER)
 
-    assert ":no_entry:" in reply.text and "No rule" in reply.text
+    assert ":no_entry:" in reply.shown and "No rule" in reply.shown
     assert world.dcs.calls == []
     await assert_nothing_changed(world)
 
@@ -35,7 +35,7 @@ async def test_a_person_without_any_rule_is_refused_before_any_cloud_call(world:
 async def test_an_action_the_rules_do_not_grant_is_refused(world: World) -> None:
     reply = await refusal(world, "redis-prod", user=VIEWER)
 
-    assert "'viewers'" in reply.text and "back up" in reply.text
+    assert "'viewers'" in reply.shown and "back up" in reply.shown
     assert world.dcs.calls == []
     await assert_nothing_changed(world)
 
@@ -43,8 +43,8 @@ async def test_an_action_the_rules_do_not_grant_is_refused(world: World) -> None
 async def test_a_channel_outside_the_rule_is_refused_and_names_the_allowed_channels(world: World) -> None:
     reply = await refusal(world, "redis-prod", user=ALICE, channel=RANDOM)
 
-    assert f"<#{OPS}>" in reply.text and f"<#{PRIVATE}>" in reply.text
-    assert "not in this channel" in reply.text
+    assert f"<#{OPS}>" in reply.shown and f"<#{PRIVATE}>" in reply.shown
+    assert "not in this channel" in reply.shown
     assert world.dcs.calls == []
     await assert_nothing_changed(world)
 
@@ -54,8 +54,8 @@ async def test_an_instance_outside_the_rule_globs_is_refused(world: World) -> No
 
     reply = await refusal(world, "sessions-db rdb", user=ALICE)
 
-    assert "sessions-db" in reply.text and other.instance_id in reply.text
-    assert "redis-*" in reply.text and "cache-*" in reply.text
+    assert "sessions-db" in reply.shown and other.instance_id in reply.shown
+    assert "redis-*" in reply.shown and "cache-*" in reply.shown
     await assert_nothing_changed(world)
 
 
@@ -64,8 +64,8 @@ async def test_unreadable_group_membership_fails_closed_and_says_why(world: Worl
 
     reply = await refusal(world, "redis-prod rdb", user=CAROL)
 
-    assert "plan_upgrade_required" in reply.text
-    assert "group" in reply.text
+    assert "plan_upgrade_required" in reply.shown
+    assert "group" in reply.shown
     assert world.dcs.calls == []
     await assert_nothing_changed(world)
 

@@ -82,9 +82,8 @@ async def test_a_bot_killed_mid_backup_announces_the_outcome_once_after_it_start
         clock.advance(65)
         [reply] = await slack.thread_replies(started.ts)
 
-        assert reply.text.startswith(
-            f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded"
-        )
+        assert reply.shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded")
+        assert backup.backup_id in reply.shown
         # Finished (recorded right after the notice went out): nothing is followed any more.
         await until_state(tmp_path / "bot.sqlite3", [("finished", backup.backup_id)])
     assert slack.slack.channel_messages(OPS) == [started]
@@ -105,8 +104,11 @@ async def test_an_interrupted_submission_that_dcs_accepted_is_adopted_announced_
     started = await world.channel_message(OPS)
     [reply] = await world.thread_replies(started.ts)
 
-    assert f"backup_id `{record.backup_id}`" in started.text
-    assert reply.text.startswith(f":white_check_mark: Backup `{record.backup_id}` of *redis-prod* succeeded")
+    assert f"backup_id `{record.backup_id}`" in started.shown
+    assert (
+        reply.shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded")
+        and f"backup_id `{record.backup_id}`" in reply.shown
+    )
     assert world.backups_created() == 0
     await until_state(database, [("finished", record.backup_id)])
     [request] = await world.requests()
@@ -134,12 +136,12 @@ async def test_an_interrupted_submission_dcs_shows_nothing_of_is_checked_then_re
     world = await world_factory(stand_ins=stand_ins, bot_database=database, dcs_timeout=0.3)
     notice = await world.channel_message(OPS)
 
-    assert notice.text.startswith(CHECKING)
-    assert "The bot restarted while submitting the RDB backup of *redis-prod*" in notice.text
-    assert "not started" not in notice.text and "not* started" not in notice.text
+    assert notice.shown.startswith(CHECKING)
+    assert "The bot restarted while submitting the RDB backup of *redis-prod*" in notice.shown
+    assert "not started" not in notice.shown and "not* started" not in notice.shown
     final = await world.channel_message(OPS, 2, timeout=10)
-    assert final.text.startswith(":x: *No backup was created*")
-    assert "/dcs-backup list redis-prod" in final.text
+    assert final.shown.startswith(":x: *No backup was created*")
+    assert "/dcs-backup list redis-prod" in final.shown
     await until_state(database, [("not_created", None)])
     assert world.backups_created() == 0
     assert world.polls(world.prod) >= 3
@@ -159,15 +161,15 @@ async def test_an_interrupted_submission_waits_while_dcs_cannot_tell_then_is_set
 
     world = await world_factory(stand_ins=stand_ins, bot_database=database)
     await world.slack.wait_until(
-        lambda: any(m.text.startswith(":floppy_disk:") for m in world.slack.channel_messages(OPS)),
+        lambda: any(m.shown.startswith(":floppy_disk:") for m in world.slack.channel_messages(OPS)),
         what="the started notice",
     )
     *checking, started = world.slack.channel_messages(OPS)
     await world.thread_replies(started.ts)
 
-    assert f"backup_id `{record.backup_id}`" in started.text
+    assert f"backup_id `{record.backup_id}`" in started.shown
     # While DCS could not tell, the channel heard at most that the bot is checking.
-    assert all(m.text.startswith(CHECKING) for m in checking) and len(checking) <= 1
+    assert all(m.shown.startswith(CHECKING) for m in checking) and len(checking) <= 1
     assert [c.status for c in world.dcs.calls_to("list_backups")][:3] == [503, 503, 200]
     assert world.backups_created() == 0
 
@@ -188,7 +190,7 @@ async def test_an_interrupted_submission_whose_backup_id_was_kept_is_adopted_exa
     world = await world_factory(stand_ins=stand_ins, bot_database=database)
     started = await world.channel_message(OPS)
 
-    assert f"backup_id `{record.backup_id}`" in started.text
+    assert f"backup_id `{record.backup_id}`" in started.shown
     assert world.backups_created() == 0
     await until_state(database, [("finished", record.backup_id)])
 
@@ -216,7 +218,7 @@ async def test_a_bot_killed_while_checking_adopts_the_backup_dcs_recorded_meanwh
         assert await slack.click(card, "backup_confirm") == 200
         await gate.held("POST ")
         checking = await slack.channel_message(OPS)
-        assert checking.text.startswith(CHECKING)
+        assert checking.shown.startswith(CHECKING)
         await until_state(database, [("checking", None)])
 
         first.signal(signal.SIGKILL)
@@ -229,9 +231,12 @@ async def test_a_bot_killed_while_checking_adopts_the_backup_dcs_recorded_meanwh
     async with running_bot(["serve"], environment, workdir) as second:
         await wait_until_serving(health, second)
         started = await slack.channel_message(OPS, 2, timeout=10)
-        assert f"backup_id `{backup.backup_id}`" in started.text
+        assert f"backup_id `{backup.backup_id}`" in started.shown
         [reply] = await slack.thread_replies(started.ts, timeout=10)
-        assert reply.text.startswith(f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod*")
+        assert (
+            reply.shown.startswith(":white_check_mark: The backup of *redis-prod*")
+            and backup.backup_id in reply.shown
+        )
         await until_state(database, [("finished", backup.backup_id)])
     assert slack.slack.channel_messages(OPS) == [checking, started]
     assert slack.backups_created() == 1
@@ -255,7 +260,7 @@ async def test_a_bot_killed_while_checking_reports_none_created_once_after_it_st
         card = await slack.card('redis-prod rdb "gone with the gateway"')
         assert await slack.click(card, "backup_confirm") == 200
         checking = await slack.channel_message(OPS)
-        assert checking.text.startswith(CHECKING) and "HTTP 504" in checking.text
+        assert checking.shown.startswith(CHECKING) and "HTTP 504" in checking.shown
         await until_state(database, [("checking", None)])
         await slack.more_polls(stand_ins.prod, 2)
 
@@ -265,7 +270,7 @@ async def test_a_bot_killed_while_checking_reports_none_created_once_after_it_st
     async with running_bot(["serve"], environment, workdir) as second:
         await wait_until_serving(health, second)
         final = await slack.channel_message(OPS, 2, timeout=10)
-        assert final.text.startswith(":x: *No backup was created*")
+        assert final.shown.startswith(":x: *No backup was created*")
         await until_state(database, [("not_created", None)])
         await asyncio.sleep(0.5)
     assert slack.slack.channel_messages(OPS) == [checking, final]
@@ -321,12 +326,12 @@ async def test_a_database_of_the_previous_release_is_upgraded_in_place_and_used(
     world = await world_factory(stand_ins=stand_ins, bot_database=database)
 
     adopted = await world.channel_message(OPS)
-    assert f"backup_id `{record.backup_id}`" in adopted.text
+    assert f"backup_id `{record.backup_id}`" in adopted.shown
     card = await world.card('redis-prod rdb "after the upgrade"')
     assert await world.click(card, "backup_confirm") == 200
     started = await world.channel_message(OPS, 2)
     [reply] = await world.thread_replies(started.ts)
-    assert reply.text.startswith(":white_check_mark:")
+    assert reply.shown.startswith(":white_check_mark:")
     states = {r.request_id: r.state for r in await world.requests()}
     assert states["interrupted-before-the-upgrade"] in (RequestState.SUBMITTED, RequestState.FINISHED)
     assert world.backups_created() == 1

@@ -86,8 +86,8 @@ async def test_a_group_member_is_asked_to_try_again_when_slack_cannot_tell(
     reply = await world.reply_to(CAROL)
 
     assert reply.is_ephemeral and world.slack.buttons(reply) == []
-    assert "try again" in reply.text and WENT_WRONG not in reply.text
-    assert ":no_entry:" not in reply.text, "no refusal: the policy did not decide against Carol"
+    assert "try again" in reply.shown and WENT_WRONG not in reply.shown
+    assert ":no_entry:" not in reply.shown, "no refusal: the policy did not decide against Carol"
     assert world.dcs.calls == [] and await world.requests() == []
     kinds = [r.entry.kind for r in await world.bot.audit.records()]
     assert AuditKind.DECISION not in kinds
@@ -100,7 +100,7 @@ async def test_a_definite_slack_error_still_fails_closed_and_says_why(world: Wor
     await world.command("redis-prod rdb", user=CAROL)
     reply = await world.reply_to(CAROL)
 
-    assert ":no_entry:" in reply.text and "missing_scope" in reply.text
+    assert ":no_entry:" in reply.shown and "missing_scope" in reply.shown
     assert world.dcs.calls == [] and await world.requests() == []
 
 
@@ -111,7 +111,7 @@ async def test_a_slow_group_look_up_is_a_passing_failure(world: World) -> None:
     await world.command("redis-prod rdb", user=CAROL)
     reply = await world.reply_to(CAROL, timeout=3)
 
-    assert "try again" in reply.text and world.dcs.calls == []
+    assert "try again" in reply.shown and world.dcs.calls == []
 
 
 async def test_last_known_members_are_served_through_a_passing_error(
@@ -153,7 +153,7 @@ async def test_a_passing_error_at_click_time_leaves_the_request_pending(world_fa
     await world.click(card, "backup_confirm", user=CAROL)
     told = await world.reply_to(CAROL, 2)
 
-    assert "Slack could not tell" in told.text and "try again in a moment" in told.text
+    assert "Slack could not tell" in told.shown and "try again in a moment" in told.shown
     assert world.slack.buttons(card), "the card keeps its buttons"
     request = await only_request(world)
     assert request.state == RequestState.PENDING and world.backups_created() == 0
@@ -181,7 +181,7 @@ async def test_a_passing_error_at_approval_time_leaves_the_request_waiting(
     await world.click(approval, "backup_approve", user=CAROL)
     told = await world.reply_to(CAROL)
 
-    assert "Slack could not tell" in told.text and "try again in a moment" in told.text
+    assert "Slack could not tell" in told.shown and "try again in a moment" in told.shown
     assert world.slack.buttons(approval)
     assert (await only_request(world)).state == RequestState.AWAITING_APPROVAL
 
@@ -214,7 +214,7 @@ async def test_an_unreadable_answer_to_the_start_notice_does_not_stop_the_backup
     await until_state(world, request.request_id, RequestState.FINISHED)
 
     assert world.backups_created() == 1
-    assert not [m for m in world.slack.ephemeral_for(ALICE) if WENT_WRONG in m.text]
+    assert not [m for m in world.slack.ephemeral_for(ALICE) if WENT_WRONG in m.shown]
     assert_no_traceback(world)
 
 

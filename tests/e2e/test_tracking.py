@@ -84,10 +84,11 @@ async def test_success_is_announced_in_the_thread_with_size_and_duration(
     clock.advance(65)
     [reply] = await world.thread_replies(started.ts)
 
-    assert reply.text == (
-        f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded in 1 min 5 s: "
-        f"{mib(backup.size)}."
+    assert reply.shown == (
+        f":white_check_mark: The backup of *redis-prod* succeeded in 1 min 5 s: {mib(backup.size)}.\n"
+        f"backup_id `{backup.backup_id}`"
     )
+    assert reply.text == "The backup of redis-prod succeeded." and not reply.broadcast
 
 
 @pytest.mark.parametrize(
@@ -107,8 +108,12 @@ async def test_failure_is_announced_with_the_records_error_code_and_its_meaning(
     [reply] = await world.thread_replies(started.ts)
 
     [backup] = world.dcs.backups_of(world.prod.instance_id)
-    assert reply.text.startswith(f":x: Backup `{backup.backup_id}` of *redis-prod* failed in ")
-    assert reply.text.endswith(f": `{error_code}` — {meaning}.")
+    assert (
+        reply.shown.startswith(":x: The backup of *redis-prod* requested by")
+        and f"backup_id `{backup.backup_id}`" in reply.shown
+    )
+    assert f": `{error_code}` — {meaning}." in reply.shown
+    assert reply.broadcast, "a failure is also shown in the channel"
     request = await request_of(world, backup.backup_id)
     assert (request.state, request.backup_status) == (RequestState.FINISHED, "failed")
 
@@ -122,9 +127,8 @@ async def test_the_outcome_reaches_a_channel_the_bot_may_not_post_in(world: Worl
 
     [backup] = world.dcs.backups_of(world.prod.instance_id)
     assert started.source == outcome.source == "response_url"
-    assert outcome.text.startswith(
-        f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded"
-    )
+    assert outcome.shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded")
+    assert backup.backup_id in outcome.shown
     assert not outcome.is_ephemeral
 
 
@@ -158,7 +162,8 @@ async def test_expired_and_deleted_are_final_too(world: World, final_status: str
     world.dcs.set_backup_status(backup.backup_id, final_status)
     [reply] = await world.thread_replies(started.ts)
 
-    assert reply.text == f"Backup `{backup.backup_id}` of *redis-prod* ended as {final_status}."
+    assert reply.shown.startswith(f"The backup of *redis-prod* ended as {final_status.capitalize()}.")
+    assert backup.backup_id in reply.shown
     request = await request_of(world, backup.backup_id)
     assert (request.state, request.backup_status) == (RequestState.FINISHED, final_status)
 
@@ -178,7 +183,7 @@ async def test_an_undocumented_status_is_logged_once_and_the_backup_still_follow
 
     world.dcs.set_backup_status(backup.backup_id, "succeed")
     [reply] = await world.thread_replies(started.ts)
-    assert "succeeded" in reply.text
+    assert "succeeded" in reply.shown
 
 
 async def test_a_backup_running_longer_than_follow_for_is_given_up_once(world_factory: WorldFactory) -> None:
@@ -190,9 +195,10 @@ async def test_a_backup_running_longer_than_follow_for_is_given_up_once(world_fa
     [reply] = await world.thread_replies(started.ts)
     await world.more_polls(world.prod, 3)
 
-    assert reply.text.startswith(f":hourglass: Backup `{backup.backup_id}` is still running after ")
-    assert "I stopped following it" in reply.text
-    assert f"/dcs-backup status {backup.backup_id}" in reply.text
+    assert reply.shown.startswith(":hourglass: The backup of *redis-prod* is still running after ")
+    assert backup.backup_id in reply.shown
+    assert "I stopped following it" in reply.shown
+    assert f"/dcs-backup status {backup.backup_id}" in reply.shown
     assert len(world.slack.thread(OPS, started.ts)) == 1
     assert world.dcs.backup_status(backup.backup_id) == "backuping"
     request = await request_of(world, backup.backup_id)
@@ -282,7 +288,7 @@ async def test_polling_waits_as_long_as_retry_after_asks_then_announces_once(wor
 
     [reply] = await world.thread_replies(started.ts)
 
-    assert "succeeded" in reply.text
+    assert "succeeded" in reply.shown
     throttled, after, *_ = list_calls(world)
     assert throttled.status == 429 and after.status == 200
     # The poll interval is 0.05 s; nothing asked DCS about the instance again before 0.5 s had passed.
@@ -302,7 +308,7 @@ async def test_polling_backs_off_through_server_errors_and_still_announces_once(
 
     [reply] = await world.thread_replies(started.ts)
 
-    assert "succeeded" in reply.text
+    assert "succeeded" in reply.shown
     calls = list_calls(world)
     assert [c.status for c in calls[:4]] == [status, status, status, 200]
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(calls[:4])]
@@ -319,7 +325,7 @@ async def test_an_outcome_notice_slack_refuses_is_posted_on_a_later_cycle_once(w
 
     [reply] = await world.thread_replies(started.ts)
 
-    assert f"Backup `{backup.backup_id}` of *redis-prod* succeeded" in reply.text
+    assert "The backup of *redis-prod* succeeded" in reply.shown and backup.backup_id in reply.shown
     request = await request_of(world, backup.backup_id)
     assert request.state == RequestState.FINISHED
     assert len(world.slack.thread(OPS, started.ts)) == 1
@@ -357,7 +363,7 @@ async def test_a_request_whose_handling_fails_does_not_stop_the_others_and_is_lo
     world = await world_factory(stand_ins=stand_ins, bot_database=database)
     outcome = await world.channel_message(OPS)
 
-    assert f"Backup `{done.backup_id}` of *redis-staging* succeeded" in outcome.text
+    assert "The backup of *redis-staging* succeeded" in outcome.shown and done.backup_id in outcome.shown
     assert (await request_of(world, done.backup_id)).state == RequestState.FINISHED
     await world.more_polls(world.prod, 4)
     logged = [line for line in world.log.getvalue().splitlines() if " DEBUG " not in line]

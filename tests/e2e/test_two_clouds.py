@@ -74,7 +74,7 @@ Start = Callable[..., Awaitable[TwoClouds]]
 
 def full(message: Message) -> str:
     """A message's text and its blocks, for looking for words in either."""
-    return message.text + "\n" + json.dumps(message.blocks, ensure_ascii=False)
+    return message.shown + "\n" + json.dumps(message.blocks, ensure_ascii=False)
 
 
 @pytest.fixture
@@ -163,6 +163,34 @@ async def test_a_bare_name_in_both_clouds_is_answered_with_the_qualified_forms(t
     assert clouds.de.calls_to("create_backup") == clouds.nl.calls_to("create_backup") == []
 
 
+async def test_a_pick_among_clouds_gives_the_card_for_that_cloud_and_backs_up_there(
+    two_clouds: Start,
+) -> None:
+    clouds = await two_clouds()
+    world = clouds.world
+    await world.command("redis-prod rdb")
+    choice = await world.reply_to(ALICE)
+    picks = world.slack.buttons(choice)
+    # Each pick names its instance by cloud and ID (the name is what is ambiguous).
+    assert [(b.label, b.value) for b in picks] == [
+        ("eu-de/redis-prod", f"eu-de/{world.prod.instance_id}"),
+        ("eu-nl/redis-prod", f"eu-nl/{clouds.nl_prod.instance_id}"),
+    ]
+
+    versions = len(choice.history)  # the choice replaced the "Looking up" ack
+    await world.slack.click(
+        world.bot_url, user_id=ALICE, message=choice, action_id="backup_pick", value=picks[1].value
+    )
+    await world.slack.wait_until(
+        lambda: len(choice.history) > versions, what="the card in place of the choice"
+    )
+    assert "Back up *eu-nl/redis-prod*?" in choice.shown
+    await world.click(choice, "backup_confirm")
+    await world.channel_message(OPS)
+
+    assert len(clouds.nl.calls_to("create_backup")) == 1 and clouds.de.calls_to("create_backup") == []
+
+
 async def test_qualified_names_and_ids_address_one_cloud(two_clouds: Start) -> None:
     clouds = await two_clouds()
     card = await clouds.world.card("eu-nl/redis-prod")
@@ -232,3 +260,46 @@ async def test_one_cloud_hanging_while_the_other_serves(two_clouds: Start) -> No
     posted = await clouds.world.channel_message(OPS)
     assert "eu-de/redis-staging" in full(posted)
     clouds.nl_gate.open()
+
+
+async def test_the_forms_picker_offers_qualified_instances_of_every_cloud_the_person_may_use(
+    two_clouds: Start,
+) -> None:
+    clouds = await two_clouds(limited('tags = { env = "prod" }'))
+    world = clouds.world
+    await world.command("")
+    modal = await world.slack.wait_for_modal(ALICE)
+
+    found = await world.slack.suggest(
+        world.bot_url, user_id=ALICE, view=modal, action_id="instance", typed=""
+    )
+    prod = await world.slack.suggest(
+        world.bot_url, user_id=ALICE, view=modal, action_id="instance", typed="prod"
+    )
+
+    assert found.problems == []
+    # Only the instances tagged env=prod: eu-de's redis-prod and eu-nl's sessions; eu-nl's untagged
+    # redis-prod and eu-de's other instances are not offered.
+    assert found.labels == ["eu-nl/redis-nl-sessions", "eu-de/redis-prod"], "by name, then by cloud"
+    assert prod.labels == ["eu-de/redis-prod"]
+    assert found.values[1] == f"eu-de/{world.prod.instance_id}"
+
+    answer = await world.slack.submit_view(
+        world.bot_url, user_id=ALICE, view=modal, entered={"instance": found.options[0]}
+    )
+    card = await world.reply_to(ALICE)
+    assert answer.closed and "eu-nl" in full(card) and "redis-nl-sessions" in full(card)
+
+
+async def test_the_forms_picker_leaves_out_a_cloud_that_does_not_answer_in_time(two_clouds: Start) -> None:
+    clouds = await two_clouds(hang_nl=True)
+    world = clouds.world
+    await world.command("")
+    modal = await world.slack.wait_for_modal(ALICE)
+
+    found = await world.slack.suggest(
+        world.bot_url, user_id=ALICE, view=modal, action_id="instance", typed=""
+    )
+
+    assert found.reply.status == 200 and found.problems == []
+    assert found.labels == ["eu-de/cache-single", "eu-de/redis-prod", "eu-de/redis-staging"]

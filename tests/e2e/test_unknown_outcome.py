@@ -53,10 +53,13 @@ async def audit_outcomes(world: World, kind: AuditKind) -> list[str | None]:
 async def adopted_and_followed(world: World) -> Message:
     started = await world.channel_message(OPS)
     [backup] = world.dcs.backups_of(world.prod.instance_id)
-    assert started.text.startswith(":floppy_disk:")
-    assert f"backup_id `{backup.backup_id}`" in started.text
+    assert started.shown.startswith(":floppy_disk:")
+    assert f"backup_id `{backup.backup_id}`" in started.shown
     [reply] = await world.thread_replies(started.ts)
-    assert reply.text.startswith(f":white_check_mark: Backup `{backup.backup_id}` of *redis-prod* succeeded")
+    assert (
+        reply.shown.startswith(":white_check_mark: The backup of *redis-prod* succeeded")
+        and f"backup_id `{backup.backup_id}`" in reply.shown
+    )
     request = await until_state(world, RequestState.FINISHED)
     assert request.backup_id == backup.backup_id
     assert world.backups_created() == 1
@@ -66,16 +69,16 @@ async def adopted_and_followed(world: World) -> Message:
 
 async def checked_then_none_created(world: World, reason: str) -> None:
     checking = await world.channel_message(OPS)
-    assert checking.text.startswith(CHECKING), checking.text
-    assert reason in checking.text
-    assert f"<@{ALICE}>" in checking.text and "redis-prod" in checking.text
+    assert checking.shown.startswith(CHECKING), checking.shown
+    assert reason in checking.shown
+    assert f"<@{ALICE}>" in checking.shown and "redis-prod" in checking.shown
     await until_state(world, RequestState.CHECKING)
     looks_before = world.polls(world.prod)
 
     final = await world.channel_message(OPS, 2, timeout=10)
 
-    assert final.text.startswith(NONE_CREATED), final.text
-    assert "redis-prod" in final.text and f"<@{ALICE}>" in final.text
+    assert final.shown.startswith(NONE_CREATED), final.shown
+    assert "redis-prod" in final.shown and f"<@{ALICE}>" in final.shown
     request = await until_state(world, RequestState.NOT_CREATED)
     assert request.backup_id is None
     assert world.dcs.backups_of(world.prod.instance_id) == []
@@ -154,7 +157,7 @@ async def test_a_backup_dcs_records_only_after_the_bot_gave_up_is_found_on_a_lat
     await confirm(world)
     await gate.held("POST ")
     checking = await world.channel_message(OPS)
-    assert checking.text.startswith(CHECKING)
+    assert checking.shown.startswith(CHECKING)
     assert world.dcs.backups_of(world.prod.instance_id) == []
     await world.more_polls(world.prod, 2)
     gate.open()  # the backend works on after the bot gave up, and records the backup now
@@ -162,10 +165,10 @@ async def test_a_backup_dcs_records_only_after_the_bot_gave_up_is_found_on_a_lat
     started = await world.channel_message(OPS, 2)
 
     [backup] = world.dcs.backups_of(world.prod.instance_id)
-    assert f"backup_id `{backup.backup_id}`" in started.text
+    assert f"backup_id `{backup.backup_id}`" in started.shown
     assert "I found the backup in the instance's backup records" in str(started.blocks)
     [reply] = await world.thread_replies(started.ts)
-    assert reply.text.startswith(":white_check_mark:")
+    assert reply.shown.startswith(":white_check_mark:")
     assert world.backups_created() == 1
     never_said_not_started(world)
     assert await audit_outcomes(world, AuditKind.RECOVERY) == ["adopted"]
@@ -187,8 +190,8 @@ async def test_another_confirm_for_the_instance_waits_while_one_is_being_checked
     assert await world.click(second, "backup_confirm") == 200
 
     answer = await world.reply_to(ALICE, ephemerals + 1)
-    assert "Another backup of *redis-prod* is being started" in answer.text
-    assert "try again" in answer.text
+    assert "Another backup of *redis-prod* is being started" in answer.shown
+    assert "try again" in answer.shown
     assert world.backups_created() == 1
     states = {r.remark: r.state for r in await world.requests()}
     assert states == {"first": RequestState.CHECKING, "second": RequestState.PENDING}
@@ -196,7 +199,7 @@ async def test_another_confirm_for_the_instance_waits_while_one_is_being_checked
     await world.channel_message(OPS, 2, timeout=10)
     assert await world.click(second, "backup_confirm") == 200
     started = await world.channel_message(OPS, 3)
-    assert started.text.startswith(":floppy_disk:")
+    assert started.shown.startswith(":floppy_disk:")
     assert world.backups_created() == 2
 
 
@@ -216,8 +219,8 @@ async def test_a_manual_backup_with_the_same_remark_is_not_taken_for_ours(
 
     final = await world.channel_message(OPS, 2, timeout=10)
     ours = next(b for b in world.dcs.backups_of(world.prod.instance_id) if b.backup_id != foreign.backup_id)
-    assert final.text.startswith(":warning: *Outcome still unknown*"), final.text
-    assert foreign.backup_id in final.text and ours.backup_id in final.text
+    assert final.shown.startswith(":warning: *Outcome still unknown*"), final.shown
+    assert foreign.backup_id in final.shown and ours.backup_id in final.shown
     request = await until_state(world, RequestState.UNKNOWN)
     assert request.backup_id is None, "two records could be ours: no guess"
     assert world.backups_created() == 1

@@ -71,10 +71,12 @@ async def test_a_failed_automatic_backup_is_posted_once_to_the_watch_channel(
     notice = await world.channel_message(ALERTS)
     await world.more_polls(world.prod, 4)
 
-    assert notice.text == (
-        f":x: Automatic backup `{failed.backup_id}` of *redis-prod* failed in 1 min: `dcs.08.0008` — "
-        "the scheduled backup did not run because the instance was busy with another task."
+    assert notice.shown == (
+        ":x: Automatic backup of *redis-prod* failed in 1 min: `dcs.08.0008` — "
+        "the scheduled backup did not run because the instance was busy with another task.\n"
+        f"backup_id `{failed.backup_id}`"
     )
+    assert notice.text == "Automatic backup of redis-prod failed."
     assert world.slack.channel_messages(ALERTS) == [notice]
     assert unwatched.backup_id not in world.sent_by_bot()
     assert world.polls(world.staging) == 0
@@ -93,10 +95,10 @@ async def test_a_watched_success_is_posted_only_when_the_watch_asks_for_it(
     await seen_ended(world, succeeded)
 
     expected = (
-        f":white_check_mark: Automatic backup `{succeeded.backup_id}` of *redis-prod* succeeded in 1 min: "
-        "3.0 MiB."
+        ":white_check_mark: Automatic backup of *redis-prod* succeeded in 1 min: 3.0 MiB.\n"
+        f"backup_id `{succeeded.backup_id}`"
     )
-    assert [m.text for m in world.slack.channel_messages(ALERTS)] == ([expected] if posted else [])
+    assert [m.shown for m in world.slack.channel_messages(ALERTS)] == ([expected] if posted else [])
 
 
 async def test_backups_that_ended_before_the_watch_began_are_not_posted(
@@ -116,7 +118,7 @@ async def test_backups_that_ended_before_the_watch_began_are_not_posted(
     fresh = ending_soon(world, outcome="failed")
     notice = await world.channel_message(ALERTS)
     await world.more_polls(world.prod, 3)
-    assert fresh.backup_id in notice.text
+    assert fresh.backup_id in notice.shown
     assert world.slack.channel_messages(ALERTS) == [notice]
 
 
@@ -144,7 +146,7 @@ async def test_after_a_restart_nothing_is_posted_again_and_what_ended_meanwhile_
 
     posted = second_bot.slack.channel_messages(ALERTS)
     assert len(posted) == 2
-    assert before.backup_id in posted[0].text and meanwhile.backup_id in posted[1].text
+    assert before.backup_id in posted[0].shown and meanwhile.backup_id in posted[1].shown
 
 
 async def test_a_backup_started_through_the_bot_is_not_posted_twice_in_its_own_channel(
@@ -160,14 +162,14 @@ async def test_a_backup_started_through_the_bot_is_not_posted_twice_in_its_own_c
     elsewhere = await world.channel_message(ALERTS)
     await world.more_polls(world.prod, 4)
 
-    assert "succeeded" in outcome.text
+    assert "succeeded" in outcome.shown
     assert world.slack.channel_messages(OPS) == [started]
     assert len(world.slack.thread(OPS, started.ts)) == 1
     assert world.slack.channel_messages(ALERTS) == [elsewhere]
-    assert elsewhere.text.startswith(
-        f":white_check_mark: Manual backup `{backup.backup_id}` of *redis-prod* "
-        f"(started through the bot by <@{ALICE}>) succeeded"
+    assert elsewhere.shown.startswith(
+        f":white_check_mark: Manual backup of *redis-prod* (started through the bot by <@{ALICE}>) succeeded"
     )
+    assert backup.backup_id in elsewhere.shown
 
 
 async def test_the_end_of_a_backup_the_bot_gave_up_following_is_posted_by_the_watch_in_its_channel(
@@ -183,17 +185,17 @@ async def test_the_end_of_a_backup_the_bot_gave_up_following_is_posted_by_the_wa
     await world.click(card, "backup_confirm")
     started = await world.channel_message(OPS)
     [gave_up] = await world.thread_replies(started.ts)
-    assert "I stopped following it" in gave_up.text
+    assert "I stopped following it" in gave_up.shown
 
     clock.advance(65)
     ended = await world.channel_message(OPS, count=2)
     await world.more_polls(world.prod, 4)
 
     [backup] = world.dcs.backups_of(world.prod.instance_id)
-    assert ended.text.startswith(
-        f":white_check_mark: Manual backup `{backup.backup_id}` of *redis-prod* "
-        f"(started through the bot by <@{ALICE}>) succeeded"
+    assert ended.shown.startswith(
+        f":white_check_mark: Manual backup of *redis-prod* (started through the bot by <@{ALICE}>) succeeded"
     )
+    assert backup.backup_id in ended.shown
     assert world.slack.channel_messages(OPS) == [started, ended]
     assert world.slack.thread(OPS, started.ts) == [gave_up]
 
@@ -210,7 +212,7 @@ async def test_the_watch_waits_as_long_as_retry_after_asks_before_listing_instan
     failed = world.dcs.add_backup(world.prod.instance_id, outcome="failed", backuping_seconds=1)
     notice = await world.channel_message(ALERTS)
 
-    assert failed.backup_id in notice.text
+    assert failed.backup_id in notice.shown
     throttled, after, *_ = world.dcs.calls_to("list_instances")
     assert (throttled.status, after.status) == (429, 200)
     assert after.at - throttled.at >= 0.5

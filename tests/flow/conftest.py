@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,14 +10,26 @@ import pytest
 
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.flow.service import BackupService
-from bot.core.ports import RequestStore, WatchStore
+from bot.core.ports import Claimant, Lease, RequestStore, SubmissionClaims, WatchStore
 from bot.core.rules.backup_request import BackupRequest
-from bot.core.rules.grammar import UsageError, parse_command
+from bot.core.rules.grammar import FormCommand, UsageError, parse_command
 from bot.core.rules.messages import Confirmation, Reply
+from bot.store.claims import SqlSubmissionClaims
+from bot.store.database import open_database
+from bot.store.engine import Database
+from bot.store.lease import SqlLease
 from bot.store.requests import SqlRequestStore
 from bot.store.watch import SqlWatchStore
 from tests.factories import ALICE, BOB, LEAD, OPS, make_instance
-from tests.fakes import FakeRequestStore, Fakes, FakeWatchStore, make_fakes, service_on
+from tests.fakes import (
+    FakeLeaseTable,
+    FakeRequestStore,
+    Fakes,
+    FakeSubmissionClaims,
+    FakeWatchStore,
+    make_fakes,
+    service_on,
+)
 from tests.store.conftest import open_test_database
 
 CAROL = "UCAROL1"  # in no rule
@@ -64,7 +76,7 @@ class Flow:
 
     async def command(self, text: str, *, user: str = ALICE, channel: str = OPS) -> Reply:
         parsed = parse_command(text)
-        assert not isinstance(parsed, UsageError), parsed
+        assert not isinstance(parsed, UsageError | FormCommand), parsed
         invocation = Invocation(user, user.lower(), channel, response_url(user, "command"), text)
         return await self.service.handle(parsed, invocation)
 
@@ -125,3 +137,60 @@ def requests(stores: tuple[RequestStore, WatchStore]) -> RequestStore:
 @pytest.fixture
 def watch(stores: tuple[RequestStore, WatchStore]) -> WatchStore:
     return stores[1]
+
+
+# --- replicas sharing one database, on the fakes, SQLite and PostgreSQL ------------------------------------
+
+
+@dataclass(frozen=True)
+class Replica:
+    """What one replica has of the shared database: its lease, its request store (which records its
+    claims) and its view of the claims."""
+
+    lease: Lease
+    requests: RequestStore
+    claims: SubmissionClaims
+
+
+#: ``await replicas("a", ttl)``: replica ``a``, whose lease and claims last ``ttl`` seconds.
+ReplicaFactory = Callable[[str, float], Awaitable[Replica]]
+
+
+@pytest.fixture(params=["fake", "sqlite", "postgresql"])
+async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ReplicaFactory]:
+    """Replicas of one database: the fakes (on the wall clock, as the database's is), or one SQLite file
+    or PostgreSQL database with a connection (a pool) per replica, as processes have."""
+    if request.param == "fake":
+        table = FakeLeaseTable()
+        store = FakeRequestStore()
+
+        async def fake(name: str, ttl: float) -> Replica:
+            claimant = Claimant(name, ttl)
+            return Replica(
+                table.lease(name, ttl), store.replica(claimant), FakeSubmissionClaims(store, claimant)
+            )
+
+        yield fake
+        return
+    target = (
+        str(request.getfixturevalue("postgres_url"))
+        if request.param == "postgresql"
+        else str(tmp_path / "bot.sqlite3")
+    )
+    opened: list[Database] = []
+
+    async def real(name: str, ttl: float) -> Replica:
+        database = await open_database(target)
+        opened.append(database)
+        claimant = Claimant(name, ttl)
+        return Replica(
+            SqlLease(database, holder=name, ttl=ttl),
+            SqlRequestStore(database, claimant),
+            SqlSubmissionClaims(database, claimant),
+        )
+
+    try:
+        yield real
+    finally:
+        for database in opened:
+            await database.close()

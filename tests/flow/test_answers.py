@@ -80,7 +80,7 @@ async def test_an_instance_outside_the_rules_is_refused_after_resolution(flow: F
 async def test_an_unknown_name_gets_suggestions_and_no_guess(flow: Flow) -> None:
     reply = await flow.command("redis-prd")
 
-    assert reply == InstanceNotFound("redis-prd", ("redis-prod",))
+    assert reply == InstanceNotFound("redis-prd", ("redis-prod",), picks=(PROD.instance_id,))
     assert flow.fakes.requests.requests == {}
 
 
@@ -144,7 +144,9 @@ async def test_a_dry_run_shows_the_call_and_makes_none(flow: Flow) -> None:
     assert reply.call.body == {"remark": "nightly", "backup_format": "aof"}
     assert reply.decision.allowed and reply.blockers == ()
     assert flow.fakes.dcs.created == []
-    assert flow.fakes.requests.requests == {}
+    # Kept for its backup_run button only: a dry-run request can never be confirmed.
+    [kept] = flow.fakes.requests.requests.values()
+    assert kept.state == RequestState.DRY_RUN and reply.run_id == kept.request_id
     assert AuditKind.DRY_RUN in flow.fakes.audit.kinds()
 
 
@@ -203,4 +205,5 @@ async def test_nothing_in_a_command_runs_a_backup(flow: Flow) -> None:
     for text in ("redis-prod", "redis-prod --dry-run", "list redis-prod", "help", f"status {UNKNOWN_BACKUP}"):
         await flow.command(text)
     assert flow.fakes.dcs.created == []
-    assert all(r.state == RequestState.PENDING for r in flow.fakes.requests.requests.values())
+    states = {r.state for r in flow.fakes.requests.requests.values()}
+    assert states <= {RequestState.PENDING, RequestState.DRY_RUN}

@@ -19,7 +19,7 @@ from bot.core.rules.messages import (
 )
 from tests.factories import ALICE, BOB, LEAD
 from tests.fakes import APPROVAL_TTL, CONFIRM_TTL, fake_backup_id
-from tests.flow.conftest import CAROL, DANA, LEAD2, WITHOUT_ALICE, Flow, click
+from tests.flow.conftest import CAROL, DANA, LEAD2, WITHOUT_ALICE, Flow, click, response_url
 
 
 def refusals(flow: Flow, user: str) -> list[str]:
@@ -45,9 +45,11 @@ async def test_a_confirmation_submits_once_and_announces_the_backup(flow: Flow) 
     [call] = flow.fakes.dcs.created
     assert call.instance_id == request.instance_id
     assert call.arguments == {"backup_format": "rdb", "remark": "before the migration"}
-    [card] = closed_cards(flow)
-    assert card.outcome == "confirmed" and card.by_user == ALICE
-    assert flow.fakes.notifier.replies[-1].replace_original
+    confirmed, final = closed_cards(flow)
+    assert confirmed.outcome == "confirmed" and confirmed.by_user == ALICE
+    # Once DCS has answered, the card ends in its final state, through the same click's response_url.
+    assert final.outcome == "started" and final.request.backup_id == fake_backup_id(1)
+    assert all(sent.replace_original for sent in flow.fakes.notifier.replies[-2:])
     [started] = flow.fakes.notifier.notices_of(BackupStarted)
     assert started.request.backup_id == fake_backup_id(1)
     stored = await flow.request(request.request_id)
@@ -67,7 +69,7 @@ async def test_a_double_click_submits_once_and_the_second_is_told(flow: Flow) ->
     attempts = [t for t in flow.fakes.requests.transitions if t.event == RequestEvent.CONFIRM]
     assert [t.won for t in attempts].count(True) == 1 and len(attempts) == 2
     assert len(flow.fakes.dcs.created) == 1
-    assert [c.outcome for c in closed_cards(flow)] == ["confirmed"]
+    assert [c.outcome for c in closed_cards(flow)] == ["confirmed", "started"]
     assert refusals(flow, ALICE) == ["This backup request was already confirmed; it runs only once."]
     assert len(flow.fakes.notifier.notices_of(BackupStarted)) == 1
 
@@ -275,6 +277,30 @@ async def test_an_approval_submits_and_names_both_people(flow: Flow) -> None:
     assert stored.state == RequestState.SUBMITTED
     assert (stored.confirmed_by, stored.approved_by) == (ALICE, LEAD)
     assert len(flow.fakes.dcs.created) == 1
+    # Both cards end "started": the requester's through the response_url it keeps, the approval request
+    # in the channel (answered "approved" on the click) by chat.update.
+    assert stored.response_url == response_url(ALICE, "click")
+    closed = [
+        (r.response_url, r.reply.outcome)
+        for r in flow.fakes.notifier.replies
+        if isinstance(r.reply, CardClosed)
+    ]
+    assert closed[1:] == [
+        (response_url(LEAD, "click"), "approved"),
+        (response_url(ALICE, "click"), "started"),
+    ]
+    [update] = flow.fakes.notifier.updates
+    assert update.ts == stored.approval_message_ts
+    assert isinstance(update.content, CardClosed) and update.content.outcome == "started"
+
+
+async def test_the_requesters_card_is_left_alone_once_its_response_url_is_too_old(flow: Flow) -> None:
+    request_id = await awaiting(flow)
+    flow.fakes.clock.advance(31 * 60)
+
+    await flow.service.reject(click(LEAD, await flow.request(request_id)))
+
+    assert [r.response_url for r in flow.fakes.notifier.replies][1:] == [response_url(LEAD, "click")]
 
 
 async def test_self_approval_is_refused_even_for_a_listed_approver(flow: Flow) -> None:
@@ -300,7 +326,7 @@ async def test_two_approvers_at_once_submit_once(flow: Flow) -> None:
     )
 
     assert len(flow.fakes.dcs.created) == 1
-    assert [c.outcome for c in closed_cards(flow)] == ["awaiting_approval", "approved"]
+    assert [c.outcome for c in closed_cards(flow)] == ["awaiting_approval", "approved", "started"]
     lost = refusals(flow, LEAD) + refusals(flow, LEAD2)
     assert lost == ["This backup request was already approved; it runs only once."]
 
@@ -326,7 +352,17 @@ async def test_a_rejection_closes_the_request_without_a_call(flow: Flow) -> None
 
     stored = await flow.request(request.request_id)
     assert stored.state == RequestState.REJECTED and stored.approved_by == LEAD
-    assert [c.outcome for c in closed_cards(flow)] == ["awaiting_approval", "rejected"]
+    # The approver's click closes the approval request; the requester's card is told too.
+    closed = [
+        (r.response_url, r.reply.outcome)
+        for r in flow.fakes.notifier.replies
+        if isinstance(r.reply, CardClosed)
+    ]
+    assert closed == [
+        (response_url(ALICE, "click"), "awaiting_approval"),
+        (response_url(LEAD, "click"), "rejected"),
+        (response_url(ALICE, "click"), "rejected"),
+    ]
     assert refusals(flow, LEAD2) == ["This backup request was already rejected."]
     assert flow.fakes.dcs.created == []
 

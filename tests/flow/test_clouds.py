@@ -11,7 +11,7 @@ from bot.core.errors import DcsTransportError
 from bot.core.flow.inputs import Invocation
 from bot.core.flow.service import BackupService
 from bot.core.ports import CloudMap
-from bot.core.rules.grammar import UsageError, parse_command
+from bot.core.rules.grammar import FormCommand, UsageError, parse_command
 from bot.core.rules.messages import (
     BackupNotStarted,
     BackupStarted,
@@ -68,7 +68,7 @@ class TwoClouds:
 
     async def command(self, text: str) -> Reply:
         parsed = parse_command(text)
-        assert not isinstance(parsed, UsageError), parsed
+        assert not isinstance(parsed, UsageError | FormCommand), parsed
         invocation = Invocation(ALICE, "alice", OPS, response_url(ALICE, "command"), text)
         return await self.service.handle(parsed, invocation)
 

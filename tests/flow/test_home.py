@@ -4,15 +4,18 @@ published again (coalesced per person, only for recent viewers, bounded), and th
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Coroutine
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.errors import DcsTransportError
 from bot.core.flow.home import HomeContent
 from bot.core.flow.home_refresh import HomeRefresh
 from bot.core.flow.observed_requests import ObservedRequests
-from bot.core.ports import CloudMap, RequestStore
+from bot.core.ports import Clock, CloudMap, RequestStore
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
 from bot.core.rules.home import HomeSnapshot
 from bot.core.rules.messages import ClickRefused
@@ -29,7 +32,7 @@ from tests.factories import (
     make_request,
     submitted_request,
 )
-from tests.fakes import FakeClock, FakeDcs, FakeGroupDirectory, FakeRequestStore
+from tests.fakes import FakeClock, FakeDcs, FakeGroupDirectory, FakeHomeViewers, FakeRequestStore
 
 PROD = make_instance("redis-prod", "11111111-0000-0000-0000-000000000001")
 STAGING = make_instance("redis-staging", "11111111-0000-0000-0000-000000000002")
@@ -44,14 +47,19 @@ POLICY = Policy(
 
 
 def content(
-    dcs: FakeDcs, requests: FakeRequestStore, *, groups: FakeGroupDirectory | None = None, shown: int = 40
+    dcs: FakeDcs,
+    requests: FakeRequestStore,
+    *,
+    groups: FakeGroupDirectory | None = None,
+    shown: int = 40,
+    clock: Clock | None = None,
 ) -> HomeContent:
     return HomeContent(
         clouds=CloudMap.single(dcs),
         requests=requests,
         groups=groups or FakeGroupDirectory({"SLEADS1": [LEAD]}),
         policy=lambda: POLICY,
-        clock=FakeClock(),
+        clock=clock or FakeClock(),
         shown=shown,
     )
 
@@ -193,12 +201,30 @@ class Paced:
             await asyncio.gather(*self.tasks)
 
 
-def refresh(requests: FakeRequestStore, paced: Paced, publisher: Publisher, **options: Any) -> HomeRefresh:
+class PacedClock:
+    """The flow's and the database's clock, moving with a :class:`Paced` (or :class:`VirtualTime`)."""
+
+    def __init__(self, paced: Paced | VirtualTime) -> None:
+        self._paced = paced
+
+    def now(self) -> datetime:
+        return NOW + timedelta(seconds=self._paced.now)
+
+
+def refresh(
+    requests: FakeRequestStore,
+    paced: Paced | VirtualTime,
+    publisher: Publisher,
+    viewers: FakeHomeViewers | None = None,
+    **options: Any,
+) -> HomeRefresh:
+    clock = PacedClock(paced)
     return HomeRefresh(
-        content(FakeDcs(PROD, STAGING, CACHE), requests),
+        content(FakeDcs(PROD, STAGING, CACHE), requests, clock=clock),
         publisher,
         paced.spawn,
-        FakeClock(),
+        clock,
+        viewers or FakeHomeViewers(clock),
         monotonic=paced.monotonic,
         sleep=paced.sleep,
         **options,
@@ -234,18 +260,31 @@ async def test_only_those_a_change_concerns_get_a_publish() -> None:
 
 async def test_people_who_opened_their_tab_long_ago_are_no_longer_followed() -> None:
     paced, publisher, requests = Paced(), Publisher(), FakeRequestStore()
-    tabs = refresh(requests, paced, publisher, viewers=2, viewer_ttl=timedelta(minutes=30))
-    for person in (ALICE, BOB, LEAD):
-        tabs.opened(person)
+    viewers = FakeHomeViewers(PacedClock(paced))
+    tabs = refresh(requests, paced, publisher, viewers, viewer_ttl=timedelta(minutes=30))
+    tabs.opened(LEAD)
     await paced.settle()
-    assert tabs.viewers == 2, "bounded: the one who opened longest ago is forgotten"
 
     paced.now += 31 * 60
     tabs.changed(submitted_request(requester=LEAD))
     await paced.settle()
 
-    assert tabs.viewers == 0
     assert len(publisher.of(LEAD)) == 1
+    assert viewers.asked == 1, "looked for"
+
+
+async def test_only_the_latest_openers_are_followed() -> None:
+    paced, publisher, requests = Paced(), Publisher(), FakeRequestStore()
+    tabs = refresh(requests, paced, publisher, capacity=2)
+    for person in (ALICE, BOB, LEAD):
+        tabs.opened(person)
+        await paced.settle()
+        paced.now += 10
+
+    tabs.changed(awaiting_approval(requester=ALICE, approvers=(BOB, LEAD)))
+    await paced.settle()
+
+    assert [len(publisher.of(p)) for p in (ALICE, BOB, LEAD)] == [1, 2, 2]
 
 
 async def test_an_answer_to_a_home_tab_click_is_published_to_the_clicker() -> None:
@@ -301,6 +340,182 @@ async def test_a_publish_waiting_for_its_interval_is_dropped_at_shutdown() -> No
     tabs.changed(submitted_request(request_id="r2", requester=ALICE))
 
     assert len(publisher.of(ALICE)) == 1 and not paced.tasks
+
+
+# --- several replicas --------------------------------------------------------------------------------------
+
+
+class VirtualTime:
+    """Time for several refreshers at once: it moves on, to the next wake-up, only once every task waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._wakes: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._wakes, (self.now + seconds, next(self._order), woken))
+        await woken
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> bool:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return True
+
+    async def run(self, until: float | None = None) -> None:
+        """Runs the tasks, moving time on whenever all of them wait, up to ``until`` (or until none is left
+        waiting)."""
+        while True:
+            for _ in range(50):
+                await asyncio.sleep(0)
+            self._wakes = [wake for wake in self._wakes if not wake[2].done()]
+            heapq.heapify(self._wakes)
+            if not self._wakes:
+                assert not self.tasks, "tasks that neither sleep nor end"
+                return
+            if until is not None and self._wakes[0][0] > until:
+                self.now = until
+                return
+            when, _, woken = heapq.heappop(self._wakes)
+            self.now = max(self.now, when)
+            woken.set_result(None)
+
+
+@dataclass
+class Replicas:
+    """Two replicas' refreshers on one store and one record of viewers; ``b`` changes requests."""
+
+    time: VirtualTime
+    requests: FakeRequestStore
+    viewers: FakeHomeViewers
+    a: HomeRefresh
+    b: HomeRefresh
+    published_by_a: Publisher
+    published_by_b: Publisher
+    b_requests: RequestStore
+
+
+def two_replicas(**options: Any) -> Replicas:
+    time, requests = VirtualTime(), FakeRequestStore()
+    viewers = FakeHomeViewers(PacedClock(time))
+    by_a, by_b = Publisher(), Publisher()
+    a = refresh(requests, time, by_a, viewers, **options)
+    b = refresh(requests, time, by_b, viewers, **options)
+    return Replicas(time, requests, viewers, a, b, by_a, by_b, ObservedRequests(requests, b))
+
+
+async def test_a_tab_opened_through_one_replica_is_published_by_the_replica_that_changes_what_it_shows() -> (
+    None
+):
+    replicas = two_replicas()
+    replicas.a.opened(ALICE)
+    await replicas.time.run()
+    [opened] = replicas.published_by_a.of(ALICE)
+    assert opened.recent == ()
+
+    await replicas.time.run(until=60)
+    await replicas.b_requests.add(make_request(request_id="r1", requester=ALICE, instance=PROD))
+    await replicas.time.run()
+
+    [published] = replicas.published_by_b.of(ALICE)
+    assert [r.request_id for r in published.recent] == ["r1"]
+    assert PROD.instance_id in published.shown_instance_ids, "built by a replica that never saw her"
+    assert replicas.published_by_a.of(ALICE) == [opened]
+
+
+async def test_replica_b_matches_changes_by_what_the_tab_showed_through_replica_a() -> None:
+    replicas = two_replicas()
+    replicas.a.opened(ALICE)  # PROD is on her tab
+    replicas.a.opened(LEAD)  # an approver through the group SLEADS1
+    await replicas.time.run()
+
+    await replicas.time.run(until=60)
+    await replicas.b_requests.add(submitted_request(request_id="r1", requester=BOB, instance=PROD))
+    await replicas.b_requests.add(
+        awaiting_approval(request_id="r2", requester=BOB, instance=CACHE, approvers=("SLEADS1",))
+    )
+    await replicas.time.run()
+
+    assert [r.request_id for r in replicas.published_by_b.of(ALICE)[-1].running] == ["r1"]
+    assert [r.request_id for r in replicas.published_by_b.of(LEAD)[-1].awaiting] == ["r2"]
+
+
+async def test_a_burst_of_changes_reads_who_is_looking_at_most_once_a_second() -> None:
+    replicas = two_replicas(lookup_every=1.0)
+    replicas.a.opened(ALICE)
+    await replicas.time.run()
+
+    # The first change is matched at once; the 19 made while that read runs, together a second later.
+    for n in range(20):
+        await replicas.b_requests.add(make_request(request_id=f"r{n}", requester=ALICE))
+    await replicas.time.run()
+
+    assert replicas.viewers.asked == 2
+    assert len(replicas.published_by_b.of(ALICE)) == 1
+
+
+async def test_a_change_made_during_a_read_of_who_is_looking_waits_for_the_next_read() -> None:
+    replicas = two_replicas(lookup_every=1.0)
+    replicas.a.opened(ALICE)
+    await replicas.time.run()
+    replicas.b.changed(make_request(request_id="r1", requester=BOB))
+    await asyncio.sleep(0)  # the read has begun
+
+    replicas.b.changed(make_request(request_id="r2", requester=ALICE))
+    await replicas.time.run()
+
+    assert replicas.viewers.asked == 2
+    assert replicas.time.now >= 1.0
+    assert len(replicas.published_by_b.of(ALICE)) == 1
+
+
+async def test_two_replicas_publish_one_persons_tab_at_most_once_per_interval() -> None:
+    replicas = two_replicas(min_interval=5.0)
+    replicas.a.opened(ALICE)
+    await replicas.time.run(until=0.5)
+
+    await replicas.b_requests.add(make_request(request_id="r1", requester=ALICE))
+    await replicas.time.run()
+
+    [from_a] = replicas.published_by_a.of(ALICE)
+    [from_b] = replicas.published_by_b.of(ALICE)
+    assert from_b.at - from_a.at >= timedelta(seconds=5)
+    assert [r.request_id for r in from_b.recent] == ["r1"]
+
+
+async def test_a_publish_another_replica_made_meanwhile_stands_for_this_ones() -> None:
+    replicas = two_replicas(min_interval=5.0)
+    a_requests = ObservedRequests(replicas.requests, replicas.a)
+    replicas.a.opened(ALICE)
+    await replicas.time.run(until=1)
+    await replicas.b_requests.add(make_request(request_id="r1", requester=ALICE))  # b waits: a just did
+    await replicas.time.run(until=3)
+    await a_requests.add(make_request(request_id="r2", requester=ALICE, now=NOW + timedelta(1)))
+    await replicas.time.run()
+
+    # a published again at 5 s, showing both; b, trying again after that, found nothing left to show.
+    assert replicas.published_by_b.of(ALICE) == []
+    _, second = replicas.published_by_a.of(ALICE)
+    assert {r.request_id for r in second.recent} == {"r1", "r2"}
+
+
+async def test_a_record_of_viewers_that_fails_still_keeps_this_replicas_own_tabs_current() -> None:
+    replicas = two_replicas()
+    replicas.viewers.fails = RuntimeError("database is locked")
+    a_requests = ObservedRequests(replicas.requests, replicas.a)
+    replicas.a.opened(ALICE)
+    await replicas.time.run(until=60)
+
+    await a_requests.add(make_request(request_id="r1", requester=ALICE))
+    await replicas.time.run()
+
+    assert [len(replicas.published_by_a.of(ALICE)), len(replicas.published_by_b.of(ALICE))] == [2, 0]
 
 
 # --- the store hook ---------------------------------------------------------------------------------------

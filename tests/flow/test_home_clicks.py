@@ -50,9 +50,11 @@ async def test_a_rejection_from_the_home_tab_closes_the_channel_message() -> Non
 
     [(who, closed)] = answers.told
     assert who == LEAD and isinstance(closed, CardClosed) and closed.outcome == "rejected"
-    [replaced] = fakes.notifier.replaced
-    assert (replaced.channel_id, replaced.ts, replaced.reply) == (OPS, "1.5", closed)
-    assert fakes.notifier.replies == []
+    [replaced] = fakes.notifier.updates
+    assert (replaced.channel_id, replaced.ts, replaced.content) == (OPS, "1.5", closed)
+    # The requester's card, which said it waits for approval, says how that ended.
+    [told] = fakes.notifier.replies
+    assert (told.response_url, told.reply, told.replace_original) == ("http://x/bob", closed, True)
     stored = await fakes.requests.get(request.request_id)
     assert stored is not None and stored.state == RequestState.REJECTED
 
@@ -65,7 +67,7 @@ async def test_an_expired_approval_clicked_on_the_home_tab_is_closed_everywhere(
     await service(fakes, answers).approve(home_click(LEAD, request))
 
     assert [type(reply) for _, reply in answers.told] == [CardClosed]
-    assert len(fakes.notifier.replaced) == 1
+    assert len(fakes.notifier.updates) == 1
     assert fakes.dcs.created == []
 
 
@@ -78,7 +80,7 @@ async def test_a_refusal_on_the_home_tab_goes_to_the_home_tab() -> None:
 
     [(who, refusal)] = answers.told
     assert who == ALICE and isinstance(refusal, ClickRefused) and "Only the approvers" in refusal.plain
-    assert fakes.notifier.replaced == [] and fakes.notifier.replies == []
+    assert fakes.notifier.updates == [] and fakes.notifier.replies == []
 
 
 async def test_without_a_channel_message_only_the_home_tab_is_told() -> None:
@@ -88,4 +90,4 @@ async def test_without_a_channel_message_only_the_home_tab_is_told() -> None:
 
     await service(fakes, answers).reject(home_click(LEAD, request))
 
-    assert len(answers.told) == 1 and fakes.notifier.replaced == []
+    assert len(answers.told) == 1 and fakes.notifier.updates == []

@@ -9,17 +9,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.core.flow.housekeeping import (
-    DELIVERY_MEMORY,
-    RESPONSE_URL_LIFETIME,
-    Housekeeping,
-    HousekeepingOptions,
-    response_url_issued_at,
-)
+from bot.core.flow.housekeeping import DELIVERY_MEMORY, Housekeeping, HousekeepingOptions
+from bot.core.flow.notices import RESPONSE_URL_LIFETIME, response_url_issued_at
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.messages import CardClosed, Reply
-from tests.factories import NOW, awaiting_approval, make_request, submitted_request
+from tests.factories import LEAD, NOW, awaiting_approval, confirmed_request, make_request, submitted_request
 from tests.fakes import (
     FakeAuditLog,
     FakeClock,
@@ -163,6 +158,12 @@ def test_the_response_url_of_a_waiting_request_is_that_of_its_last_transition() 
     assert response_url_issued_at(make_request()) == NOW
     assert response_url_issued_at(awaiting_approval(updated_at=asked)) == asked
     assert response_url_issued_at(awaiting_approval()) == NOW
+    # Confirmed: the click's, at submission; approved: the requester's, some time after the request was made.
+    assert response_url_issued_at(confirmed_request(submitted_at=asked)) == asked
+    approved = confirmed_request(
+        submitted_at=asked + timedelta(minutes=9), approved_by=LEAD, updated_at=asked
+    )
+    assert response_url_issued_at(approved) == NOW
     assert RESPONSE_URL_LIFETIME == timedelta(minutes=30)
 
 

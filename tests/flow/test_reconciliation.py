@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.errors import DcsApiError, DcsTransportError
 from bot.core.flow.tracker import Tracker, TrackerOptions
+from bot.core.ports import Claimant
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.instances import BackupFormat, BackupRecord
@@ -23,7 +24,7 @@ from bot.core.rules.messages import (
     OutcomeChecking,
 )
 from tests.factories import ALICE, BOB, LEAD, confirmed_request
-from tests.fakes import Fakes, fake_backup_id
+from tests.fakes import Fakes, FakeSubmissionClaims, fake_backup_id
 from tests.flow.conftest import CRITICAL, PROD, Flow, click
 
 WINDOW = timedelta(minutes=5)  # the service's default checking window
@@ -311,11 +312,16 @@ async def test_a_checking_notice_slack_refused_is_retried_and_dropped_once_the_b
     assert delivered == [OutcomeChecking, BackupStarted]
 
 
+def leader_claims(fakes: Fakes) -> FakeSubmissionClaims:
+    """The claims as the leader sees them (a request added without a claim is an orphan)."""
+    return FakeSubmissionClaims(fakes.requests, Claimant("leader", 30.0))
+
+
 async def test_an_interrupted_submission_is_checked_like_a_lost_answer(flow: Flow, fakes: Fakes) -> None:
     interrupted = confirmed_request(request_id="crashed", instance=PROD, backup_format=BackupFormat.RDB)
     await fakes.requests.add(interrupted)
 
-    await flow.service.settle_interrupted([interrupted], 1.0, asyncio.Event())
+    assert await flow.service.settle_orphaned(leader_claims(fakes)) == ["crashed"]
 
     stored = await flow.request("crashed")
     assert stored.state == RequestState.CHECKING and stored.answer_lost_at == fakes.clock.now()
@@ -360,7 +366,7 @@ async def test_an_interrupted_submission_that_fails_to_settle_is_tried_again(
         stop.set()
 
     await asyncio.wait_for(
-        asyncio.gather(flow.service.settle_interrupted([interrupted], 0.01, stop), stop_once_settled()), 5
+        asyncio.gather(flow.service.settle_orphans(leader_claims(fakes), 0.01, stop), stop_once_settled()), 5
     )
 
     assert (await flow.request("crashed")).state == RequestState.CHECKING

@@ -67,15 +67,17 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
 
     transcript = out.getvalue()
     command = index_of(transcript, r'^@alice: /dcs-backup eu-de/redis-prod aof "before the migration"$')
-    card = index_of(transcript, r"^DCS Backup \(only visible to @alice\):$", command)
+    # The "Looking up" ack comes first; the card replaces it.
+    looking = index_of(transcript, r"^DCS Backup \(only visible to @alice\): Looking up ", command)
+    card = index_of(transcript, r"^DCS Backup updated the message \(only visible to @alice\):$", looking)
     buttons = index_of(transcript, r"^    \[Confirm\] \[Cancel\]$", card)
     click = index_of(transcript, r"^@alice clicked \[Confirm\]$", buttons)
-    started = index_of(
-        transcript, rf"^    :floppy_disk: @alice started an AOF backup .* backup_id `{BACKUP_ID}`$", click
-    )
-    [backup_id] = re.findall(rf"backup_id `({BACKUP_ID})`", transcript[started:].splitlines()[0])
+    started = index_of(transcript, r"^    :floppy_disk: @alice started an AOF backup of .*Waiting", click)
+    [backup_id] = re.findall(rf"^    backup_id `({BACKUP_ID})`", transcript[started:].splitlines()[1])
+    # The channel message is kept current in place while the backup runs.
+    index_of(transcript, r"^DCS Backup updated the message:$", started)
     index_of(
-        transcript, rf"^    ↳ DCS Backup: .*Backup `{backup_id}` of \*eu-de/redis-prod\* succeeded", started
+        transcript, r"^    ↳     :white_check_mark: The backup of \*eu-de/redis-prod\* succeeded", started
     )
     index_of(transcript, r"^--- #backup-alerts ---$")
     index_of(transcript, r"^@bob: /dcs-backup redis-prod rdb$")
@@ -100,7 +102,14 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     index_of(transcript, r"^Requested by @alice in #ops", approvals)
     index_of(transcript, r"^\[Approve\] \[Reject\]$", approvals)
     expires = index_of(transcript, r"^\(nobody approves; 5 s later \(BOT_APPROVAL_TTL here\)", approvals)
-    told = index_of(transcript, r":hourglass: This request for \*eu-de/redis-staging\* .* expired", expires)
+    closed = index_of(
+        transcript, r"^    :hourglass: This request expired: nobody approved the RDB backup", expires
+    )
+    told = index_of(
+        transcript,
+        r"^    ↳     :hourglass: @alice, nobody approved your RDB backup of \*eu-de/redis-staging\*",
+        closed,
+    )
     # alice's Home tab: what she may back up, and her requests with their outcome.
     alice = index_of(transcript, r"^=== Home tab of @alice, at the end ===$", told)
     index_of(transcript, r"^\[:floppy_disk: New backup\]$", alice)
@@ -109,7 +118,10 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     recent = index_of(transcript, r"^# Your recent requests$", instances)
     index_of(transcript, r"^• \*eu-de/redis-staging\* — Expired", recent)
     index_of(transcript, r"^• \*eu-de/redis-prod\* — Succeeded", recent)
-    assert f"backup finished: :white_check_mark: Backup `{backup_id}`" in transcript
+    assert "backup finished: :white_check_mark: The backup of *eu-de/redis-prod* succeeded" in transcript
+    # The channel message itself ended in the outcome.
+    assert re.search(r"^channel message: :white_check_mark: .*\*Succeeded\* in ", transcript, re.MULTILINE)
+    assert f"backup_id `{backup_id}`" in transcript.split("backup finished:")[1]
     assert "xoxb-" not in transcript and "demo failed" not in transcript
 
 
@@ -137,16 +149,19 @@ async def test_the_console_numbers_buttons_and_says_what_a_number_acts_on() -> N
     assert await run_console(scripted(typed, out), out) == 0
 
     shown = out.getvalue()
-    card = index_of(shown, r"^DCS Backup \(only visible to @alice\):$")
+    card = index_of(shown, r"^DCS Backup updated the message \(only visible to @alice\):$")
     index_of(shown, r"^    \[1: Confirm\] \[2: Cancel\]$", card)
     pressed = index_of(
         shown,
         r"^@alice presses \[Confirm\] on DCS Backup's message in #ops \(only visible to @alice\): "
-        r'"Back up \*eu-nl/redis-prod\* .*" — request \S+$',
+        r'"Back up \*eu-nl/redis-prod\*\?" — request \S+$',
         card,
     )
     click = index_of(shown, r"^@alice clicked \[Confirm\]$", pressed)
-    index_of(shown, rf"^    :floppy_disk: @alice started an AOF backup .* backup_id `{BACKUP_ID}`$", click)
+    started = index_of(
+        shown, r"^    :floppy_disk: @alice started an AOF backup of \*eu-nl/redis-prod\*", click
+    )
+    index_of(shown, rf"^    backup_id `{BACKUP_ID}`", started)
     gone = index_of(shown, r"^Button 2 is gone: what it was on changed since\.", click)
     index_of(shown, r"^@bob: /dcs-backup redis-prod$", gone)
     refused = index_of(shown, r"You may not back up instances", gone)
@@ -189,9 +204,11 @@ async def test_the_approver_approves_by_number_from_the_home_tab() -> None:
         home,
     )
     started = index_of(
-        shown, rf"^    :floppy_disk: .*@alice.*redis-staging.*backup_id `{BACKUP_ID}`$", pressed
+        shown,
+        r"^    :floppy_disk: @alice \(approved by @carol\) started an RDB backup of \*eu-de/redis-staging\*",
+        pressed,
     )
-    index_of(shown, r"@carol", started)
+    index_of(shown, rf"^    backup_id `{BACKUP_ID}`", started)
     index_of(shown, r"^alice in #ops> |^=== your Home tab \(@alice\) ===$", started)
     alice = index_of(shown, r"^=== your Home tab \(@alice\) ===$", started)
     index_of(shown, r"^# Your recent requests$", alice)

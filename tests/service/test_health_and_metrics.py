@@ -41,11 +41,11 @@ async def test_metrics_count_what_happened(service: Service) -> None:
     await service.reply_to(BOB)
     cancelled = await service.card("redis-prod aof")
     await service.click(cancelled, "backup_cancel")
-    await service.slack.wait_for_message(lambda m: m is cancelled and "Cancelled" in m.text)
+    await service.slack.wait_for_message(lambda m: m is cancelled and "Cancelled" in m.shown)
     # chat.postMessage answers not_in_channel, for the backup_id and for the outcome.
     await backed_up(service, "redis-staging", channel=PRIVATE)
     outcome = await service.channel_message(PRIVATE, 2)
-    assert "succeeded" in outcome.text
+    assert "succeeded" in outcome.shown
     # The next post is rate limited once; the bot waits Retry-After (0 s here) and tries again.
     slack.fail("chat.postMessage", "ratelimited", retry_after=0)
     service.dcs.backuping_seconds = 3600  # this one is still running when scraped

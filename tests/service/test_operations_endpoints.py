@@ -108,7 +108,7 @@ async def test_an_iam_outage_leaves_the_bot_live_and_ready(
     reply = await service.reply_to("UALICE1")
     check = await service.dcs_check()
 
-    assert "I could not get an answer from DCS" in reply.text, reply.text
+    assert "I could not get an answer from DCS" in reply.shown, reply.shown
     assert await probes(service) == {"/livez": 200, "/readyz": 200, "/healthz": 200}
     assert check.startswith("error (last call list_instances "), check
     assert "no answer" in check and "no answer since start-up" in check
@@ -202,7 +202,7 @@ async def test_while_in_flight_work_drains_the_ops_port_says_unready(
     assert (ready, live) == (503, 200)
     # The backup call in flight finished and its result was posted before the bot stopped.
     assert service.backups_created() == 1
-    assert "backup" in (await service.channel_message(OPS)).text.lower()
+    assert "backup" in (await service.channel_message(OPS)).shown.lower()
     await wait_until_closed(f"{service.ops_url}/livez")
 
 

@@ -58,14 +58,16 @@ def test_a_manifest_declares_the_command_interactivity_and_scopes(manifest: str,
 
     assert re.search(r"^\s*- command: /dcs-backup$", text, re.MULTILINE)
     assert re.search(r"^  interactivity:\n    is_enabled: true$", text, re.MULTILINE)
+    options_urls = re.findall(r"^\s*message_menu_options_url: (\S+)$", text, re.MULTILINE)
     assert bot_scopes(text) == SCOPES
     assert re.search(rf"^  socket_mode_enabled: {str(socket_mode).lower()}$", text, re.MULTILINE)
     urls = re.findall(r"^\s*(?:url|request_url): (\S+)$", text, re.MULTILINE)
     if socket_mode:
-        assert urls == [], "Socket Mode needs no public URL"
+        assert urls == options_urls == [], "Socket Mode needs no public URL"
     else:
         # The command, the events and interactivity: all at the one path Bolt serves.
         assert len(urls) == 3 and all(url.endswith("/slack/events") for url in urls), urls
+        assert options_urls == [urls[-1]], "the form's picker loads its options where interactions go"
 
 
 @pytest.mark.parametrize("manifest", ["manifest.yml", "manifest.socket-mode.yml"])

@@ -66,6 +66,7 @@ def settings_for(folder: Path, stand_ins: StandIns | None = None) -> dict[str, s
         "BOT_POLICY": str(policy),
         "BOT_DATABASE": str(folder / "bot.sqlite3"),
         "BOT_POLL_INTERVAL": "0.05",
+        "BOT_LEASE_TTL": "1",
         "BOT_LOG_FORMAT": "json",
         "PORT": str(free_port()),
     }
@@ -199,7 +200,7 @@ async def test_sigterm_lets_the_backup_call_in_flight_finish_and_post(
 
     assert code == 0, bot.stderr
     [backup] = stand_ins.dcs.backups_of(stand_ins.prod.instance_id)
-    assert backup.backup_id in posted.text and f"<@{ALICE}>" in posted.text
+    assert backup.backup_id in posted.shown and f"<@{ALICE}>" in posted.shown
     from_bot = [m for m in slack.ephemeral_for(ALICE) if m.author != SLACKBOT_USER_ID]
     assert from_bot == [card], "the late command got no card, only Slack's own error"
     entries = [json.loads(line) for line in bot.stderr]

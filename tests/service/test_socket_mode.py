@@ -36,9 +36,11 @@ async def backup_over_the_socket(service: Service, remark: str) -> str:
     before = len(service.slack.channel_messages(OPS))
     card = await service.card(f'redis-prod aof "{remark}"')
     command = service.slack.socket.envelopes[-1]
-    # The ack comes at once and empty; the card follows through the command's response_url.
-    assert command.type == "slash_commands" and command.acked and command.ack_payload is None
-    assert card.source == "response_url"
+    # The ack comes at once saying what is looked up; the card replaces it through the command's
+    # response_url.
+    assert command.type == "slash_commands" and command.acked
+    assert command.ack_payload == {"text": "Looking up *redis-prod*…", "response_type": "ephemeral"}
+    assert card.source == "ack" and card.history and card.history[0].text == "Looking up *redis-prod*…"
     assert card.is_ephemeral and {b.action_id for b in service.slack.buttons(card)} == {
         "backup_confirm",
         "backup_cancel",
@@ -47,9 +49,9 @@ async def backup_over_the_socket(service: Service, remark: str) -> str:
     assert await service.click(card, "backup_confirm") == 200
     started = await service.channel_message(OPS, before + 1)
     backup = service.dcs.backups_of(service.prod.instance_id)[0]
-    assert backup.remark == remark and backup.backup_id in started.text
+    assert backup.remark == remark and backup.backup_id in started.shown
     outcome = await service.slack.wait_for_message(lambda m: m.thread_ts == started.ts and m.ts != started.ts)
-    assert "succeeded" in outcome.text and backup.backup_id in outcome.text
+    assert "succeeded" in outcome.shown and backup.backup_id in outcome.shown
     return backup.backup_id
 
 

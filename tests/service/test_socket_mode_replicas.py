@@ -4,8 +4,8 @@ once; when a replica dies, Slack's envelopes go to the link still open and keep 
 behind a load balancer: a proxy that alternates between two replicas, forwarding Slack's signed bytes.
 
 The database is the ``database`` fixture's: a SQLite file (WAL lets processes share it) and a fresh
-PostgreSQL database. Until replicas elect one leader for the background work, every replica follows the
-backups it sees; the assertions hold either way (the outcome announced once is left for the lease)."""
+PostgreSQL database. One replica at a time (the lease's holder) follows the backups, so each outcome is
+announced once."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ async def started_backup(driver: Driver, count: int = 1) -> Message:
     """The ``count``-th message in the channel, once there: that the ``count``-th backup started."""
     started = await driver.channel_message(OPS, count, timeout=10)
     backups = driver.dcs.backups_of(driver.prod.instance_id)
-    assert len(backups) == count and any(backup.backup_id in started.text for backup in backups)
+    assert len(backups) == count and any(backup.backup_id in started.shown for backup in backups)
     return started
 
 
@@ -191,12 +191,11 @@ async def test_a_command_on_one_replica_and_its_click_on_the_other_back_up_once(
     assert first.link is not None and second.link is not None
     assert (command.connection, command.ack_connection) == (first.link.number, first.link.number)
     assert (click.connection, click.ack_connection) == (second.link.number, second.link.number)
-    assert "succeeded" in outcome.text
+    assert "succeeded" in outcome.shown
     assert on_second.backups_created() == 1
     assert stand_ins.slack.channel_messages(OPS) == [started], "the start is announced once"
-    # Not asserted yet: that the outcome is announced once. Until one leader runs the background work
-    # (the lease), both replicas follow the backup and either may announce it; with the lease add
-    # assert len(stand_ins.slack.thread(OPS, started.ts)) == 1
+    # One leader follows the backup (the lease): its outcome is announced once.
+    assert len(stand_ins.slack.thread(OPS, started.ts)) == 1
 
 
 async def test_simultaneous_clicks_spread_over_both_links_back_up_once(replicas: ReplicasFactory) -> None:
@@ -295,7 +294,7 @@ async def test_a_replica_draining_for_a_rolling_update_posts_its_backup_while_th
     assert spread.backups_created() == 2
     [in_flight] = spread.dcs.backups_of(spread.prod.instance_id)
     [taken_over] = spread.dcs.backups_of(spread.staging.instance_id)
-    announced = "\n".join(m.text for m in slack.channel_messages(OPS))
+    announced = "\n".join(m.shown for m in slack.channel_messages(OPS))
     assert in_flight.backup_id in announced and taken_over.backup_id in announced
     assert len(slack.channel_messages(OPS)) == 2
 

@@ -661,18 +661,32 @@ async def test_click_response_url_deletes_the_card(slack: SlackStandIn, toy_bot:
         await slack.click(toy_bot.url, user_id=ALICE, message=card, action_id="backup_confirm")
 
 
-async def test_command_response_url_cannot_replace_the_ack(slack: SlackStandIn, toy_bot: ToyBot) -> None:
+async def test_command_response_url_replaces_the_ack_but_not_what_it_posted(
+    slack: SlackStandIn, toy_bot: ToyBot
+) -> None:
     toy_bot.ack_with({"text": "Working on it"})
     result = await slack.send_command(toy_bot.url, user_id=ALICE, channel_id=OPS, text="redis-prod")
+    webhook = AsyncWebhookClient(result.response_url)
 
-    response = await AsyncWebhookClient(result.response_url).send(
-        text="Here is the card", replace_original=True
-    )
+    replaced = await webhook.send(text="Here is the card", replace_original=True)
+    posted = await webhook.send(text="A second answer", replace_original=False)
+    again = await webhook.send(text="The card, again", replace_original=True)
 
-    assert response.status_code == 200
-    assert [m.text for m in slack.ephemeral_for(ALICE)] == ["Working on it", "Here is the card"]
+    assert (replaced.status_code, posted.status_code, again.status_code) == (200, 200, 200)
     assert result.message is not None
-    assert result.message.history == []
+    assert [m.text for m in slack.ephemeral_for(ALICE)] == ["The card, again", "A second answer"]
+    assert [c.text for c in result.message.history] == ["Working on it", "Here is the card"]
+
+
+async def test_command_response_url_without_an_ack_posts_anew(slack: SlackStandIn, toy_bot: ToyBot) -> None:
+    result = await slack.send_command(toy_bot.url, user_id=ALICE, channel_id=OPS, text="redis-prod")
+    webhook = AsyncWebhookClient(result.response_url)
+
+    await webhook.send(text="Here is the card", replace_original=True)
+    await webhook.send(text="Replaced?", replace_original=True)
+
+    assert result.message is None
+    assert [m.text for m in slack.ephemeral_for(ALICE)] == ["Here is the card", "Replaced?"]
 
 
 async def test_in_channel_response_is_visible_to_everyone(slack: SlackStandIn, toy_bot: ToyBot) -> None:

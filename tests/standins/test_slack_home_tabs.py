@@ -43,7 +43,7 @@ async def test_a_published_home_view_is_kept_and_rendered(
 
     assert answer["view"]["type"] == "home" and answer["view"]["id"].startswith("V")
     assert [v.get("private_metadata") for v in slack.home_views(ALICE)] == [None, "2"]
-    assert slack.render_home(ALICE) == "Hi @alice\n"
+    assert slack.render_home(ALICE) == "[ Home ]\nHi @alice\n"
     event = slack.user.home_opened_event(user_id=ALICE)
     assert event["type"] == "event_callback" and event["event"]["view"]["id"] == answer["view"]["id"]
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -101,3 +105,55 @@ def test_the_unique_index_of_unsettled_requests_names_the_unsettled_states() -> 
     index = next(m.postgresql for m in MIGRATIONS if "requests_one_unsettled_per_instance" in m.postgresql)
     states = set(re.findall(r"'(\w+)'", index))
     assert states == {str(state) for state in UNSETTLED_STATES}
+
+
+async def test_a_new_sqlite_file_opens_while_another_process_holds_its_first_lock(tmp_path: Path) -> None:
+    # What a replica starting at the same moment does to a new file: holds a lock while it creates the
+    # schema. Switching to WAL then answered "database is locked" at once, without waiting.
+    path = tmp_path / "bot.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("CREATE TABLE another_process_was_here (x INTEGER)")
+        release = threading.Timer(0.2, other.execute, ["COMMIT"])
+        release.start()
+        database = await open_database(path)
+        release.join()
+    finally:
+        other.close()
+    try:
+        assert await database.fetch_value("PRAGMA journal_mode") == "wal"
+        assert await applied(database) == list(range(1, len(MIGRATIONS) + 1))
+    finally:
+        await database.close()
+
+
+_OPEN_AT = """
+import asyncio, sys, time
+from bot.store.database import open_database
+
+async def main() -> None:
+    time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    database = await open_database(sys.argv[1])
+    await database.close()
+
+asyncio.run(main())
+"""
+
+
+def test_replicas_starting_together_on_a_new_sqlite_file_migrate_once(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    start = time.time() + 2.0  # every process has imported the bot by then
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_AT, str(path), str(start)], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    errors = [process.communicate(timeout=60)[1] for process in processes]
+
+    assert [process.returncode for process in processes] == [0] * 6, errors
+    with closing(sqlite3.connect(path)) as raw:
+        versions = [row[0] for row in raw.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert versions == list(range(1, len(MIGRATIONS) + 1))

@@ -43,7 +43,8 @@ def test_ambiguity_across_clouds_offers_the_qualified_forms() -> None:
 
 def test_ambiguity_in_one_cloud_keeps_asking_for_the_id() -> None:
     shown = text_of(InstanceAmbiguous("redis-prod", (DE, NL)))
-    assert "Please use the instance ID instead" in shown and "eu-de/" not in shown
+    assert "use its instance ID" in shown and "eu-de/" not in shown
+    assert DE.instance_id in shown and NL.instance_id in shown
 
 
 def test_a_cloud_that_could_not_be_asked_is_named() -> None:

@@ -13,6 +13,7 @@ from bot.core.rules.grammar import (
     REMARK_MAX_CHARS,
     BackupCommand,
     Command,
+    FormCommand,
     HelpCommand,
     ListCommand,
     StatusCommand,
@@ -42,10 +43,10 @@ def backup(
     return BackupCommand(instance, backup_format, remark, dry_run)
 
 
-ACCEPTED: list[tuple[str, Command]] = [
-    # empty text and help
-    ("", HelpCommand()),
-    ("  \t\n\u00a0", HelpCommand()),
+ACCEPTED: list[tuple[str, Command | FormCommand]] = [
+    # empty text asks for the form; help
+    ("", FormCommand()),
+    ("  \t\n\u00a0", FormCommand()),
     ("help", HelpCommand()),
     ("HeLp", HelpCommand()),
     ("help me with --dry-run and “quotes", HelpCommand()),

@@ -25,9 +25,19 @@ from bot.core.rules.home import (
 from bot.core.rules.messages import ClickRefused
 from bot.core.rules.policy import Actor, InstanceRef, Policy, Rule, Watch
 from bot.slack.home_view import MAX_BLOCKS, home_view
-from bot.standins.slack.home_tabs import view_problems
 from bot.standins.slack.timeline import find_buttons
-from tests.factories import ALICE, BOB, LEAD, NOW, OPS, awaiting_approval, make_instance, submitted_request
+from bot.standins.slack.view_checks import view_problems
+from tests.factories import (
+    ALICE,
+    BOB,
+    LEAD,
+    NOW,
+    OPS,
+    awaiting_approval,
+    make_instance,
+    make_request,
+    submitted_request,
+)
 
 STAGING = InstanceRef("22222222-2222-3333-4444-555555555555", "redis-staging")
 
@@ -150,7 +160,7 @@ def test_an_instance_line_says_when_it_was_last_backed_up_and_whether_it_is_stal
     assert "*redis-old*" in shown and "no successful backup on record :warning: *stale*" in shown
     assert f"in <#{OPS}>" in shown and "in any channel" in shown
     assert "last successful backup unknown" in shown and "Instance state: Frozen" in shown
-    assert view_problems(view) == []
+    assert view_problems(view, expected_type="home") == []
 
 
 def test_several_clouds_are_grouped_each_under_its_name() -> None:
@@ -160,7 +170,7 @@ def test_several_clouds_are_grouped_each_under_its_name() -> None:
     shown = text(view)
     assert "*eu-de* — 2 instances" in shown
     assert "Could not list the instances in eu-nl (DCS could not be reached)" in shown
-    assert view_problems(view) == []
+    assert view_problems(view, expected_type="home") == []
 
 
 def test_approvals_come_with_the_buttons_of_the_channel_message() -> None:
@@ -182,6 +192,14 @@ def test_running_backups_and_recent_requests_are_listed_in_words() -> None:
     assert "Backup status: Running" in shown and "Succeeded" in shown
 
 
+@pytest.mark.parametrize("state", list(RequestState))
+def test_a_recent_request_in_any_state_is_listed_in_words(state: RequestState) -> None:
+    request = make_request(state=state)
+    view = home_view(snapshot(recent=(request,)))
+
+    assert f"*{request.instance_name}* — " in text(view)
+
+
 def test_an_answer_to_a_home_tab_click_is_shown_at_the_top() -> None:
     note = HomeNote(NOW, ClickRefused("Only the approvers of rule 'x' can approve this request."))
     view = home_view(snapshot(notes=(note,)))
@@ -192,7 +210,7 @@ def test_an_answer_to_a_home_tab_click_is_shown_at_the_top() -> None:
 def test_an_estate_of_500_instances_gives_a_valid_view() -> None:
     view = home_view(snapshot(clouds=(estate(500),)))
 
-    assert view_problems(view) == []
+    assert view_problems(view, expected_type="home") == []
     assert len(view["blocks"]) <= MAX_BLOCKS
     assert "And 460 more — use `/dcs-backup list <instance>`" in text(view)
 
@@ -217,7 +235,7 @@ def test_everything_at_its_largest_still_fits_block_kits_limits() -> None:
         )
     )
 
-    assert view_problems(view) == []
+    assert view_problems(view, expected_type="home") == []
     assert len(view["blocks"]) <= MAX_BLOCKS
     assert "And 50 more waiting for you" in text(view)
 
@@ -225,11 +243,18 @@ def test_everything_at_its_largest_still_fits_block_kits_limits() -> None:
 @pytest.mark.parametrize(
     ("view", "problem"),
     [
-        ({"type": "modal", "blocks": []}, "type home"),
+        ({"type": "modal", "blocks": []}, "must be home"),
         ({"type": "home", "blocks": [{"type": "divider"}] * 101}, "no more than 100"),
         (
             {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]},
             "less than 3001",
+        ),
+        (
+            {
+                "type": "home",
+                "blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}],
+            },
+            "no more than 10 items",
         ),
         (
             {
@@ -252,4 +277,4 @@ def test_everything_at_its_largest_still_fits_block_kits_limits() -> None:
     ],
 )
 def test_the_stand_in_refuses_what_slack_refuses(view: dict[str, Any], problem: str) -> None:
-    assert any(problem in line for line in view_problems(view))
+    assert any(problem in line for line in view_problems(view, expected_type="home"))

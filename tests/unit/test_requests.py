@@ -35,6 +35,7 @@ def test_final_states() -> None:
         RequestState.REJECTED,
         RequestState.NOT_CREATED,
         RequestState.UNKNOWN,
+        RequestState.DRY_RUN,
     }
 
 

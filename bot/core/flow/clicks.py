@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.core.flow.context import Workflow, about, request_ref
 from bot.core.flow.inputs import Click
+from bot.core.flow.notices import response_url_usable
 from bot.core.flow.submission import Submission
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import (
@@ -120,22 +121,24 @@ class ClickHandler:
             unexpired=True,
             approved_by=click.user_id,
             submitted_at=now,
-            # A click on the Home tab has no response_url: the request keeps the requester's.
-            response_url=click.response_url or request.response_url,
+            # The request keeps the requester's response_url: their card is brought to its final state
+            # once DCS has answered (the approval request in the channel by chat.update).
         )
         if approved is not None:
             await self._submission.submit(approved)
 
     async def reject(self, click: Click) -> None:
-        if await self._approver_target(click, "reject") is not None:
-            await self._close(
-                click,
-                "reject",
-                RequestEvent.REJECT,
-                "rejected",
-                AuditKind.REJECTED,
-                approved_by=click.user_id,
-            )
+        request = await self._approver_target(click, "reject")
+        if request is None:
+            return
+        rejected = await self._close(
+            click, "reject", RequestEvent.REJECT, "rejected", AuditKind.REJECTED, approved_by=click.user_id
+        )
+        url = request.response_url
+        if rejected is not None and url is not None and response_url_usable(request, self._w.clock.now()):
+            # The requester's card said it waits for approval; now it says how that ended.
+            closed = CardClosed(rejected, "rejected", click.user_id)
+            await self._w.notifier.reply(url, closed, replace_original=True)
 
     async def _ask_approval(self, request: BackupRequest, click: Click) -> None:
         now = self._w.clock.now()
@@ -313,7 +316,7 @@ class ClickHandler:
             return
         self._w.home.answer(click.user_id, closed)
         if request.approval_message_ts is not None:
-            await self._w.notifier.replace_message(request.channel_id, request.approval_message_ts, closed)
+            await self._w.notifier.update_message(request.channel_id, request.approval_message_ts, closed)
 
     @staticmethod
     def _click_entry(

@@ -21,7 +21,13 @@ from bot.core.flow.context import (
 from bot.core.flow.inputs import Invocation
 from bot.core.flow.instance_cache import InstanceCache
 from bot.core.rules.audit import AuditEntry, AuditKind
-from bot.core.rules.backup_request import BackupRequest, expiry, new_request_id
+from bot.core.rules.backup_request import (
+    BackupRequest,
+    RequestState,
+    default_remark,
+    expiry,
+    new_request_id,
+)
 from bot.core.rules.grammar import (
     BackupCommand,
     Command,
@@ -47,6 +53,7 @@ from bot.core.rules.messages import (
     Reply,
     UnaskedCloud,
     Usage,
+    pick_value,
 )
 from bot.core.rules.policy import (
     Action,
@@ -141,31 +148,8 @@ class CommandAnswers:
         instance, unasked = resolved.instance, resolved.unasked
         options = self._w.options
         backup_format = command.backup_format or options.default_format
-        remark = command.remark or f"Slack backup by @{invocation.user_name}"
+        remark = command.remark or default_remark(invocation.user_name)
         blocker = backup_blocker(instance)
-        if command.dry_run:
-            call = self._w.dcs_of(instance.cloud).planned_backup(instance.instance_id, backup_format, remark)
-            await self._w.audit.record(
-                AuditEntry(
-                    AuditKind.DRY_RUN,
-                    user_id=invocation.user_id,
-                    channel_id=invocation.channel_id,
-                    instance_id=instance.instance_id,
-                    instance_name=instance.name,
-                    cloud=instance.cloud,
-                    rule=decision.rule,
-                    detail={"format": str(backup_format), "remark": remark, "blocker": blocker},
-                )
-            )
-            return DryRun(
-                instance,
-                decision,
-                call,
-                blockers=(blocker,) if blocker else (),
-                unasked=unasked,
-            )
-        if blocker is not None:
-            return NotBackupable(instance, blocker)
         now = self._w.clock.now()
         request = BackupRequest(
             request_id=new_request_id(),
@@ -185,6 +169,35 @@ class CommandAnswers:
             approval=decision.approval,
             approvers=decision.approvers,
         )
+        if command.dry_run:
+            call = self._w.dcs_of(instance.cloud).planned_backup(instance.instance_id, backup_format, remark)
+            await self._w.audit.record(
+                AuditEntry(
+                    AuditKind.DRY_RUN,
+                    user_id=invocation.user_id,
+                    channel_id=invocation.channel_id,
+                    instance_id=instance.instance_id,
+                    instance_name=instance.name,
+                    cloud=instance.cloud,
+                    rule=decision.rule,
+                    detail={"format": str(backup_format), "remark": remark, "blocker": blocker},
+                )
+            )
+            run_id = None
+            if blocker is None:
+                # Kept (and never confirmable) so that the dry run's backup_run button can make the card.
+                await self._w.requests.add(request.with_state(RequestState.DRY_RUN))
+                run_id = request.request_id
+            return DryRun(
+                instance,
+                decision,
+                call,
+                blockers=(blocker,) if blocker else (),
+                unasked=unasked,
+                run_id=run_id,
+            )
+        if blocker is not None:
+            return NotBackupable(instance, blocker)
         await self._w.requests.add(request)
         await self._w.audit.record(
             about(request, AuditKind.CONFIRMATION_SHOWN, request.requester_id, detail={"remark": remark})
@@ -261,7 +274,14 @@ class CommandAnswers:
             first = unasked[0]
             return CloudUnavailable(first.detail, first.cloud if self._w.multi_cloud else None)
         answered = [name for name, answer in zip(names, answers, strict=True) if isinstance(answer, list)]
-        return InstanceNotFound(query, await self._suggestions(address.target, answered), unasked)
+        close = await self._suggestions(address.target, answered)
+        qualify = self._w.multi_cloud
+        return InstanceNotFound(
+            query,
+            tuple(f"{i.cloud}/{i.name}" if qualify else i.name for i in close),
+            unasked,
+            picks=tuple(pick_value(i, qualified=qualify) for i in close),
+        )
 
     async def _look_up(self, cloud: str, target: str) -> list[Instance] | UnaskedCloud:
         try:
@@ -300,30 +320,29 @@ class CommandAnswers:
             cache = self._instances[cloud] = InstanceCache(self._w.dcs_of(cloud), self._w.clock)
         return cache
 
-    async def _suggestions(self, target: str, clouds: list[str]) -> tuple[str, ...]:
-        """Close names in the clouds that answered (``cloud/name`` when several are configured)."""
+    async def _suggestions(self, target: str, clouds: list[str]) -> list[Instance]:
+        """Instances with close names in the clouds that answered, each name (per cloud) once, at most 5."""
         found = await asyncio.gather(*(self._suggestions_in(cloud, target) for cloud in clouds))
-        qualify = self._w.multi_cloud
-        names = [
-            f"{cloud}/{name}" if qualify else name
-            for cloud, names in zip(clouds, found, strict=True)
-            for name in names
-        ]
-        return tuple(dict.fromkeys(names))[:5]
+        unique: dict[tuple[str | None, str], Instance] = {}
+        for cloud, instances in zip(clouds, found, strict=True):
+            for instance in instances:
+                unique.setdefault((cloud, instance.name), replace(instance, cloud=cloud))
+        return list(unique.values())[:5]
 
-    async def _suggestions_in(self, cloud: str, target: str) -> list[str]:
+    async def _suggestions_in(self, cloud: str, target: str) -> list[Instance]:
         dcs = self._w.dcs_of(cloud)
         try:
             async with asyncio.timeout(self._w.clouds.bound(cloud)):
                 fuzzy = await dcs.list_instances(name=target, exact=False, limit=LIST_LIMIT)
-                names = [i.name for i in fuzzy.instances]
-                if not names:
+                instances = list(fuzzy.instances)
+                if not instances:
                     everything = await dcs.list_instances(limit=1000)
-                    all_names = [i.name for i in everything.instances]
-                    names = difflib.get_close_matches(target, all_names, n=5, cutoff=0.6)
+                    by_name = {i.name: i for i in everything.instances}
+                    close = difflib.get_close_matches(target, list(by_name), n=5, cutoff=0.6)
+                    instances = [by_name[name] for name in close]
         except (DcsError, TimeoutError):
             return []
-        return names[:5]
+        return instances[:5]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """What one person's Home tab shows, gathered from the policy, DCS and the store (:class:`HomeContent`).
 
-Opening the Home tab must cost DCS little, however big the estate: each cloud's instance list is kept for
-:data:`ESTATE_TTL`, and the backup records behind "last successful backup" are read only for the instances
+Opening the Home tab must cost DCS little, however big the estate: each cloud's instance list is the one
+the backup form's picker shares (:class:`~bot.core.flow.instance_cache.Estates`, listed at most once per
+its TTL), and the backup records behind "last successful backup" are read only for the instances
 the tab shows (at most :data:`SHOWN_INSTANCES`), a few at a time, each kept for :data:`RECORDS_TTL` — and
 updated at once when a backup the bot followed succeeds. A cloud DCS cannot list just now is shown by its
 last known list, or as unavailable.
@@ -17,7 +18,8 @@ from datetime import datetime, timedelta
 
 from bot.core.errors import DcsError
 from bot.core.flow.context import actor_of, client_of, describe
-from bot.core.ports import Clock, DcsApi, DcsClouds, GroupDirectory, RequestStore
+from bot.core.flow.instance_cache import Estates
+from bot.core.ports import Clock, DcsClouds, GroupDirectory, RequestStore
 from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.home import (
     RUNNING_STATES,
@@ -39,8 +41,6 @@ log = logging.getLogger(__name__)
 
 #: Instances a Home tab lists at most (over all clouds); the rest are counted ("and 460 more").
 SHOWN_INSTANCES = 40
-#: How long a cloud's instance list serves Home tabs before DCS is asked again.
-ESTATE_TTL = timedelta(seconds=60)
 #: How long an instance's last successful backup serves Home tabs before its records are read again.
 RECORDS_TTL = timedelta(minutes=5)
 #: Instances whose records are read at once while a Home tab is gathered.
@@ -51,13 +51,6 @@ RECORDS_KEPT = 2000
 RECENT_REQUESTS = 5
 # DCS keeps only the 24 newest records of an instance, so one page shows all of them.
 _RECORDS_PAGE = 50
-_INSTANCES_PAGE = 1000
-
-
-@dataclass(frozen=True)
-class _Listed:
-    at: datetime
-    instances: tuple[Instance, ...]
 
 
 @dataclass(frozen=True)
@@ -76,14 +69,16 @@ class HomeContent:
         policy: Callable[[], Policy],
         clock: Clock,
         shown: int = SHOWN_INSTANCES,
+        estates: Estates | None = None,
     ) -> None:
+        """``estates``: the clouds' instance lists, shared with the backup form (none: its own)."""
         self._clouds = clouds
         self._requests = requests
         self._groups = groups
         self._policy = policy
         self._clock = clock
         self._shown = shown
-        self._estate: dict[str, _Listed] = {}
+        self._estates = estates or Estates(clouds, clock)
         self._last_success: dict[str, _LastSuccess] = {}
 
     def saw(self, request: BackupRequest) -> None:
@@ -103,7 +98,7 @@ class HomeContent:
         actor = await actor_of(self._groups, policy, user_id, "")
         if actor.groups_passing:
             log.info("Home tab of %s shown without rules granted through groups for now", user_id)
-        listed = await asyncio.gather(*(self._instances_of(cloud, now) for cloud in self._clouds.names))
+        listed = await asyncio.gather(*(self._instances_of(cloud) for cloud in self._clouds.names))
         clouds: list[HomeCloud] = []
         budget = self._shown
         for cloud, (instances, problem) in zip(self._clouds.names, listed, strict=True):
@@ -139,20 +134,18 @@ class HomeContent:
 
     # --- the estate ---------------------------------------------------------------------------------
 
-    async def _instances_of(self, cloud: str, now: datetime) -> tuple[tuple[Instance, ...], str | None]:
-        """The instances of ``cloud`` (at most :data:`ESTATE_TTL` old), and why they are missing if so."""
-        known = self._estate.get(cloud)
-        if known is not None and timedelta(0) <= now - known.at < ESTATE_TTL:
-            return known.instances, None
+    async def _instances_of(self, cloud: str) -> tuple[tuple[Instance, ...], str | None]:
+        """The instances of ``cloud`` (its shared list), and why they are missing if so: while DCS cannot
+        list them, the last known list is shown."""
+        estate = self._estates.of(cloud)
         try:
-            listed = await _all_instances(self._clouds.client(cloud))
+            listed = await estate.instances()
         except DcsError as error:
-            if known is not None:
-                return known.instances, None
-            return (), describe(error)
-        instances = tuple(replace(instance, cloud=cloud) for instance in listed)
-        self._estate[cloud] = _Listed(now, instances)
-        return instances, None
+            last = estate.last_known()
+            if last is None:
+                return (), describe(error)
+            listed = last
+        return tuple(replace(instance, cloud=cloud) for instance in listed), None
 
     async def _with_last_success(
         self, policy: Policy, chosen: Sequence[tuple[Instance, Where]], now: datetime
@@ -191,12 +184,3 @@ class HomeContent:
         if len(self._last_success) >= RECORDS_KEPT:
             del self._last_success[next(iter(self._last_success))]
         self._last_success[instance_id] = _LastSuccess(at or self._clock.now(), ended)
-
-
-async def _all_instances(dcs: DcsApi) -> list[Instance]:
-    instances: list[Instance] = []
-    while True:
-        page = await dcs.list_instances(limit=_INSTANCES_PAGE, offset=len(instances))
-        instances += page.instances
-        if not page.instances or len(instances) >= page.total:
-            return instances

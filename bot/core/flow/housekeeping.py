@@ -3,8 +3,10 @@
 - The **expiry sweep** (every poll interval): a request still ``pending`` or ``awaiting_approval`` past its
   ``expires_at`` becomes ``expired``, audited as EXPIRED with no user (the clock did it). The requester is
   told through the stored response_url while Slack still takes it (30 minutes after it was issued); later
-  the sweep stays quiet. The card and the approval message themselves keep their buttons until someone
-  presses one (changing them without a response_url needs ``chat.update``); such a click closes them.
+  the sweep stays quiet about the card. An approval request in the channel is updated in place to say it
+  expired (its buttons gone), and the requester is told in its thread, however long ago they asked. A
+  card Slack would no longer let the bot change keeps its buttons until someone presses one; such a click
+  closes it.
 - **Pruning** (at start, then hourly): requests in a final state and the watch's memory older than the
   retention (``BOT_RETENTION_DAYS``), and the Events API deliveries seen more than a day ago (Slack
   redelivers within minutes). The audit trail is kept.
@@ -22,15 +24,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.flow.context import about
+from bot.core.flow.notices import response_url_usable
 from bot.core.ports import AuditLog, Clock, EventDeliveries, Notifier, RequestStore, WatchStore
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
-from bot.core.rules.messages import CardClosed
+from bot.core.rules.messages import ApprovalExpired, CardClosed
 
 log = logging.getLogger(__name__)
 
-#: Slack takes posts to a response_url for this long after it was issued.
-RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 #: How long an Events API delivery is remembered: far beyond Slack's last retry (minutes after the first).
 DELIVERY_MEMORY = timedelta(days=1)
 
@@ -55,14 +56,6 @@ class PruneReport:
     requests: int
     watched: int
     deliveries: int = 0
-
-
-def response_url_issued_at(request: BackupRequest) -> datetime:
-    """When the stored response_url was issued: the command's comes with the request; asking for approval
-    replaces it with the click's, at that transition (the last one a waiting request went through)."""
-    if request.state == RequestState.AWAITING_APPROVAL and request.updated_at is not None:
-        return request.updated_at
-    return request.created_at
 
 
 class Housekeeping:
@@ -138,11 +131,35 @@ class Housekeeping:
                 detail={"expires_at": request.expires_at.isoformat(), "was": str(request.state)},
             )
         )
+        told = False
+        if request.state == RequestState.AWAITING_APPROVAL:
+            told = await self._close_approval_request(changed)
         url = request.response_url
-        if url is None or now - response_url_issued_at(request) >= RESPONSE_URL_LIFETIME:
-            return False
+        if url is None or not response_url_usable(request, now):
+            return told
         notice = CardClosed(changed, "expired", request.requester_id)
-        return await self._notifier.reply(url, notice, replace_original=True)
+        return await self._notifier.reply(url, notice, replace_original=True) or told
+
+    async def _close_approval_request(self, request: BackupRequest) -> bool:
+        """Updates the expired approval request in the channel (its buttons go) and tells the requester in
+        its thread; whether they were told. Slack refusing either leaves the rest to go on: a click on a
+        button left behind is answered that the request expired."""
+        ts = request.approval_message_ts
+        if ts is None:
+            return False  # the bot could not post it in the channel: the requester's card is all there is
+        closed = CardClosed(request, "expired", request.requester_id)
+        updated = await self._notifier.update_message(request.channel_id, ts, closed)
+        if updated.outcome != "updated":
+            log.warning(
+                "could not update the expired approval request of %s (%s)",
+                request.request_id,
+                updated.outcome,
+            )
+        thread_ts = ts if updated.outcome != "gone" else None
+        told = await self._notifier.announce(
+            request.channel_id, ApprovalExpired(request), thread_ts=thread_ts
+        )
+        return told is not None
 
     async def prune(self) -> PruneReport:
         now = self._clock.now()

@@ -19,10 +19,12 @@ class Invocation:
 
 @dataclass(frozen=True)
 class Click:
-    """A button press on a card; ``request_id`` is the button's opaque value. ``response_url`` None: the
-    button was on the person's Home tab, which has no message to answer through (nor a channel)."""
+    """A button press on a card; ``request_id`` is the button's opaque value (a request id, or for
+    ``backup_pick`` an instance id). ``response_url`` None: the button was on the person's Home tab, which
+    has no message to answer through (nor a channel)."""
 
     user_id: str
     request_id: str
     response_url: str | None
     channel_id: str | None = None
+    user_name: str | None = None

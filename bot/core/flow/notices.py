@@ -19,7 +19,7 @@ from typing import Literal
 from bot.core.flow.context import about
 from bot.core.ports import AuditLog, Clock, Delivered, Notifier, RequestStore
 from bot.core.rules.audit import AuditEntry, AuditKind
-from bot.core.rules.backup_request import BackupRequest
+from bot.core.rules.backup_request import BackupRequest, RequestState
 from bot.core.rules.messages import Notice, NoticeCopy
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,23 @@ NOTICE_BUDGET = timedelta(minutes=20)
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)
 
 DeliveryOutcome = Literal["delivered", "pending", "lost"]
+
+
+def response_url_issued_at(request: BackupRequest) -> datetime:
+    """When the request's stored response_url was issued, or a moment before (never after): the command's
+    comes with the request; a confirmation replaces it with the click's — at ``submitted_at``, or, when it
+    asked for approval, at that transition (``updated_at`` while the request waits). An approver's click
+    keeps the requester's, issued before the approval, after the request was made."""
+    if request.state == RequestState.AWAITING_APPROVAL and request.updated_at is not None:
+        return request.updated_at
+    if request.approved_by is None and request.submitted_at is not None:
+        return request.submitted_at
+    return request.created_at
+
+
+def response_url_usable(request: BackupRequest, now: datetime) -> bool:
+    """Whether Slack still takes posts to the request's response_url (it has one, and it is young enough)."""
+    return request.response_url is not None and now - response_url_issued_at(request) < RESPONSE_URL_LIFETIME
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,11 @@ class Deliveries:
     def budget(self) -> timedelta:
         return self._budget
 
+    @property
+    def notifier(self) -> Notifier:
+        """The notifier these deliveries go through (the fenced one for the background work)."""
+        return self._notifier
+
     async def post(
         self,
         channel_id: str,
@@ -73,11 +95,13 @@ class Deliveries:
         *,
         thread_ts: str | None = None,
         fallback: str | None = None,
+        broadcast: bool = False,
     ) -> Delivered | None:
-        """One post; None when Slack did not take it — whatever went wrong on the way."""
+        """One post; None when Slack did not take it — whatever went wrong on the way. ``broadcast``: a
+        thread reply is also shown in the channel."""
         try:
             delivered = await self._notifier.announce(
-                channel_id, notice, thread_ts=thread_ts, fallback_response_url=fallback
+                channel_id, notice, thread_ts=thread_ts, fallback_response_url=fallback, broadcast=broadcast
             )
         except Exception as error:
             # Logged with its stack once while it repeats, not on every cycle of the budget.
@@ -104,10 +128,13 @@ class Deliveries:
         *,
         thread_ts: str | None = None,
         fallback: str | None = None,
+        broadcast: bool = False,
     ) -> Delivery:
         """Tries ``notice`` (called ``what`` in the audit trail) about ``request`` once, within the budget
         that began when Slack first refused it (``request.notice_refused_since``, kept up to date here)."""
-        delivered = await self.post(request.channel_id, notice, thread_ts=thread_ts, fallback=fallback)
+        delivered = await self.post(
+            request.channel_id, notice, thread_ts=thread_ts, fallback=fallback, broadcast=broadcast
+        )
         since = request.notice_refused_since
         if delivered is not None:
             if since is not None:
@@ -162,8 +189,7 @@ class Deliveries:
         url = request.response_url
         if url is None:
             return "none"
-        issued = request.submitted_at or request.created_at
-        if now - issued >= RESPONSE_URL_LIFETIME:
+        if not response_url_usable(request, now):
             return "expired"
         try:
             taken = await self._notifier.reply(url, NoticeCopy(notice, request.channel_id))

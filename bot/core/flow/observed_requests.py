@@ -41,10 +41,11 @@ class ObservedRequests:
         now: datetime,
         unexpired: bool = False,
         expired: bool = False,
+        orphaned: bool = False,
         **changes: object,
     ) -> BackupRequest | None:
         changed = await self._store.transition(
-            request_id, event, now=now, unexpired=unexpired, expired=expired, **changes
+            request_id, event, now=now, unexpired=unexpired, expired=expired, orphaned=orphaned, **changes
         )
         if changed is not None:
             self._tell(changed)

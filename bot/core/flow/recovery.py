@@ -1,10 +1,11 @@
 """Settling submissions whose outcome is unknown, without ever submitting them again.
 
-Two ways in: requests a previous process left in ``submitting`` (a crash between the confirmation and
-DCS's answer), settled at start-up like a lost answer (:meth:`Recovery.settle`); and requests in
-``checking``, looked at once per poll cycle by the tracker with the instance's records
-(:meth:`Recovery.reconcile`). Everything a look needs is in the database (``sent_at``, ``answer_lost_at``,
-the remark, the claims of other requests), so a restarted bot carries on where the old one stopped.
+Two ways in: requests left in ``submitting`` by a replica that is gone (a crash between the confirmation
+and DCS's answer: its claim expired, or a row of an earlier release has none), settled by the leader on
+its regular cycle like a lost answer (:meth:`Recovery.settle_orphans`); and requests in ``checking``,
+looked at once per poll cycle by the tracker with the instance's records (:meth:`Recovery.reconcile`).
+Everything a look needs is in the database (``sent_at``, ``answer_lost_at``, the remark, the claims of
+other requests), so a restarted bot — or another replica — carries on where the old one stopped.
 
 A look ends checking with exactly one of: the backup found (adopted, announced with the normal start
 notice and followed), several records that could be it (reported with the candidates; the request ends
@@ -25,8 +26,9 @@ from datetime import datetime
 from bot.core.flow.context import Workflow, about
 from bot.core.flow.notices import Deliveries
 from bot.core.flow.submission import RESTARTED, Submission
+from bot.core.ports import SubmissionClaims
 from bot.core.rules.audit import AuditKind
-from bot.core.rules.backup_request import BackupRequest, RequestEvent
+from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
 from bot.core.rules.instances import BackupRecord
 from bot.core.rules.messages import NoBackupCreated, OutcomeAmbiguous, OutcomeChecking
 from bot.core.rules.reconciliation import Ambiguous, Found, NoneCreated, span_of
@@ -40,31 +42,37 @@ class Recovery:
         self._submission = submission
         self._deliveries = deliveries
 
-    async def settle(
-        self, requests: Sequence[BackupRequest], retry_every: float, stop: asyncio.Event
-    ) -> None:
-        """Settles requests a previous process left in ``submitting``: each is adopted (its backup_id was
-        kept, or the records show it) or moved to ``checking``. Those that fail unexpectedly are tried
-        again every ``retry_every`` seconds until ``stop`` is set."""
-        pending = list(requests)
-        while pending and not stop.is_set():
-            left = []
-            for request in pending:
-                try:
+    async def settle_orphans(self, claims: SubmissionClaims, every: float, stop: asyncio.Event) -> None:
+        """Every ``every`` seconds until ``stop`` is set, settles the submissions whose owner is gone (its
+        claim expired, or it has none): each is adopted (its backup_id was kept, or the records show it) or
+        moved to ``checking``; one that fails is tried again next time."""
+        while not stop.is_set():
+            try:
+                await self.settle_orphaned(claims)
+            except Exception:
+                log.exception("could not look for interrupted submissions; trying again next interval")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
+
+    async def settle_orphaned(self, claims: SubmissionClaims) -> list[str]:
+        """One look for submissions whose owner is gone; settles each (one that fails is logged and left
+        for the next look) and returns the ids of those settled."""
+        settled = []
+        for request_id in await claims.orphaned():
+            try:
+                request = await self._w.requests.get(request_id)
+                if request is not None and request.state == RequestState.SUBMITTING:
                     await self._interrupted(request)
-                except Exception:
-                    log.exception("could not settle interrupted request %s; trying again", request.request_id)
-                    left.append(request)
-            pending = left
-            if pending:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=retry_every)
+                    settled.append(request_id)
+            except Exception:
+                log.exception("could not settle interrupted request %s; trying again", request_id)
+        return settled
 
     async def _interrupted(self, request: BackupRequest) -> None:
         if request.backup_id is not None:
             await self._submission.adopt(request, request.backup_id)
             return
-        await self._submission.uncertain(request, RESTARTED, lost_at=self._w.clock.now())
+        await self._submission.uncertain(request, RESTARTED, lost_at=self._w.clock.now(), orphaned=True)
 
     async def reconcile(
         self, request: BackupRequest, records: Sequence[BackupRecord] | None, now: datetime
@@ -117,6 +125,7 @@ class Recovery:
             request.request_id, event, now=self._w.clock.now(), notice_due=None, notice_refused_since=None
         )
         if ended is not None:
+            await self._submission.close_card(ended, "undetermined" if what == "ambiguous" else "not_started")
             detail = detail | {"notice": delivery.outcome}
             await self._w.audit.record(about(ended, AuditKind.RECOVERY, None, outcome=what, detail=detail))
 

@@ -17,11 +17,18 @@ from datetime import datetime, timedelta
 
 from bot.core.errors import DcsApiError, DcsError
 from bot.core.flow.context import Workflow, about, describe
-from bot.core.flow.notices import Deliveries
+from bot.core.flow.notices import Deliveries, response_url_usable
 from bot.core.rules.audit import AuditKind
 from bot.core.rules.backup_request import UNSETTLED_STATES, BackupRequest, RequestEvent
 from bot.core.rules.instances import BackupRecord
-from bot.core.rules.messages import ApiFailure, BackupNotStarted, BackupStarted, OutcomeChecking
+from bot.core.rules.messages import (
+    ApiFailure,
+    BackupNotStarted,
+    BackupStarted,
+    CardClosed,
+    CardOutcome,
+    OutcomeChecking,
+)
 from bot.core.rules.reconciliation import Finding, Found, could_be, reconcile, span_of
 
 log = logging.getLogger(__name__)
@@ -110,6 +117,7 @@ class Submission:
             notice_due=None if delivered is not None else "started",
             notice_refused_since=None if delivered is not None else now,
         )
+        await self.close_card(started, "started")
 
     async def uncertain(
         self,
@@ -118,9 +126,15 @@ class Submission:
         *,
         lost_at: datetime,
         error_code: str | None = None,
+        orphaned: bool = False,
     ) -> None:
         """The outcome of ``request``'s submission is unknown (``reason``): adopt its backup if the records
-        show it already, else say so in the channel and leave the request ``checking``."""
+        show it already, else say so in the channel and leave the request ``checking``.
+
+        With ``orphaned`` (the leader settling a submission whose owner is gone) the move to ``checking``
+        comes first, on condition that the claim has still run out, and the notice follows, owed until it
+        is delivered: an owner that renewed its claim meanwhile keeps its submission, and the channel is
+        not told it is being checked."""
         request = replace(request, answer_lost_at=lost_at)
         restarted = reason == RESTARTED
         finding = await self.look(request, await self.records(request), self._w.clock.now())
@@ -129,18 +143,39 @@ class Submission:
             return
         until = span_of(request, self._window).deadline
         notice = OutcomeChecking(request, reason, until, restarted)
-        delivered = await self._deliveries.post(request.channel_id, notice, fallback=request.response_url)
-        now = self._w.clock.now()
-        checking = await self._w.requests.transition(
-            request.request_id,
-            RequestEvent.OUTCOME_UNKNOWN,
-            now=now,
-            answer_lost_at=lost_at,
-            error_code=error_code,
-            error_msg=reason,
-            notice_due=None if delivered is not None else "checking",
-            notice_refused_since=None if delivered is not None else now,
-        )
+        if orphaned:
+            checking = await self._w.requests.transition(
+                request.request_id,
+                RequestEvent.OUTCOME_UNKNOWN,
+                now=self._w.clock.now(),
+                orphaned=True,
+                notice_due="checking",
+                answer_lost_at=lost_at,
+                error_code=error_code,
+                error_msg=reason,
+            )
+            if checking is None:
+                return
+            delivered = await self._deliveries.post(request.channel_id, notice, fallback=request.response_url)
+            if delivered is not None:
+                await self._w.requests.update(request.request_id, notice_due=None)
+            else:
+                await self._w.requests.update(request.request_id, notice_refused_since=self._w.clock.now())
+        else:
+            delivered = await self._deliveries.post(request.channel_id, notice, fallback=request.response_url)
+            now = self._w.clock.now()
+            checking = await self._w.requests.transition(
+                request.request_id,
+                RequestEvent.OUTCOME_UNKNOWN,
+                now=now,
+                notice_due=None if delivered is not None else "checking",
+                notice_refused_since=None if delivered is not None else now,
+                answer_lost_at=lost_at,
+                error_code=error_code,
+                error_msg=reason,
+            )
+        if checking is not None:
+            await self.close_card(checking, "checking")
         if checking is not None and restarted:
             await self._w.audit.record(
                 about(
@@ -247,6 +282,20 @@ class Submission:
         )
         if delivered is None:
             await self._w.requests.update(failed.request_id, notice_due="refused", notice_refused_since=now)
+        await self.close_card(failed, "not_started")
+
+    async def close_card(self, request: BackupRequest, outcome: CardOutcome) -> None:
+        """Brings the cards of the request to their state once DCS has answered: the one it was confirmed
+        on, through the stored response_url while Slack still takes it, and — when an approver started
+        it — the approval request in the channel, by ``chat.update``."""
+        by = request.approved_by or request.confirmed_by or request.requester_id
+        closed = CardClosed(request, outcome, by)
+        # Through the deliveries' notifier: the background work's is fenced by the lease.
+        notifier = self._deliveries.notifier
+        if request.approved_by is not None and request.approval_message_ts is not None:
+            await notifier.update_message(request.channel_id, request.approval_message_ts, closed)
+        if request.response_url is not None and response_url_usable(request, self._w.clock.now()):
+            await notifier.reply(request.response_url, closed, replace_original=True)
 
 
 def refusal_notice(request: BackupRequest) -> BackupNotStarted:

@@ -38,6 +38,7 @@ from typing import Protocol, TypeVar
 from bot.core.errors import DcsApiError, DcsError
 from bot.core.flow.call_budget import CloudBudgets, Priority
 from bot.core.flow.context import about, client_of
+from bot.core.flow.living import UPDATE_SPACING, LiveMessages
 from bot.core.flow.notices import NOTICE_BUDGET, Deliveries
 from bot.core.flow.submission import refusal_notice
 from bot.core.ports import AuditLog, Clock, CloudMap, DcsApi, DcsClouds, Notifier, RequestStore, WatchStore
@@ -45,6 +46,7 @@ from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
 from bot.core.rules.following import Ended, GiveUp, StillRunning, duration_of, judge
 from bot.core.rules.instances import BackupRecord, Instance
+from bot.core.rules.living import shown_state
 from bot.core.rules.messages import (
     BackupFinished,
     BackupsRecovered,
@@ -89,6 +91,8 @@ class TrackerOptions:
     # DCS keeps only the 24 newest records of an instance, so one page shows all of them.
     page_size: int = 50
     notice_budget: timedelta = NOTICE_BUDGET
+    # The least time between two updates of messages in one channel.
+    update_spacing: timedelta = UPDATE_SPACING
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ class Tracker:
         # When each watched instance is next due for a listing of its own (absent: due now).
         self._watch_due: dict[str, datetime] = {}
         self._deliveries = Deliveries(notifier, requests, audit, clock, options.notice_budget)
+        self._live = LiveMessages(notifier, clock, spacing=options.update_spacing)
         self._reported_unknown: set[tuple[str, str]] = set()
         # What failed last time for each request or target, so a failure that repeats is logged once.
         self._failing: dict[str, str] = {}
@@ -190,6 +195,7 @@ class Tracker:
             if page is not None:
                 key = f"watch of {target.instance_name} ({target.instance_id}) in {target.channel_id}"
                 await self._isolated(key, self._watch_target(target, page, now))
+        await self._isolated("updating channel messages", self._live.flush())
         return CycleReport(polled=due)
 
     async def _isolated(self, key: str, work: Awaitable[_T]) -> _T | None:
@@ -345,9 +351,15 @@ class Tracker:
                     self._log_unknown(request, status)
                 if status is not None and status != request.backup_status:
                     await self._requests.update(request.request_id, backup_status=status)
+                progress = record.progress if record is not None else None
+                await self._show(request, BackupStarted(request, status=status, progress=progress))
             case Ended(final, duration):
-                notice = BackupFinished(request.with_state(RequestState.FINISHED), final, duration)
-                delivery = await self._tell_thread(request, notice, "outcome")
+                ended = request.with_state(RequestState.FINISHED)
+                await self._show(ended, BackupStarted(ended, final=final, duration_seconds=duration))
+                notice = BackupFinished(ended, final, duration)
+                delivery = await self._tell_thread(
+                    request, notice, "outcome", broadcast=final.status != "succeed"
+                )
                 if delivery is None:
                     return
                 finished = await self._requests.transition(
@@ -362,6 +374,7 @@ class Tracker:
                 detail: dict[str, object] = {"duration_seconds": duration, "notice": delivery}
                 await self._record_outcome(finished, final.status, detail)
             case GiveUp(followed):
+                await self._show(request, BackupStarted(request, abandoned_after=followed))
                 delivery = await self._tell_thread(request, TrackingAbandoned(request, followed), "abandoned")
                 if delivery is None:
                     return
@@ -370,6 +383,18 @@ class Tracker:
                     return
                 detail = {"followed_seconds": followed, "notice": delivery}
                 await self._record_outcome(abandoned, "abandoned", detail)
+
+    async def _show(self, request: BackupRequest, message: BackupStarted) -> None:
+        """Keeps the backup's channel message current (when there is one: the bot may not post there)."""
+        if request.message_ts is None:
+            return
+        if request.backup_status is None:
+            # Nothing was seen of it since it was posted: it still shows "waiting to start".
+            self._live.known(request.channel_id, request.message_ts, shown_state(BackupStarted(request)))
+        final = message.final is not None or message.abandoned_after is not None
+        await self._live.show(
+            request.channel_id, request.message_ts, message, shows=shown_state(message), final=final
+        )
 
     async def _tell_start(self, request: BackupRequest) -> BackupRequest | None:
         """Tries the start notice Slack refused when DCS accepted the backup; the request as it is once
@@ -391,14 +416,23 @@ class Tracker:
             await self._requests.update(request.request_id, notice_due=None)
 
     async def _tell_thread(
-        self, request: BackupRequest, notice: BackupFinished | TrackingAbandoned, what: str
+        self,
+        request: BackupRequest,
+        notice: BackupFinished | TrackingAbandoned,
+        what: str,
+        *,
+        broadcast: bool = False,
     ) -> str | None:
-        """Posts the end of a followed backup in its thread; "delivered" or "lost" once that is settled,
-        None while it is still being tried."""
+        """Posts the end of a followed backup in its thread (``broadcast``: also shown in the channel);
+        "delivered" or "lost" once that is settled, None while it is still being tried."""
         # Without a channel message (the bot could not post there) the response_url is the only way back.
         fallback = request.response_url if request.message_ts is None else None
+        thread_ts = request.message_ts
+        if thread_ts is not None and self._live.is_gone(request.channel_id, thread_ts):
+            # Its channel message was deleted: a reply under it would be seen by nobody.
+            thread_ts = None
         delivery = await self._deliveries.about_request(
-            request, notice, what, thread_ts=request.message_ts, fallback=fallback
+            request, notice, what, thread_ts=thread_ts, fallback=fallback, broadcast=broadcast
         )
         return delivery.outcome if delivery.settled else None
 

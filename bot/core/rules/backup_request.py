@@ -46,6 +46,9 @@ class RequestState(StrEnum):
     UNKNOWN = "unknown"
     FINISHED = "finished"
     ABANDONED = "abandoned"
+    # A dry run allowed by the policy, kept so that its ``backup_run`` button can make the real card;
+    # nothing can happen to it (no event leads anywhere from here).
+    DRY_RUN = "dry_run"
 
 
 class RequestEvent(StrEnum):
@@ -108,6 +111,11 @@ def guards_instance(event: RequestEvent) -> bool:
     sources = sources_of(event)
     targets = {next_state(source, event) for source in sources}
     return bool(targets & UNSETTLED_STATES) and not sources & UNSETTLED_STATES
+
+
+def default_remark(user_name: str) -> str:
+    """The remark a backup gets when the person gives none (INTERFACE §2)."""
+    return f"Slack backup by @{user_name}"
 
 
 def new_request_id() -> str:

@@ -13,7 +13,8 @@ Decisions where the spec is silent:
   becomes ``&lt;``. ``format_command`` returns text in the same escaped form; ``format_command_for_display``
   returns what a person types.
 - Blanks: every Unicode whitespace character (``str.isspace``: space, tab, newlines, NBSP, …) plus the
-  invisible U+200B, U+2060 and U+FEFF. Any run of them separates words. Blank text is ``help``.
+  invisible U+200B, U+2060 and U+FEFF. Any run of them separates words. Blank text asks for the backup
+  form (:class:`FormCommand`, INTERFACE §2 and §11).
 - The first word ``help``/``list``/``status`` (any case) selects that command; ``help`` ignores the rest.
   These words are never an instance, in any position: such an instance is addressed by its ID.
 - Instance: an ID (UUID ``8-4-4-4-12`` hex digits, any case, stored lowercase) or a name: 1–64 characters,
@@ -97,6 +98,15 @@ class HelpCommand:
 
 
 Command: TypeAlias = BackupCommand | ListCommand | StatusCommand | HelpCommand
+
+
+@dataclass(frozen=True)
+class FormCommand:
+    """``/dcs-backup`` with no text: the person wants the backup form (a modal), not an answer."""
+
+
+#: What a command's text can ask for: a command, or the form.
+Parsed: TypeAlias = Command | FormCommand
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,12 @@ def _opens_quote(word: str) -> bool:
     return word[:1] in _CLOSERS_BY_OPENER
 
 
+def canonical_instance(text: str) -> str | None:
+    """``text`` as a command's instance (a name, or a lowercase ID, optionally after a lowercase cloud), or
+    None when it cannot be one — for instances that arrive other than typed (e.g. from the form)."""
+    return _canonical_instance(text)
+
+
 def _canonical_instance(word: str) -> str | None:
     cloud, slash, target = word.partition("/")
     if slash:
@@ -325,12 +341,12 @@ def _parse_instance(word: str, usage: str) -> str | UsageError:
 # --- parse_command ----------------------------------------------------------------------------------
 
 
-def parse_command(text: str) -> Command | UsageError:
+def parse_command(text: str) -> Parsed | UsageError:
     """Parse the ``text`` of a ``/dcs-backup`` slash command, as Slack sends it (HTML-escaped)."""
     unescaped = unescape_slack_text(text)
     words = _words(unescaped)
     if not words:
-        return HelpCommand()
+        return FormCommand()
     keyword = words[0].text.lower()
     if keyword == "help":
         return HelpCommand()
@@ -498,6 +514,12 @@ def _text_after_remark_error(
     )
 
 
+def check_remark(raw: str) -> str | UsageError | None:
+    """A remark as the command takes it: trimmed, None when blank, an error beyond the API's limit
+    (:data:`REMARK_MAX_CHARS` code points, as DCS counts) — for remarks that arrive other than typed."""
+    return _checked_remark(raw)
+
+
 def _checked_remark(raw: str) -> str | UsageError | None:
     remark = _trim(raw)
     if not remark:
@@ -513,7 +535,7 @@ def _checked_remark(raw: str) -> str | UsageError | None:
 # --- format_command ---------------------------------------------------------------------------------
 
 
-def format_command(command: Command) -> str:
+def format_command(command: Parsed) -> str:
     """Canonical text for ``command``, escaped as Slack sends it: ``parse_command`` gives ``command`` back.
 
     Raises ``ValueError`` for a command ``parse_command`` cannot return (see the module doc).
@@ -521,8 +543,10 @@ def format_command(command: Command) -> str:
     return escape_slack_text(format_command_for_display(command))
 
 
-def format_command_for_display(command: Command) -> str:
+def format_command_for_display(command: Parsed) -> str:
     """Canonical text for ``command`` as a person types it (not escaped); raises like ``format_command``."""
+    if isinstance(command, FormCommand):
+        return ""
     if isinstance(command, HelpCommand):
         return "help"
     if isinstance(command, ListCommand):

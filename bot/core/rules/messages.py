@@ -49,9 +49,14 @@ class UnaskedCloud:
 
 @dataclass(frozen=True)
 class InstanceNotFound:
+    """No instance answers to ``query``. ``suggestions``: close names (``cloud/name`` when several clouds
+    are served); ``picks``: for each, what picking it means — its instance id, qualified with its cloud
+    when several clouds are served (:func:`pick_value`)."""
+
     query: str
     suggestions: tuple[str, ...] = ()
     unasked: tuple[UnaskedCloud, ...] = ()
+    picks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,10 @@ class InstanceAmbiguous:
     qualified: bool = False
     unasked: tuple[UnaskedCloud, ...] = ()
 
+    def picks(self) -> tuple[str, ...]:
+        """What picking each candidate means (:func:`pick_value`)."""
+        return tuple(pick_value(i, qualified=self.qualified) for i in self.candidates)
+
     def forms(self) -> tuple[str, ...]:
         """What to type for each candidate."""
         if not self.qualified:
@@ -73,6 +82,13 @@ class InstanceAmbiguous:
             f"{i.cloud}/{i.name if names.count((i.cloud, i.name)) == 1 else i.instance_id}"
             for i in self.candidates
         )
+
+
+def pick_value(instance: Instance, *, qualified: bool) -> str:
+    """How a button that picks ``instance`` names it: its id, with its cloud when several are served."""
+    if qualified and instance.cloud is not None:
+        return f"{instance.cloud}/{instance.instance_id}"
+    return instance.instance_id
 
 
 @dataclass(frozen=True)
@@ -107,11 +123,15 @@ class PlannedCall:
 
 @dataclass(frozen=True)
 class DryRun:
+    """``run_id``: the stored request a ``backup_run`` click turns into a real confirmation card (None when
+    the policy says no or the instance cannot be backed up now)."""
+
     instance: Instance
     decision: Decision
     call: PlannedCall
     blockers: tuple[str, ...] = ()
     unasked: tuple[UnaskedCloud, ...] = ()
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,13 +143,26 @@ class Confirmation:
 
 
 CardOutcome = Literal[
-    "confirmed", "cancelled", "expired", "revoked", "awaiting_approval", "approved", "rejected"
+    "confirmed",
+    "cancelled",
+    "expired",
+    "revoked",
+    "awaiting_approval",
+    "approved",
+    "rejected",
+    # Final states once DCS has answered (or the bot has found out what became of the call).
+    "started",
+    "not_started",
+    "checking",
+    "undetermined",
 ]
 
 
 @dataclass(frozen=True)
 class CardClosed:
-    """Replaces a confirmation or approval card once it has been answered, so its buttons disappear."""
+    """Replaces a confirmation or approval card once it has been answered, so its buttons disappear; once
+    DCS has answered, the card shows the final state (``started``/``not_started``, or ``undetermined``
+    after checking). ``by_user``: who answered the card (for a final state, who confirmed or approved)."""
 
     request: BackupRequest
     outcome: CardOutcome
@@ -189,11 +222,18 @@ class ApiFailure:
 
 @dataclass(frozen=True)
 class BackupStarted:
-    """DCS accepted the backup; ``adopted`` when its answer was lost and the bot found the backup in the
-    instance's records instead."""
+    """The channel message of a backup DCS accepted, as it stands: just started (``status`` None), then
+    as DCS lists it (``status``, ``progress`` in percent), and at its end (the ``final`` record, or
+    ``abandoned_after`` seconds of following). ``adopted`` when DCS's answer was lost and the bot found
+    the backup in the instance's records instead."""
 
     request: BackupRequest
     adopted: bool = False
+    status: str | None = None
+    progress: str | None = None
+    final: BackupRecord | None = None
+    duration_seconds: float | None = None
+    abandoned_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +259,14 @@ class TrackingAbandoned:
 
 @dataclass(frozen=True)
 class ApprovalRequested:
+    request: BackupRequest
+
+
+@dataclass(frozen=True)
+class ApprovalExpired:
+    """Nobody approved the request in time: posted in the approval request's thread, naming the requester,
+    once the approval request itself has been updated."""
+
     request: BackupRequest
 
 
@@ -283,6 +331,7 @@ Notice = (
     | BackupFinished
     | TrackingAbandoned
     | ApprovalRequested
+    | ApprovalExpired
     | OutcomeChecking
     | NoBackupCreated
     | OutcomeAmbiguous

@@ -8,7 +8,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.core.flow.inputs import Click
-from bot.slack.blocks import APPROVE_ACTION, CANCEL_ACTION, CONFIRM_ACTION, REJECT_ACTION
+from bot.slack.blocks import (
+    APPROVE_ACTION,
+    CANCEL_ACTION,
+    CONFIRM_ACTION,
+    PICK_ACTION,
+    REJECT_ACTION,
+    RETRY_ACTION,
+    RUN_ACTION,
+)
 from bot.slack.listeners.runner import Runner
 
 
@@ -18,6 +26,9 @@ def register(app: AsyncApp, runner: Runner) -> None:
         CANCEL_ACTION: runner.service.cancel,
         APPROVE_ACTION: runner.service.approve,
         REJECT_ACTION: runner.service.reject,
+        RETRY_ACTION: runner.service.retry,
+        RUN_ACTION: runner.service.run,
+        PICK_ACTION: runner.service.pick,
     }
     for action_id, handler in handlers.items():
         app.action(action_id)(_listener(handler, runner))
@@ -52,7 +63,14 @@ def click_from(body: dict[str, Any]) -> Click | None:
     if value is None or user_id is None:
         return None
     channel_id = _field(body.get("channel"), "id") or _field(body.get("container"), "channel_id")
-    return Click(user_id=user_id, request_id=value, response_url=response_url, channel_id=channel_id)
+    user_name = _field(user, "username") or _field(user, "name")
+    return Click(
+        user_id=user_id,
+        request_id=value,
+        response_url=response_url,
+        channel_id=channel_id,
+        user_name=user_name,
+    )
 
 
 def _on_home_tab(body: dict[str, Any]) -> bool:

@@ -3,7 +3,7 @@
 Bolt acknowledges an event itself; the publish runs in the background (:class:`HomeRefresh`), so the
 acknowledgement goes out at once. A delivery Slack repeats never reaches this listener
 (bot/slack/middleware/event_deduplication.py). The Home tab's ``backup_new`` button is the backup form's
-(its listener opens the modal).
+(bot/slack/listeners/form.py opens the modal).
 """
 
 from __future__ import annotations

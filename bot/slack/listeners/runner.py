@@ -50,6 +50,9 @@ class Runner:
     notifier: Notifier
     audit: AuditLog
     supervisor: Supervisor
+    #: Shows a reply to one person in a channel without a response_url (``chat.postEphemeral``): for a
+    #: form submitted with none to answer through. None: such a form's answer cannot be delivered.
+    whisper: Callable[[str, str, Reply], Awaitable[bool]] | None = None
     workers: int = COMMAND_WORKERS
     capacity: int = COMMAND_QUEUE
     admission_wait: float = ADMISSION_WAIT
@@ -65,8 +68,12 @@ class Runner:
     def accepting(self) -> bool:
         return self.supervisor.accepting
 
-    async def command(self, command: Command, invocation: Invocation) -> Admission:
-        """Queues the command's work; waits (before the ack) only while the queue is full."""
+    async def command(
+        self, command: Command, invocation: Invocation, *, replace_ack: bool = False
+    ) -> Admission:
+        """Queues the command's work; waits (before the ack) only while the queue is full. The answer goes
+        through the invocation's response_url (replacing the command's ack when ``replace_ack``), or, with
+        none, to the person alone in the invocation's channel."""
 
         async def work() -> None:
             reply: Reply
@@ -74,7 +81,12 @@ class Runner:
                 reply = await self.service.handle(command, invocation)
             except Exception:
                 reply = _internal_error()
-            await self.notifier.reply(invocation.response_url, reply)
+            if invocation.response_url:
+                await self.notifier.reply(invocation.response_url, reply, replace_original=replace_ack)
+            elif self.whisper is not None:
+                await self.whisper(invocation.channel_id, invocation.user_id, reply)
+            else:
+                log.error("no way to answer %s's command in %s", invocation.user_id, invocation.channel_id)
 
         admission = await self._commands.offer(
             work, name=f"command {type(command).__name__}", wait=self.admission_wait

@@ -1,8 +1,11 @@
-"""The user's side of the Slack stand-in: a person typing slash commands and pressing buttons.
+"""The user's side of the Slack stand-in: a person typing slash commands, pressing buttons, using a
+shortcut, typing into a modal's select menu and submitting the modal.
 
 It builds the payloads Slack would send (signed forms over HTTP, or envelopes over the bot's Socket Mode
 link), delivers them to the bot, and shows the bot's answer the way Slack does (an ephemeral ack, or
-Slackbot's error when the bot failed to answer in time), recording it all on the timeline.
+Slackbot's error when the bot failed to answer in time; a modal closed, kept open with errors on its
+fields, or updated), recording it all on the timeline and the views. Each payload carries a fresh trigger
+id the views know, so the bot can open a modal with it.
 """
 
 from __future__ import annotations
@@ -20,16 +23,18 @@ from bot.standins.slack.delivery import (
     Inbound,
     PayloadKind,
 )
-from bot.standins.slack.home_tabs import HomeTabs
 from bot.standins.slack.payloads import (
     AppContext,
     app_home_opened_event,
     block_actions_payload,
-    home_block_actions_payload,
-    new_trigger_id,
+    block_suggestion_payload,
+    button_action,
+    shortcut_payload,
     signed_headers,
     slack_escape,
     slash_command_form,
+    view_block_actions_payload,
+    view_submission_payload,
 )
 from bot.standins.slack.response_urls import Origin, ResponseUrl, ResponseUrls
 from bot.standins.slack.socket_mode import SocketConnection, SocketModeDelivery, SocketModeServer
@@ -42,6 +47,9 @@ from bot.standins.slack.timeline import (
     Timeline,
     find_buttons,
 )
+from bot.standins.slack.view_checks import suggestion_problems, view_problems
+from bot.standins.slack.view_state import view_state
+from bot.standins.slack.views import View, Views
 from bot.standins.slack.workspace import Workspace
 
 
@@ -59,6 +67,40 @@ class CommandResult:
         return self.reply.json()
 
 
+@dataclass(frozen=True)
+class Suggestions:
+    """The bot's answer to a block_suggestion: the options Slack would list, and what Slack would refuse
+    in the answer (then it lists none)."""
+
+    reply: BotReply
+    options: list[JsonDict]
+    problems: list[str]
+
+    @property
+    def labels(self) -> list[str]:
+        return [
+            str(o.get("text", {}).get("text", "")) for o in self.options if isinstance(o.get("text"), dict)
+        ]
+
+    @property
+    def values(self) -> list[str]:
+        return [str(o.get("value", "")) for o in self.options]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The bot's answer to a view_submission and what became of the modal."""
+
+    reply: BotReply
+    view: View
+    #: The errors shown on the modal's fields (``response_action: errors``), by block_id.
+    errors: dict[str, str]
+    #: What Slack would refuse in the answer (then the person sees a generic error, the modal stays).
+    problems: list[str]
+    #: Whether the answer closed the modal.
+    closed: bool = False
+
+
 class SlackUser:
     """People in the workspace, as the Slack client acts for them towards the bot."""
 
@@ -68,19 +110,19 @@ class SlackUser:
         timeline: Timeline,
         response_urls: ResponseUrls,
         socket: SocketModeServer,
+        views: Views,
         *,
         signing_secret: str,
         verification_token: str,
         base_url: Callable[[], str],
         ack_timeout: float | None = SLACK_ACK_TIMEOUT,
-        home_tabs: HomeTabs | None = None,
     ) -> None:
         """``base_url`` tells where the stand-in is served (response_urls point there)."""
-        self._home_tabs = home_tabs or HomeTabs()
         self._workspace = workspace
         self._timeline = timeline
         self._response_urls = response_urls
         self._socket = socket
+        self._views = views
         self._signing_secret = signing_secret
         self._base_url = base_url
         self._ack_timeout = ack_timeout
@@ -147,11 +189,14 @@ class SlackUser:
             command=command,
             text=slack_escape(text),
             response_url=response_url.url,
-            trigger_id=new_trigger_id(),
+            trigger_id=self._views.issue_trigger(user.id),
         )
         self._timeline.command_typed(channel=channel.id, user_id=user.id, command=command, text=text)
         reply = await self._delivery(bot_events_url).deliver(Inbound(PayloadKind.SLASH_COMMANDS, form))
         message = self._show_command_reply(reply, channel=channel.id, user_id=user.id, command=command)
+        if message is not None and message.author == self._workspace.bot_user_id:
+            # The command's immediate reply is what its response_url's replace_original acts on.
+            response_url.message = message
         return CommandResult(
             status=reply.status, body=reply.body, response_url=response_url.url, reply=reply, message=message
         )
@@ -223,7 +268,7 @@ class SlackUser:
             button=button,
             value=button.value if value is None else value,
             response_url=response_url.url,
-            trigger_id=new_trigger_id(),
+            trigger_id=self._views.issue_trigger(user_id),
             action_ts=self._timeline.next_ts(),
         )
         return payload, button
@@ -248,13 +293,12 @@ class SlackUser:
 
     def home_opened_event(self, *, user_id: str, event_id: str | None = None) -> JsonDict:
         """The ``app_home_opened`` event_callback for ``user_id`` opening the app's Home tab now."""
-        tab = self._home_tabs.tab(user_id)
-        view = tab.view_json(self._workspace.app_id, self._workspace.team_id) if tab.view else None
+        home = self._views.home_of(user_id)
         return app_home_opened_event(
             self._context,
             user=self._workspace.person(user_id, None),
             bot_user_id=self._workspace.bot_user_id,
-            view=view,
+            view=None if home is None else self._view_json(home),
             event_id=event_id or f"Ev{secrets.token_hex(5).upper()}",
             event_ts=self._timeline.next_ts(),
         )
@@ -270,22 +314,16 @@ class SlackUser:
         self, *, user_id: str, action_id: str, value: str | None = None
     ) -> tuple[JsonDict, Button]:
         """The block_actions payload for ``user_id`` pressing, on their Home tab, the button ``action_id``
-        (the one whose value is ``value``, when given)."""
-        tab = self._home_tabs.tab(user_id)
-        buttons = [b for b in tab.buttons() if b.action_id == action_id]
+        (the one whose value is ``value``, when given). Like every click it carries a fresh trigger id, so
+        the bot can open a modal from it."""
+        home = self._views.home_of(user_id)
+        buttons = [b for b in find_buttons(home.blocks) if b.action_id == action_id] if home else []
         button = next((b for b in buttons if value is None or b.value == value), None)
-        if button is None:
+        if home is None or button is None:
             raise LookupError(f"no button {action_id!r} (value {value!r}) on the Home tab of {user_id}")
-        payload = home_block_actions_payload(
-            self._context,
-            user=self._workspace.person(user_id, None),
-            view=tab.view_json(self._workspace.app_id, self._workspace.team_id),
-            button=button,
-            value=button.value,
-            trigger_id=new_trigger_id(),
-            action_ts=self._timeline.next_ts(),
-        )
-        return payload, button
+        return self._view_click_payload(
+            user_id, home, button_action(button, self._timeline.next_ts())
+        ), button
 
     async def click_home(
         self, bot_events_url: str | Delivery, *, user_id: str, action_id: str, value: str | None = None
@@ -298,3 +336,145 @@ class SlackUser:
     async def send_interactive(self, bot_events_url: str | Delivery, payload: Mapping[str, Any]) -> BotReply:
         """Delivers any interaction payload, e.g. a crafted or forged one, correctly signed."""
         return await self._delivery(bot_events_url).deliver(Inbound(PayloadKind.INTERACTIVE, payload))
+
+    # ---- shortcuts and views ---------------------------------------------------------------------------
+
+    def _view_json(self, view: View, state: JsonDict | None = None) -> JsonDict:
+        ws = self._workspace
+        return view.json(team_id=ws.team_id, app_id=ws.app_id, bot_id=ws.bot_id, state=state)
+
+    async def send_shortcut(
+        self, bot_events_url: str | Delivery, *, user_id: str, callback_id: str
+    ) -> BotReply:
+        """Picks the app's global shortcut ``callback_id`` from the shortcuts menu, as ``user_id``."""
+        payload = shortcut_payload(
+            self._context,
+            user=self._workspace.person(user_id, None),
+            callback_id=callback_id,
+            trigger_id=self._views.issue_trigger(user_id),
+            action_ts=self._timeline.next_ts(),
+        )
+        return await self.send_interactive(bot_events_url, payload)
+
+    async def suggest(
+        self, bot_events_url: str | Delivery, *, user_id: str, view: View, action_id: str, typed: str
+    ) -> Suggestions:
+        """Types ``typed`` into the external_select ``action_id`` of ``view``: the options request Slack
+        sends, and the options it would list from the bot's answer."""
+        found = view.element(action_id)
+        if found is None or found[1].get("type") != "external_select":
+            raise LookupError(f"no external_select {action_id!r} in view {view.view_id}")
+        block, _ = found
+        payload = block_suggestion_payload(
+            self._context,
+            user=self._workspace.person(user_id, None),
+            view=self._view_json(view),
+            block_id=str(block.get("block_id", "")),
+            action_id=action_id,
+            value=typed,
+        )
+        reply = await self.send_interactive(bot_events_url, payload)
+        body = reply.json()
+        if not reply.ok or body is None:
+            return Suggestions(reply, [], [f"no options: HTTP {reply.status} {reply.error or ''}".rstrip()])
+        problems = suggestion_problems(body)
+        options = body.get("options")
+        listed = (
+            [o for o in options if isinstance(o, dict)] if isinstance(options, list) and not problems else []
+        )
+        return Suggestions(reply, listed, problems)
+
+    async def submit_view(
+        self,
+        bot_events_url: str | Delivery,
+        *,
+        user_id: str,
+        view: View,
+        entered: Mapping[str, Any] | None = None,
+        force: bool = False,
+    ) -> Submitted:
+        """Fills in ``view`` (see :mod:`~bot.standins.slack.view_state`) and presses its submit button.
+
+        ``force`` sends what the Slack client would refuse to (a required field empty, a text longer than
+        its input allows). The bot's answer is applied as Slack does: none (or ``clear``) closes the modal,
+        ``errors`` shows them on the fields, ``update`` replaces it."""
+        if view.closed and not force:
+            raise LookupError(f"view {view.view_id} is closed; nobody can submit it")
+        state = view_state(view.blocks, entered or {}, force=force)
+        payload = view_submission_payload(
+            self._context,
+            user=self._workspace.person(user_id, None),
+            view=self._view_json(view, state),
+            trigger_id=self._views.issue_trigger(user_id),
+            response_urls=[],
+        )
+        reply = await self.send_interactive(bot_events_url, payload)
+        return self._apply_submission_answer(view, reply)
+
+    def _apply_submission_answer(self, view: View, reply: BotReply) -> Submitted:
+        if not reply.ok:
+            return Submitted(reply, view, {}, [f"HTTP {reply.status} {reply.error or ''}".rstrip()])
+        body = reply.json() if reply.body.strip() else {}
+        if body is None:
+            return Submitted(reply, view, {}, ["the answer is not a JSON object"])
+        action = body.get("response_action")
+        if action is None or action == "clear":
+            self._views.close(view)
+            return Submitted(reply, view, {}, [], closed=True)
+        if action == "errors":
+            errors = body.get("errors")
+            if not isinstance(errors, dict) or not errors:
+                return Submitted(reply, view, {}, ["response_action errors needs an errors object"])
+            problems = [
+                f"errors names {key!r}, which is no input block of the view"
+                for key in errors
+                if view.input_block(str(key)) is None
+            ]
+            if problems:
+                return Submitted(reply, view, {}, problems)
+            shown = {str(k): str(v) for k, v in errors.items()}
+            self._views.show_errors(view, shown)
+            return Submitted(reply, view, shown, [])
+        if action == "update":
+            problems = view_problems(body.get("view"), expected_type="modal")
+            if not problems:
+                self._views.replace(view, body["view"])
+            return Submitted(reply, view, {}, problems)
+        return Submitted(reply, view, {}, [f"response_action {action!r} is not handled by the stand-in"])
+
+    async def click_in_view(
+        self,
+        bot_events_url: str | Delivery,
+        *,
+        user_id: str,
+        view: View,
+        action_id: str,
+        value: str | None = None,
+    ) -> BotReply:
+        """Presses the button ``action_id`` of ``view`` (a modal or a Home tab) as ``user_id``."""
+        found = view.element(action_id)
+        if found is None:
+            raise LookupError(f"no element {action_id!r} in view {view.view_id}")
+        block, element = found
+        text = element.get("text")
+        action: JsonDict = {
+            "action_id": action_id,
+            "block_id": str(block.get("block_id", "")),
+            "type": str(element.get("type")),
+            "action_ts": self._timeline.next_ts(),
+        }
+        if isinstance(text, dict):
+            action["text"] = text
+        chosen = element.get("value") if value is None else value
+        if chosen is not None:
+            action["value"] = chosen
+        return await self.send_interactive(bot_events_url, self._view_click_payload(user_id, view, action))
+
+    def _view_click_payload(self, user_id: str, view: View, action: JsonDict) -> JsonDict:
+        return view_block_actions_payload(
+            self._context,
+            user=self._workspace.person(user_id, None),
+            view=self._view_json(view),
+            action=action,
+            trigger_id=self._views.issue_trigger(user_id),
+        )

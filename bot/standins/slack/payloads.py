@@ -102,17 +102,6 @@ def block_actions_payload(
     ``message`` is the clicked message as Slack serialises it; Slack leaves it out for ephemeral messages
     (unconfirmed), so apps must rely on ``container``.
     """
-    action: JsonDict = {
-        "action_id": button.action_id,
-        "block_id": button.block_id,
-        "type": "button",
-        "text": {"type": "plain_text", "text": button.label, "emoji": True},
-        "action_ts": action_ts,
-    }
-    if value is not None:
-        action["value"] = value
-    if button.style is not None:
-        action["style"] = button.style
     payload: JsonDict = {
         "type": "block_actions",
         "team": {"id": app.team_id, "domain": app.team_domain},
@@ -131,7 +120,7 @@ def block_actions_payload(
         "enterprise": None,
         "state": {"values": {}},
         "response_url": response_url,
-        "actions": [action],
+        "actions": [button_action(button, action_ts, value=value)],
     }
     if message is not None:
         payload["message"] = message
@@ -168,18 +157,9 @@ def app_home_opened_event(
     }
 
 
-def home_block_actions_payload(
-    app: AppContext,
-    *,
-    user: Person,
-    view: JsonDict,
-    button: Button,
-    value: str | None,
-    trigger_id: str,
-    action_ts: str,
-) -> JsonDict:
-    """A ``block_actions`` payload for a button on the Home tab: its container is the view, and unlike a
-    click on a message it carries no ``channel``, ``message`` or ``response_url``."""
+def button_action(button: Button, action_ts: str, *, value: str | None = None) -> JsonDict:
+    """The ``actions`` entry of a ``block_actions`` payload for a press of ``button`` (``value``: one
+    forged in place of the button's own)."""
     action: JsonDict = {
         "action_id": button.action_id,
         "block_id": button.block_id,
@@ -187,24 +167,11 @@ def home_block_actions_payload(
         "text": {"type": "plain_text", "text": button.label, "emoji": True},
         "action_ts": action_ts,
     }
-    if value is not None:
+    if (value := button.value if value is None else value) is not None:
         action["value"] = value
     if button.style is not None:
         action["style"] = button.style
-    return {
-        "type": "block_actions",
-        "team": {"id": app.team_id, "domain": app.team_domain},
-        "user": {"id": user.id, "username": user.name, "name": user.name, "team_id": app.team_id},
-        "api_app_id": app.api_app_id,
-        "token": app.verification_token,
-        "container": {"type": "view", "view_id": view["id"]},
-        "trigger_id": trigger_id,
-        "is_enterprise_install": False,
-        "enterprise": None,
-        "view": view,
-        "state": {"values": {}},
-        "actions": [action],
-    }
+    return action
 
 
 def encode_form(fields: Mapping[str, str]) -> str:
@@ -238,4 +205,94 @@ def signed_headers(
         "x-slack-request-timestamp": stamp,
         "x-slack-signature": signature,
         "content-type": content_type,
+    }
+
+
+def _user(app: AppContext, user: Person) -> JsonDict:
+    return {"id": user.id, "username": user.name, "name": user.name, "team_id": app.team_id}
+
+
+def _team(app: AppContext) -> JsonDict:
+    return {"id": app.team_id, "domain": app.team_domain}
+
+
+def view_submission_payload(
+    app: AppContext, *, user: Person, view: JsonDict, trigger_id: str, response_urls: list[JsonDict]
+) -> JsonDict:
+    """A ``view_submission``: ``view`` as Slack serialises it, its ``state.values`` filled in.
+    ``response_urls`` is empty unless the view asked for some (``response_url_enabled`` inputs)."""
+    return {
+        "type": "view_submission",
+        "team": _team(app),
+        "user": _user(app, user),
+        "api_app_id": app.api_app_id,
+        "token": app.verification_token,
+        "trigger_id": trigger_id,
+        "view": view,
+        "response_urls": response_urls,
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
+
+
+def block_suggestion_payload(
+    app: AppContext, *, user: Person, view: JsonDict, block_id: str, action_id: str, value: str
+) -> JsonDict:
+    """A ``block_suggestion``: the options request of an ``external_select`` in a view, for ``value`` (what
+    the person has typed so far)."""
+    return {
+        "type": "block_suggestion",
+        "user": _user(app, user),
+        "container": {"type": "view", "view_id": view["id"]},
+        "api_app_id": app.api_app_id,
+        "token": app.verification_token,
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "team": _team(app),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+    }
+
+
+def shortcut_payload(
+    app: AppContext, *, user: Person, callback_id: str, trigger_id: str, action_ts: str
+) -> JsonDict:
+    """A global ``shortcut`` (from the shortcuts menu or the search bar): no channel, no response_url."""
+    return {
+        "type": "shortcut",
+        "token": app.verification_token,
+        "action_ts": action_ts,
+        "team": _team(app),
+        "user": {"id": user.id, "username": user.name, "team_id": app.team_id},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+    }
+
+
+def view_block_actions_payload(
+    app: AppContext,
+    *,
+    user: Person,
+    view: JsonDict,
+    action: JsonDict,
+    trigger_id: str,
+) -> JsonDict:
+    """A ``block_actions`` from an element of a view (a modal or the Home tab): ``container`` names the
+    view, and there is no channel and no response_url."""
+    return {
+        "type": "block_actions",
+        "user": _user(app, user),
+        "api_app_id": app.api_app_id,
+        "token": app.verification_token,
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": trigger_id,
+        "team": _team(app),
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+        "actions": [action],
     }

@@ -1,4 +1,5 @@
-"""Plain-text rendering of Slack messages and of the whole conversation. Pure functions only."""
+"""Plain-text rendering of Slack messages, of views (modals, Home tabs) and of the whole conversation.
+Pure functions only."""
 
 from __future__ import annotations
 
@@ -105,6 +106,35 @@ def _element(element: Any, directory: Directory) -> str:
     return f"[{kind}]"
 
 
+def _option_text(option: Any, directory: Directory) -> str:
+    return text_object(option.get("text"), directory) if isinstance(option, dict) else ""
+
+
+def _input_element(element: Any, directory: Directory) -> str:
+    """An input as a person sees it before typing: what is chosen or entered, or the placeholder."""
+    if not isinstance(element, dict):
+        return ""
+    kind = element.get("type")
+    if kind in ("radio_buttons", "checkboxes"):
+        chosen = element.get("initial_options") or [element.get("initial_option")]
+        values = {o.get("value") for o in chosen if isinstance(o, dict)}
+        marks = ("(•)", "( )") if kind == "radio_buttons" else ("[x]", "[ ]")
+        return "  ".join(
+            f"{marks[0] if isinstance(o, dict) and o.get('value') in values else marks[1]} "
+            f"{_option_text(o, directory)}"
+            for o in element.get("options") or []
+        )
+    placeholder = text_object(element.get("placeholder"), directory)
+    if kind in ("external_select", "static_select"):
+        initial = element.get("initial_option")
+        return f"[{_option_text(initial, directory) if initial else placeholder} v]"
+    if kind == "plain_text_input":
+        shown = element.get("initial_value") or placeholder
+        limit = element.get("max_length")
+        return f"[{shown}___]" + (f" (at most {limit} characters)" if isinstance(limit, int) else "")
+    return _element(element, directory)
+
+
 def _rich_text(elements: Any, directory: Directory) -> str:
     if not isinstance(elements, list):
         return ""
@@ -157,7 +187,11 @@ def render_block(block: JsonDict, directory: Directory) -> list[str]:
         lines.extend(_rich_text(block.get("elements"), directory).splitlines())
     elif kind == "input":
         label = text_object(block.get("label"), directory)
-        lines.append(f"{label}: {_element(block.get('element'), directory)}")
+        if block.get("optional"):
+            label += " (optional)"
+        lines.append(f"{label}: {_input_element(block.get('element'), directory)}")
+        if block.get("hint") is not None:
+            lines.append(f"{INDENT}{text_object(block['hint'], directory)}")
     else:
         lines.append(f"[{kind} block]")
     return lines
@@ -170,14 +204,6 @@ def render_content(content: Content, directory: Directory) -> list[str]:
     else:
         lines = mrkdwn_to_text(content.text, directory).splitlines()
     return lines or ["(empty message)"]
-
-
-def render_home(view: JsonDict | None, directory: Directory) -> str:
-    """A Home tab as its person reads it (``(empty Home tab)`` before anything was published)."""
-    blocks = view.get("blocks") if isinstance(view, dict) else None
-    if not isinstance(blocks, list) or not blocks:
-        return "(empty Home tab)\n"
-    return "\n".join(line for block in blocks for line in render_block(block, directory)) + "\n"
 
 
 def _visibility(message: Message, directory: Directory) -> str:
@@ -227,3 +253,26 @@ def render_transcript(events: Sequence[TimelineEvent], directory: Directory) -> 
             current_channel = event.channel
         lines.extend(render_event(event, directory))
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def render_view(view: JsonDict, directory: Directory, *, errors: Mapping[str, str] | None = None) -> str:
+    """A modal or Home tab as its person sees it: the title, the blocks (each field's error under it, as
+    Slack shows ``response_action: errors``), and the modal's buttons."""
+    errors = errors or {}
+    lines: list[str] = []
+    if view.get("type") == "modal":
+        lines.append(f"[ {text_object(view.get('title'), directory)} ]")
+    else:
+        lines.append("[ Home ]")
+    for block in view.get("blocks") or []:
+        if not isinstance(block, dict):
+            continue
+        lines.extend(render_block(block, directory))
+        error = errors.get(str(block.get("block_id")))
+        if error is not None:
+            lines.append(f"{INDENT}! {error}")
+    if view.get("type") == "modal":
+        close = text_object(view.get("close"), directory) or "Cancel"
+        submit = view.get("submit")
+        lines.append(f"[{close}]" + (f" [{text_object(submit, directory)}]" if submit else ""))
+    return "\n".join(lines) + "\n"

@@ -38,7 +38,8 @@ class ResponseUrl:
     channel_id: str
     user_id: str
     created_at: float
-    #: The clicked message, for block_actions; replace_original and delete_original act on it.
+    #: What replace_original and delete_original act on: the clicked message, for block_actions; the
+    #: command's immediate reply (its ack), for a slash command that had one.
     message: Message | None = None
     uses: int = 0
 
@@ -146,7 +147,7 @@ class ResponseUrls:
         return outcome
 
     def _act(self, entry: ResponseUrl, body: JsonDict) -> _Outcome:
-        original = entry.message if entry.origin is Origin.BLOCK_ACTIONS else None
+        original = entry.message
         if body.get("delete_original"):
             if original is None:
                 # A slash command's response_url has no original message; treated as a no-op (unconfirmed).
@@ -158,7 +159,9 @@ class ResponseUrls:
         content = _content(body)
         if content is None:
             return _Outcome(400, NO_TEXT)
-        # replace_original on a slash command's response_url posts a new message instead (bolt-python#1268).
+        # A slash command's response_url replaces only the command's immediate reply (the ack); a message
+        # posted through the URL is never its "original", so replacing that posts anew (bolt-python#1268,
+        # bolt-js#2287). Slack does not document the ack case; reports differ, so this is unconfirmed.
         if body.get("replace_original") and original is not None:
             if original.deleted:
                 return _Outcome(404, MESSAGE_NOT_FOUND)

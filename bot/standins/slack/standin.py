@@ -35,19 +35,19 @@ from aiohttp import web
 
 from bot.standins.faults import Answer, Fault
 from bot.standins.slack.delivery import SLACK_ACK_TIMEOUT
-from bot.standins.slack.driver import CommandResult, SlackUser
-from bot.standins.slack.home_tabs import HomeTabs
-from bot.standins.slack.render import render_home, render_transcript
+from bot.standins.slack.driver import CommandResult, SlackUser, Submitted, Suggestions
+from bot.standins.slack.render import render_transcript, render_view
 from bot.standins.slack.response_urls import ResponseUrls
 from bot.standins.slack.server import SlackServer
 from bot.standins.slack.socket_mode import SocketModeServer
 from bot.standins.slack.timeline import Button, Message, Timeline, find_buttons
 from bot.standins.slack.traffic import Traffic
+from bot.standins.slack.views import View, Views
 from bot.standins.slack.waits import ChangeSignal, Waits
 from bot.standins.slack.web_api import WebApi
 from bot.standins.slack.workspace import Workspace
 
-__all__ = ["SLACK_STANDIN", "CommandResult", "SlackStandIn"]
+__all__ = ["SLACK_STANDIN", "CommandResult", "SlackStandIn", "Submitted", "Suggestions", "View"]
 
 
 class SlackStandIn:
@@ -88,15 +88,15 @@ class SlackStandIn:
         self.timeline = Timeline(clock=clock, on_change=changes.notify)
         self.socket = SocketModeServer(app_id=app_id, clock=clock, on_change=changes.notify)
         self.traffic = Traffic(on_change=changes.notify)
-        self.home_tabs = HomeTabs(on_change=changes.notify)
+        self.views = Views(clock=clock, on_change=changes.notify)
         response_urls = ResponseUrls(self.timeline, bot_user_id=bot_user_id, clock=clock)
         web_api = WebApi(
             self.workspace,
             self.timeline,
+            self.views,
             bot_token=bot_token,
             app_token=app_token,
             open_socket=lambda: self.socket.issue_url(self.server.base_url),
-            home_tabs=self.home_tabs,
         )
         self.server = SlackServer(web_api, response_urls, self.socket, self.traffic)
         self.server.app()[SLACK_STANDIN] = self
@@ -105,11 +105,11 @@ class SlackStandIn:
             self.timeline,
             response_urls,
             self.socket,
+            self.views,
             signing_secret=signing_secret,
             verification_token=verification_token,
             base_url=lambda: self.server.base_url,
             ack_timeout=ack_timeout,
-            home_tabs=self.home_tabs,
         )
         self.waits = Waits(changes, self.traffic, self.timeline, self.socket)
 
@@ -133,11 +133,18 @@ class SlackStandIn:
         self.open_home = self.user.open_home
         self.click_home = self.user.click_home
         self.build_home_click = self.user.build_home_click
-        self.home_views = self.home_tabs.published
         self.signed_headers = self.user.signed_headers
         self.issue_response_url = self.user.issue_response_url
         self.response_url_state = self.user.response_url_state
         self.socket_delivery = self.user.socket_delivery
+        self.send_shortcut = self.user.send_shortcut
+        self.suggest = self.user.suggest
+        self.submit_view = self.user.submit_view
+        self.click_in_view = self.user.click_in_view
+
+        self.modals_for = self.views.modals_for
+        self.home_of = self.views.home_of
+        self.home_views = self.views.home_views
 
         self.calls = self.traffic.calls
         self.response_posts = self.traffic.response_posts
@@ -191,10 +198,22 @@ class SlackStandIn:
 
     def render_home(self, user_id: str) -> str:
         """``user_id``'s Home tab as they read it, as the bot last published it."""
-        return render_home(self.home_tabs.tab(user_id).view, self.workspace.directory())
+        home = self.views.home_of(user_id)
+        return "(empty Home tab)\n" if home is None else self.render_view(home)
 
     def render_transcript(self) -> str:
         return render_transcript(self.timeline.events, self.workspace.directory())
+
+    def render_view(self, view: View) -> str:
+        """The view as its person sees it, with the errors on its fields."""
+        return render_view(view.definition, self.workspace.directory(), errors=view.errors)
+
+    async def wait_for_modal(self, user_id: str, count: int = 1, timeout: float = 5.0) -> View:
+        """The ``count``-th modal ever opened for ``user_id``, once it is there."""
+        await self.wait_until(
+            lambda: len(self.views.opened_for(user_id)) >= count, timeout=timeout, what=f"modal {count}"
+        )
+        return self.views.opened_for(user_id)[count - 1]
 
 
 SLACK_STANDIN = web.AppKey("slack_standin", SlackStandIn)

@@ -33,7 +33,10 @@ class Message:
     visible_to: str | None = None
     source: str = "chat.postMessage"
     deleted: bool = False
+    #: Every earlier version, oldest first (response_url replacements and chat.update alike).
     history: list[Content] = field(default_factory=list)
+    #: A thread reply also sent to the channel (``reply_broadcast``): everyone sees it there too.
+    broadcast: bool = False
 
     @property
     def text(self) -> str:
@@ -42,6 +45,12 @@ class Message:
     @property
     def blocks(self) -> list[JsonDict]:
         return self.content.blocks
+
+    @property
+    def shown(self) -> str:
+        """What a reader sees, as the app wrote it (mrkdwn): the text of every section, field and context
+        element, a line each; the fallback ``text`` when the message has no blocks."""
+        return shown_text(self.content)
 
     @property
     def is_ephemeral(self) -> bool:
@@ -53,6 +62,19 @@ class Message:
 
     def visible_for(self, user_id: str) -> bool:
         return self.visible_to is None or self.visible_to == user_id
+
+
+def shown_text(content: Content) -> str:
+    """The mrkdwn of ``content``'s blocks that a reader sees, a line each (its ``text`` without blocks)."""
+    if not content.blocks:
+        return content.text
+    lines: list[str] = []
+    for block in content.blocks:
+        parts: list[Any] = [block.get("text"), *(block.get("fields") or [])]
+        if block.get("type") == "context":
+            parts = list(block.get("elements") or [])
+        lines += [str(part.get("text", "")) for part in parts if isinstance(part, dict) and "text" in part]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -198,6 +220,7 @@ class Timeline:
         thread_ts: str | None = None,
         visible_to: str | None = None,
         source: str = "chat.postMessage",
+        broadcast: bool = False,
     ) -> Message:
         message = Message(
             id=len(self._messages) + 1,
@@ -208,6 +231,7 @@ class Timeline:
             thread_ts=thread_ts,
             visible_to=visible_to,
             source=source,
+            broadcast=broadcast,
         )
         self._messages.append(message)
         self._record(MessagePosted(message, content))
@@ -228,12 +252,22 @@ class Timeline:
     def button_clicked(self, *, user_id: str, message: Message, button: Button) -> None:
         self._record(ButtonClicked(user_id=user_id, message=message, button=button))
 
+    def find(self, channel: str, ts: str) -> Message | None:
+        """The shared (not ephemeral) message ``ts`` in ``channel``, deleted or not."""
+        return next(
+            (m for m in self._messages if m.channel == channel and m.ts == ts and not m.is_ephemeral), None
+        )
+
     def channel_messages(self, channel: str) -> list[Message]:
-        """Top-level messages everyone in the channel sees (no thread replies, no ephemeral messages)."""
+        """Top-level messages everyone in the channel sees (no thread replies unless broadcast, no ephemeral
+        messages)."""
         return [
             m
             for m in self._messages
-            if m.channel == channel and not m.deleted and not m.is_ephemeral and not m.is_thread_reply
+            if m.channel == channel
+            and not m.deleted
+            and not m.is_ephemeral
+            and (not m.is_thread_reply or m.broadcast)
         ]
 
     def thread(self, channel: str, ts: str) -> list[Message]:
