@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,8 +39,8 @@ from bot.standins.dcs.control import (
     start_emulator,
 )
 from bot.standins.slack.render import render_transcript
-from bot.standins.slack.standin import SlackStandIn
-from bot.standins.slack.timeline import JsonDict, Message
+from bot.standins.slack.standin import SlackStandIn, View
+from bot.standins.slack.timeline import Content, JsonDict, Message, shown_text
 
 ALICE, BOB, CAROL = "UALICE0001", "UBOB00001", "UCAROL0001"
 #: The people of the demo workspace, by the name the console knows them by.
@@ -77,6 +78,10 @@ events = ["failed", "succeed"]
 _WAIT = 20.0
 
 
+class SceneFailedError(Exception):
+    """The bot did not answer a scene as it should (an error the demo reports, like a wait that timed out)."""
+
+
 @dataclass
 class LocalSetup:
     slack: SlackStandIn
@@ -103,6 +108,19 @@ class LocalSetup:
 
         await self.slack.wait_until(published, timeout=_WAIT, what=f"the Home tab of {user_id}")
         return self.slack.home_views(user_id)[-1]
+
+    def modals_opened(self, user_id: str) -> int:
+        return len(self.slack.views.opened_for(user_id))
+
+    async def new_modal(self, user_id: str, before: int) -> View:
+        """The modal opened for ``user_id`` after the ``before`` they had, once the bot opened it."""
+        return await self.slack.wait_for_modal(user_id, before + 1, timeout=_WAIT)
+
+    async def open_form(self, user_id: str, channel_id: str = OPS) -> View:
+        """``user_id`` types ``/dcs-backup`` with no text; returns the backup form the bot opened."""
+        before = self.modals_opened(user_id)
+        await self.say(user_id, "", channel_id)
+        return await self.new_modal(user_id, before)
 
 
 @contextlib.asynccontextmanager
@@ -197,11 +215,18 @@ class Story:
     started: str = ""
     finished: str = ""
 
+    #: The channel of the last event shown, while only notes came after it (a view or Home tab resets it).
+    channel: str | None = None
+
     def catch_up(self) -> None:
         events = self.slack.timeline.events
         if len(events) > self.shown:
-            self.parts.append(render_transcript(events[self.shown :], self.slack.directory()))
-            self.shown = len(events)
+            rendered = render_transcript(events[self.shown :], self.slack.directory())
+            if events[self.shown].channel == self.channel:
+                # After a note, an aside, the conversation goes on in its channel without a new heading.
+                rendered = rendered.partition("\n")[2]
+            self.parts.append(rendered)
+            self.shown, self.channel = len(events), events[-1].channel
 
     def note(self, text: str) -> None:
         self.catch_up()
@@ -209,10 +234,18 @@ class Story:
 
     def home(self, user_id: str, when: str) -> None:
         self.catch_up()
+        self.channel = None
         who = self.slack.directory().mention(user_id)
         self.parts.append(
             f"=== Home tab of {who}, {when} ===\n{self.slack.render_home(user_id)}=== end ===\n"
         )
+
+    def view(self, view: View, what: str) -> None:
+        """A modal as its person sees it now (with the errors on its fields)."""
+        self.catch_up()
+        self.channel = None
+        who = self.slack.directory().mention(view.user_id)
+        self.parts.append(f"=== {what}, as {who} sees it ===\n{self.slack.render_view(view)}=== end ===\n")
 
     def text(self) -> str:
         self.catch_up()
@@ -222,15 +255,41 @@ class Story:
 Scene = Callable[[LocalSetup, Story], Awaitable[None]]
 
 
-async def scene_the_form(setup: LocalSetup, story: Story) -> None:
-    """HOOK (form12, INTERFACE §11): alice types ``/dcs-backup`` with no text and the backup form opens.
+#: What alice types into the form's instance picker: a fragment that both regions have an instance for.
+FORM_FRAGMENT = "sess"
+FORM_PICK = "eu-de/sessions-cluster"
 
-    To fill in once ``views.open`` and the driver's ``suggest``/``submit_view`` are on main: send the bare
-    command, wait for the modal, ``story`` it with ``render_view``, pick ``eu-de/redis-prod`` through
-    ``suggest`` (``block_suggestion``), ``submit_view`` with a remark, then confirm the card it gives.
-    Until then the typed command below is the only way in, so this scene shows nothing.
-    """
-    del setup, story
+
+async def scene_the_form(setup: LocalSetup, story: Story) -> None:
+    """alice types ``/dcs-backup`` with no text and the backup form opens (INTERFACE §11); she types part of
+    a name into the picker (``block_suggestion``), picks one of what it offers, submits with a remark, and
+    confirms the card the submission brings up."""
+    slack = setup.slack
+    form = await setup.open_form(ALICE)
+    story.view(form, "the backup form")
+    found = await slack.suggest(
+        setup.bot_url, user_id=ALICE, view=form, action_id="instance", typed=FORM_FRAGMENT
+    )
+    story.note(f"alice types “{FORM_FRAGMENT}” into Instance; the picker offers: {', '.join(found.labels)}")
+    picked = next(
+        (o for o, label in zip(found.options, found.labels, strict=True) if label == FORM_PICK), None
+    )
+    if picked is None:
+        raise SceneFailedError(f"the picker did not offer {FORM_PICK}: {found.labels or found.problems}")
+    story.note(f"alice picks {FORM_PICK}, keeps RDB, writes the remark “from the form” and presses Continue")
+    answer = await slack.submit_view(
+        setup.bot_url, user_id=ALICE, view=form, entered={"instance": picked, "remark": "from the form"}
+    )
+    if not answer.closed:
+        raise SceneFailedError(f"the form was not accepted: {answer.errors or answer.problems}")
+    card = await setup.next_message(
+        lambda m: m.visible_to == ALICE and FORM_PICK in m.shown and bool(slack.buttons(m)), "the form's card"
+    )
+    await slack.click(setup.bot_url, user_id=ALICE, message=card, action_id="backup_confirm")
+    started = await setup.next_message(_channel_message_of(FORM_PICK), "the form's backup_id")
+    # Settled before the next scene, so the two backups' messages do not interleave.
+    await setup.next_message(lambda m: m.thread_ts == started.ts and m.ts != started.ts, "its outcome")
+    await _settled(setup, started)
 
 
 async def scene_a_backup(setup: LocalSetup, story: Story) -> None:
@@ -239,26 +298,54 @@ async def scene_a_backup(setup: LocalSetup, story: Story) -> None:
     await setup.say(ALICE, 'eu-de/redis-prod aof "before the migration"')
     card = await setup.next_message(lambda m: m.visible_to == ALICE and bool(slack.buttons(m)), "the card")
     await slack.click(setup.bot_url, user_id=ALICE, message=card, action_id="backup_confirm")
-    started = await setup.next_message(lambda m: m.channel == OPS and "backup_id" in m.shown, "the backup_id")
+    started = await setup.next_message(_channel_message_of("eu-de/redis-prod"), "the backup_id")
     finished = await setup.next_message(
         lambda m: m.thread_ts == started.ts and m.ts != started.ts, "the completion notice"
     )
-    await living_message_final(setup, started)
+    await living_message_final(setup, story, started)
     await setup.next_message(lambda m: m.channel == ALERTS, "the watch notice")
     # Their lines as one: the channel message in its final state, and the outcome in its thread.
     story.started = " · ".join(started.shown.splitlines())
     story.finished = " · ".join(finished.shown.splitlines())
 
 
-async def living_message_final(setup: LocalSetup, started: Message) -> None:
-    """HOOK (living12, INTERFACE §11): the channel message of a backup is updated in place (``chat.update``:
-    waiting → running → succeeded) while the outcome also goes to its thread.
-
-    The channel message reaches the outcome too, at its channel's next turn for an update.
-    """
-    await setup.slack.wait_until(
-        lambda: "*Succeeded*" in started.shown, timeout=_WAIT, what="the channel message's final state"
+def _channel_message_of(instance: str) -> Callable[[Message], bool]:
+    """The channel message of a backup of ``instance`` (not the requester's card, nor a thread reply)."""
+    return lambda m: (
+        m.channel == OPS
+        and m.visible_to is None
+        and not m.is_thread_reply
+        and "backup_id" in m.shown
+        and f"*{instance}*" in m.shown
     )
+
+
+async def living_message_final(setup: LocalSetup, story: Story, started: Message) -> None:
+    """The channel message of a backup is updated in place (``chat.update``: waiting → running →
+    succeeded) while the outcome also goes to its thread; once it ends, ``story`` sums up its versions."""
+    await _settled(setup, started)
+    story.note(
+        "the channel message, kept current in place by chat.update: "
+        + " → ".join(phase_of(content) for content in [*started.history, started.content])
+    )
+
+
+async def _settled(setup: LocalSetup, started: Message) -> None:
+    # The channel message reaches the outcome at its channel's next turn for an update.
+    await setup.slack.wait_until(
+        lambda: "*Succeeded*" in started.shown or "*Failed*" in started.shown,
+        timeout=_WAIT,
+        what="the channel message's final state",
+    )
+
+
+_PHASE = re.compile(r"\*(Waiting|Running|Succeeded|Failed)\*(?::? (\d+ %))?")
+
+
+def phase_of(content: Content) -> str:
+    """The phase one version of a channel message shows: ``Waiting``, ``Running 50 %``, ``Succeeded``."""
+    found = _PHASE.search(shown_text(content))
+    return " ".join(filter(None, found.groups())) if found else "?"
 
 
 async def scene_no_rights(setup: LocalSetup, story: Story) -> None:
@@ -304,13 +391,10 @@ async def scene_an_approval_expires(setup: LocalSetup, story: Story) -> None:
 
 
 async def approval_request_closed(setup: LocalSetup, request: Message) -> None:
-    """HOOK (living12, INTERFACE §11): an approval request that expires is updated to say so, its buttons
-    gone.
-
-    To fill in once it is on main: wait until ``request`` has no buttons left (``setup.slack.buttons``).
-    Until then only the requester is told, and the request keeps its buttons (a click on one is refused).
-    """
-    del setup, request
+    """An approval request that expires is updated to say so, its buttons gone (INTERFACE §11)."""
+    await setup.slack.wait_until(
+        lambda: not setup.slack.buttons(request), timeout=_WAIT, what="the expired request without buttons"
+    )
 
 
 async def scene_home_tabs(setup: LocalSetup, story: Story) -> None:
@@ -342,7 +426,7 @@ async def run_demo(out: TextIO) -> int:
             try:
                 for scene in SCENES:
                     await scene(setup, story)
-            except TimeoutError as error:
+            except (TimeoutError, SceneFailedError) as error:
                 out.write(story.text())
                 out.write(f"demo failed: {error}\n")
                 return 1

@@ -66,7 +66,36 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     assert await run_demo(out) == 0
 
     transcript = out.getvalue()
-    command = index_of(transcript, r'^@alice: /dcs-backup eu-de/redis-prod aof "before the migration"$')
+    # The command alone opens the backup form; its picker offers what alice may back up, in both regions.
+    bare = index_of(transcript, r"^@alice: /dcs-backup$")
+    form = index_of(transcript, r"^=== the backup form, as @alice sees it ===$", bare)
+    index_of(transcript, r"^\[ Back up a DCS instance \]$", form)
+    index_of(transcript, r"^Instance: \[Type part of its name v\]$", form)
+    index_of(transcript, r"^Format: \( \) AOF: .*  \(•\) RDB: ", form)
+    index_of(transcript, r"^\[Cancel\] \[Continue\]$", form)
+    offered = index_of(
+        transcript,
+        r"^\(alice types “sess” into Instance; the picker offers: "
+        r"eu-de/sessions-cluster, eu-nl/redis-nl-sessions\)$",
+        form,
+    )
+    # Submitted, it brings up the typed command's card; confirmed, the backup runs.
+    form_card = index_of(transcript, r"^    Back up \*eu-de/sessions-cluster\*\?$", offered)
+    index_of(transcript, r"^    \*Remark\* from the form$", form_card)
+    form_click = index_of(transcript, r"^@alice clicked \[Confirm\]$", form_card)
+    index_of(
+        transcript,
+        r"^    :floppy_disk: @alice started an RDB backup of \*eu-de/sessions-cluster\*",
+        form_click,
+    )
+    form_done = index_of(
+        transcript,
+        r"^    ↳     :white_check_mark: The backup of \*eu-de/sessions-cluster\* succeeded",
+        form_click,
+    )
+    command = index_of(
+        transcript, r'^@alice: /dcs-backup eu-de/redis-prod aof "before the migration"$', form_done
+    )
     # The "Looking up" ack comes first; the card replaces it.
     looking = index_of(transcript, r"^DCS Backup \(only visible to @alice\): Looking up ", command)
     card = index_of(transcript, r"^DCS Backup updated the message \(only visible to @alice\):$", looking)
@@ -74,10 +103,20 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     click = index_of(transcript, r"^@alice clicked \[Confirm\]$", buttons)
     started = index_of(transcript, r"^    :floppy_disk: @alice started an AOF backup of .*Waiting", click)
     [backup_id] = re.findall(rf"^    backup_id `({BACKUP_ID})`", transcript[started:].splitlines()[1])
-    # The channel message is kept current in place while the backup runs.
-    index_of(transcript, r"^DCS Backup updated the message:$", started)
+    # The channel message is kept current in place while the backup runs; the outcome is in its thread.
+    updated = index_of(transcript, r"^DCS Backup updated the message:$", started)
+    index_of(transcript, r"^    :floppy_disk: @alice started an AOF backup of .*\*Running\*: \d+ %", updated)
     index_of(
         transcript, r"^    ↳     :white_check_mark: The backup of \*eu-de/redis-prod\* succeeded", started
+    )
+    final = index_of(
+        transcript, r"^    :white_check_mark: @alice started an AOF backup of .*\*Succeeded\* in ", updated
+    )
+    index_of(
+        transcript,
+        r"^\(the channel message, kept current in place by chat.update: "
+        r"Waiting( → Running \d+ %)* → Succeeded\)$",
+        final,
     )
     index_of(transcript, r"^--- #backup-alerts ---$")
     index_of(transcript, r"^@bob: /dcs-backup redis-prod rdb$")
@@ -110,6 +149,8 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
         r"^    ↳     :hourglass: @alice, nobody approved your RDB backup of \*eu-de/redis-staging\*",
         closed,
     )
+    assert "[Approve]" not in transcript[closed:told], "the expired request's buttons are gone"
+    index_of(transcript, r"^    ↳     \[Start over\]$", told)
     # alice's Home tab: what she may back up, and her requests with their outcome.
     alice = index_of(transcript, r"^=== Home tab of @alice, at the end ===$", told)
     index_of(transcript, r"^\[:floppy_disk: New backup\]$", alice)
@@ -118,6 +159,7 @@ async def test_the_demo_plays_the_whole_conversation() -> None:
     recent = index_of(transcript, r"^# Your recent requests$", instances)
     index_of(transcript, r"^• \*eu-de/redis-staging\* — Expired", recent)
     index_of(transcript, r"^• \*eu-de/redis-prod\* — Succeeded", recent)
+    index_of(transcript, r"^• \*eu-de/sessions-cluster\* — Succeeded", recent)
     assert "backup finished: :white_check_mark: The backup of *eu-de/redis-prod* succeeded" in transcript
     # The channel message itself ended in the outcome.
     assert re.search(r"^channel message: :white_check_mark: .*\*Succeeded\* in ", transcript, re.MULTILINE)
