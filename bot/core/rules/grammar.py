@@ -516,20 +516,22 @@ def _text_after_remark_error(
 
 def check_remark(raw: str) -> str | UsageError | None:
     """A remark as the command takes it: trimmed, None when blank, an error beyond the API's limit
-    (:data:`REMARK_MAX_CHARS` code points, as DCS counts) — for remarks that arrive other than typed."""
-    return _checked_remark(raw)
-
-
-def _checked_remark(raw: str) -> str | UsageError | None:
+    (:data:`REMARK_MAX_CHARS` code points, as DCS counts) — for remarks that arrive other than typed, so
+    the error carries no usage line of the typed command."""
     remark = _trim(raw)
     if not remark:
         return None
     if len(remark) > REMARK_MAX_CHARS:
-        return _usage_error(
+        return UsageError(
             f"The remark is {len(remark)} characters long; the limit is {REMARK_MAX_CHARS}. "
             "Please shorten it."
         )
     return remark
+
+
+def _checked_remark(raw: str) -> str | UsageError | None:
+    checked = check_remark(raw)
+    return _usage_error(checked.message) if isinstance(checked, UsageError) else checked
 
 
 # --- format_command ---------------------------------------------------------------------------------
