@@ -15,10 +15,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.demo import ALERTS, OPS, PEOPLE, LocalSetup, local_setup, quiet_logs
 from bot.standins.slack.render import render_content, render_transcript, render_view, text_object
+from bot.standins.slack.standin import View
 from bot.standins.slack.timeline import (
     Button,
     Content,
@@ -37,6 +38,7 @@ CONSOLE_APPROVAL_TTL = 120.0
 SETTLE = 1.0
 
 _CHANNELS = {"ops": OPS, "alerts": ALERTS, "backup-alerts": ALERTS}
+_CHANNEL_NAMES = {OPS: "ops", ALERTS: "backup-alerts"}
 _NAMES = {user_id: name for name, user_id in PEOPLE.items()}
 #: What a button's value names, by action (a request, unless listed).
 _VALUE_NAMES = {"backup_pick": "instance", "backup_new": ""}
@@ -44,13 +46,14 @@ _SHOWN_TEXT = 100
 
 HELP = f"""Type slash commands as they would be typed in Slack, e.g.
   /dcs-backup eu-de/redis-prod aof "before the migration"
+  /dcs-backup                        the backup form: fill it in at the prompts
   /dcs-backup redis-staging rdb      carol must approve it (here within {CONSOLE_APPROVAL_TTL:g} s)
   /dcs-backup list eu-nl/redis-prod
   (two regions, eu-de and eu-nl, both have a redis-prod: name the cloud, or ask and see both)
 Other input:
   1, 2, …        press the button with that number; every button shown gets one
   buttons        list the buttons you can press now, and what each acts on
-  home           open your Home tab (its buttons are numbered too)
+  home           open your Home tab (its buttons are numbered too; New backup opens the form)
   as carol       speak as another person: alice may back up, carol approves alice's
                  staging backups, bob has no rights yet
   in alerts      switch channel (ops, backup-alerts)
@@ -118,15 +121,30 @@ def _same_on_home(button: Button, other: Button) -> bool:
     return (button.action_id, button.value) == (other.action_id, other.value)
 
 
+def _kept(answer: object) -> str:
+    return f" [{answer}]" if answer else ""
+
+
 def _short(text: str) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= _SHOWN_TEXT else line[: _SHOWN_TEXT - 1] + "…"
+
+
+#: Typed at any prompt of the form: it is closed, nothing sent.
+CANCEL = "cancel"
+#: What the Home tab's New backup button does: open the backup form.
+NEW_BACKUP_ACTION = "backup_new"
+
+
+class FormCancelledError(Exception):
+    """The person typed ``cancel`` while filling in a form."""
 
 
 @dataclass
 class Console:
     setup: LocalSetup
     out: TextIO
+    read_line: Callable[[str], str] = input
     user: str = PEOPLE["alice"]
     channel: str = OPS
     shown: int = 0
@@ -257,8 +275,10 @@ class Console:
             await self.show_home()
         elif word == "buttons":
             self.list_buttons()
+        elif word == "/dcs-backup" and not rest:
+            await self.open_form()
         elif word == "/dcs-backup":
-            await (self.open_form() if not rest else self.setup.say(self.user, rest, self.channel))
+            await self.setup.say(self.user, rest, self.channel)
             await asyncio.sleep(SETTLE)
         elif word.isdigit():
             await self.press(int(word))
@@ -267,15 +287,127 @@ class Console:
         return True
 
     async def open_form(self) -> None:
-        """HOOK (form12, INTERFACE §11): ``/dcs-backup`` with no text opens the backup form (``views.open``).
+        """``/dcs-backup`` with no text: the bot opens the backup form (``views.open``), filled in here."""
+        try:
+            form = await self.setup.open_form(self.user, self.channel)
+        except TimeoutError:
+            self.flush()
+            self.out.write("(no form opened)\n")
+            return
+        await self.fill_in(form)
 
-        To fill in once the form is on main: send the bare command, render the modal the bot opened
-        (``render_view``), ask for the instance (offering ``suggest``'s options, numbered), the format, a
-        remark and dry run at the prompt, then ``submit_view`` and show the errors or the card. The Home
-        tab's ``backup_new`` button (pressed in :meth:`press`) opens the same modal, so it should end here
-        too. Until then the bot answers the bare command as it does today.
-        """
-        await self.setup.say(self.user, "", self.channel)
+    # --- the backup form ----------------------------------------------------------------------------
+
+    async def ask(self, prompt: str) -> str:
+        line = (await asyncio.to_thread(self.read_line, prompt)).strip()
+        if line.lower() == CANCEL:
+            raise FormCancelledError
+        return line
+
+    def show_form(self, form: View, when: str = "") -> None:
+        self.flush()
+        title = f"=== the backup form ({self._mention(self.user)}){when} ==="
+        self.out.write(f"{title}\n{self.setup.slack.render_view(form)}=== end ===\n")
+
+    async def fill_in(self, form: View) -> None:
+        """Renders ``form``, asks for each of its inputs in turn, and submits it as its person; errors the
+        bot puts on its fields are shown on them, and the inputs asked for again (Enter keeps an answer).
+
+        What is typed is sent as typed (``force``): the bot checks every field itself, as it must, since
+        what Slack's client lets through (a remark counted as it shows it) is not what DCS takes."""
+        self.show_form(form)
+        self.out.write(
+            f'Fill it in at the prompts; Enter alone keeps what is in [brackets], "{CANCEL}" closes it.\n'
+        )
+        entered: dict[str, Any] = {}
+        slack = self.setup.slack
+        while True:
+            try:
+                for block in form.blocks:
+                    if block.get("type") == "input" and isinstance(block.get("element"), dict):
+                        await self._ask_input(form, block, entered)
+            except FormCancelledError:
+                slack.views.close(form)
+                self.out.write("(form closed; nothing was sent)\n")
+                return
+            self.out.write(f"{self._mention(self.user)} presses [Continue]\n")
+            answer = await slack.submit_view(
+                self.setup.bot_url, user_id=self.user, view=form, entered=entered, force=True
+            )
+            if answer.closed:
+                self.out.write("(the form closed; the card follows)\n")
+                await asyncio.sleep(SETTLE)
+                return
+            if answer.problems:
+                # Slack shows a generic error on the form then; the person can only close it.
+                slack.views.close(form)
+                self.out.write(f"(the form could not be sent: {'; '.join(answer.problems)})\n")
+                return
+            self.show_form(form, ", with the bot's answer on its fields")
+
+    async def _ask_input(self, form: View, block: JsonDict, entered: dict[str, Any]) -> None:
+        directory = self.setup.slack.directory()
+        block_id, element = str(block.get("block_id")), block["element"]
+        label = text_object(block.get("label"), directory) + (" (optional)" if block.get("optional") else "")
+        kind = element.get("type")
+        if kind == "external_select":
+            entered[block_id] = await self._pick(
+                form, label, str(element.get("action_id")), entered.get(block_id)
+            )
+        elif kind == "radio_buttons":
+            values = [str(o.get("value")) for o in element.get("options") or [] if isinstance(o, dict)]
+            initial = element.get("initial_option")
+            kept = entered.get(block_id, initial.get("value") if isinstance(initial, dict) else None)
+            while True:
+                line = (await self.ask(f"{label} ({', '.join(values)}){_kept(kept)}> ")).lower()
+                if line in values or (not line and kept is not None):
+                    entered[block_id] = line or kept
+                    return
+                self.out.write(f"One of: {', '.join(values)}.\n")
+        elif kind == "plain_text_input":
+            limit = element.get("max_length")
+            at_most = f", at most {limit} characters" if isinstance(limit, int) else ""
+            kept = entered.get(block_id)
+            line = await self.ask(f"{label}{at_most}; - for none{_kept(kept)}> ")
+            entered[block_id] = None if line == "-" else (line or kept)
+        elif kind == "checkboxes":
+            options = [o for o in element.get("options") or [] if isinstance(o, dict)]
+            what = "; ".join(text_object(o.get("text"), directory) for o in options)
+            kept = "y" if entered.get(block_id) else "n"
+            line = (await self.ask(f"{label}: {what}? (y/n){_kept(kept)}> ")).lower()
+            entered[block_id] = (line or kept).startswith("y")
+        elif kind in ("conversations_select", "channels_select"):
+            kept = _CHANNEL_NAMES.get(entered.get(block_id, self.channel))
+            while True:
+                names = ", ".join(_CHANNEL_NAMES.values())
+                line = (await self.ask(f"{label} ({names}){_kept(kept)}> ")).lstrip("#")
+                chosen = _CHANNELS.get(line or kept or "")
+                if chosen is not None:
+                    entered[block_id] = chosen
+                    return
+                self.out.write(f"One of: {names}.\n")
+        # Any other input is left as the form shows it.
+
+    async def _pick(self, form: View, label: str, action_id: str, kept: JsonDict | None) -> JsonDict:
+        """An external select: what is typed goes to the bot (``block_suggestion``), its options are
+        listed numbered, and a number picks one."""
+        kept_label = text_object(kept.get("text"), self.setup.slack.directory()) if kept else None
+        typed = await self.ask(f"{label}: type part of its name{_kept(kept_label)}> ")
+        if not typed and kept is not None:
+            return kept
+        while True:
+            found = await self.setup.slack.suggest(
+                self.setup.bot_url, user_id=self.user, view=form, action_id=action_id, typed=typed
+            )
+            if not found.options:
+                why = f" ({'; '.join(found.problems)})" if found.problems else ""
+                self.out.write(f"Nothing matches “{typed}” that you may back up here{why}.\n")
+            for number, option_label in enumerate(found.labels, start=1):
+                self.out.write(f"  {number}  {option_label}\n")
+            line = await self.ask("Which one? A number, or type again> ")
+            if line.isdigit() and 1 <= int(line) <= len(found.options):
+                return found.options[int(line) - 1]
+            typed = line
 
     async def press(self, number: int) -> None:
         choice = self.numbers.choices.get(number)
@@ -306,13 +438,25 @@ class Console:
                 value=button.value,
             )
         else:
+            modals = self.setup.modals_opened(self.user)
             status = await slack.click_home(
                 bot_url, user_id=self.user, action_id=button.action_id, value=button.value
             )
+            if status == 200 and button.action_id == NEW_BACKUP_ACTION:
+                await self._fill_in_new(modals)
+                return
         if status != 200:
             # Slack shows a warning sign next to a button whose click the app did not take.
             self.out.write(f"(the bot did not take the click: HTTP {status or 'no answer'})\n")
         await asyncio.sleep(SETTLE)
+
+    async def _fill_in_new(self, modals_before: int) -> None:
+        try:
+            form = await self.setup.new_modal(self.user, modals_before)
+        except TimeoutError:
+            self.out.write("(no form opened)\n")
+            return
+        await self.fill_in(form)
 
 
 async def run_console(
@@ -320,7 +464,7 @@ async def run_console(
 ) -> int:
     with tempfile.TemporaryDirectory(prefix="dcs-bot-console-") as folder:
         async with local_setup(Path(folder), approval_ttl=approval_ttl) as setup:
-            console = Console(setup, out)
+            console = Console(setup, out, read_line)
             out.write(HELP)
             while True:
                 console.flush()
@@ -328,7 +472,10 @@ async def run_console(
                     line = await asyncio.to_thread(read_line, console.prompt)
                 except EOFError:
                     break
-                if not await console.handle(line):
+                try:
+                    if not await console.handle(line):
+                        break
+                except EOFError:  # the input ended inside the form
                     break
             # What arrived while the last line was typed would otherwise never be shown.
             console.flush()

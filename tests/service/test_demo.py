@@ -254,3 +254,83 @@ async def test_the_approver_approves_by_number_from_the_home_tab() -> None:
     index_of(shown, r"^alice in #ops> |^=== your Home tab \(@alice\) ===$", started)
     alice = index_of(shown, r"^=== your Home tab \(@alice\) ===$", started)
     index_of(shown, r"^# Your recent requests$", alice)
+
+
+def option_of(label: str) -> str:
+    """The pattern of a picker option as the console lists it; its group 1 is the number to type."""
+    return rf"^  (\d+)  {re.escape(label)}$"
+
+
+async def test_the_console_fills_in_the_form_and_shows_the_bots_errors_on_its_fields() -> None:
+    out = io.StringIO()
+    typed: list[str | Awaited] = [
+        "/dcs-backup",
+        "sess",
+        (option_of("eu-de/sessions-cluster"), lambda found: found.group(1)),
+        "",  # the format as the form has it: RDB
+        "x" * 129,
+        "",  # no dry run
+        # The bot refused the remark on its field; each input is asked again, Enter keeping an answer.
+        "",
+        "aof",
+        "from the console",
+        "",
+        (number_of("Confirm"), lambda found: found.group(1)),
+    ]
+
+    assert await run_console(scripted(typed, out), out) == 0
+
+    shown = out.getvalue()
+    form = index_of(shown, r"^=== the backup form \(@alice\) ===$")
+    index_of(shown, r"^\[ Back up a DCS instance \]$", form)
+    index_of(shown, r"^Instance: \[Type part of its name v\]$", form)
+    index_of(shown, r"^\[Cancel\] \[Continue\]$", form)
+    offered = index_of(shown, r"^  1  eu-de/sessions-cluster\n  2  eu-nl/redis-nl-sessions$", form)
+    continued = index_of(shown, r"^@alice presses \[Continue\]$", offered)
+    refused = index_of(
+        shown, r"^=== the backup form \(@alice\), with the bot's answer on its fields ===$", continued
+    )
+    index_of(
+        shown, r"^    ! The remark is 129 characters long; the limit is 128\. Please shorten it\.$", refused
+    )
+    closed = index_of(shown, r"^\(the form closed; the card follows\)$", refused)
+    card = index_of(shown, r"^    Back up \*eu-de/sessions-cluster\*\?$", closed)
+    index_of(shown, r"^    \*Format\* AOF$", card)
+    index_of(shown, r"^    \*Remark\* from the console$", card)
+    click = index_of(shown, r"^@alice clicked \[Confirm\]$", card)
+    index_of(shown, r"^    :floppy_disk: @alice started an AOF backup of \*eu-de/sessions-cluster\*", click)
+    assert shown.count("@alice presses [Continue]") == 2
+
+
+async def test_new_backup_on_the_home_tab_opens_the_form_with_a_channel_to_choose() -> None:
+    out = io.StringIO()
+    typed: list[str | Awaited] = [
+        "/dcs-backup",
+        "cancel",
+        "home",
+        (number_of(":floppy_disk: New backup"), lambda found: found.group(1)),
+        "backup-alerts",
+        "redis-prod",
+        (option_of("eu-nl/redis-prod"), lambda found: found.group(1)),
+        "",
+        "",
+        "y",
+        (number_of("Back up for real"), lambda found: "buttons"),
+    ]
+
+    assert await run_console(scripted(typed, out), out) == 0
+
+    shown = out.getvalue()
+    cancelled = index_of(shown, r"^\(form closed; nothing was sent\)$")
+    pressed = index_of(
+        shown, r"^@alice presses \[:floppy_disk: New backup\] on the Home tab of @alice", cancelled
+    )
+    form = index_of(shown, r"^=== the backup form \(@alice\) ===$", pressed)
+    index_of(shown, r"^Channel: \[Pick a channel v\]$", form)
+    index_of(shown, r"^  1  eu-de/redis-prod\n  2  eu-nl/redis-prod$", form)
+    closed = index_of(shown, r"^\(the form closed; the card follows\)$", form)
+    # The card goes to the channel chosen, visible to alice alone: a dry run, as ticked.
+    alerts = index_of(shown, r"^--- #backup-alerts ---\nDCS Backup \(only visible to @alice\):$", closed)
+    index_of(shown, r"^    :test_tube: \*Dry run\* — nothing was sent to DCS\.$", alerts)
+    index_of(shown, r"^    \*Instance\* \*eu-nl/redis-prod\*$", alerts)
+    index_of(shown, r"\[Back up for real\] on DCS Backup's message in #backup-alerts", alerts)
