@@ -16,7 +16,7 @@ import asyncio
 import copy
 import dataclasses
 import itertools
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -38,6 +38,7 @@ from bot.core.rules.backup_request import (
 )
 from bot.core.rules.instances import BackupFormat, BackupPage, BackupRecord, Instance, InstancePage
 from bot.core.rules.messages import Notice, PlannedCall, Reply
+from bot.core.rules.pick_offer import PickOffer
 from bot.core.rules.policy import Policy
 from bot.policy_file import parse_policy
 
@@ -273,6 +274,8 @@ class FakeRequestStore:
         self.updates: list[tuple[str, dict[str, object]]] = []
         self.pruned: list[str] = []
         self.claims: dict[str, tuple[str, datetime]] = {}
+        # (person, channel, pick) → the offer of that pick.
+        self.offers: dict[tuple[str, str, str], PickOffer] = {}
         self.claimant = claimant
         self.clock: Clock = clock or WallClock()
         for request in requests:
@@ -388,6 +391,8 @@ class FakeRequestStore:
         for request_id in gone:
             del self.requests[request_id]
         self.pruned += gone
+        for key in [key for key, offer in self.offers.items() if offer.offered_at < before]:
+            del self.offers[key]
         return len(gone)
 
     async def owing_notices(self) -> list[BackupRequest]:
@@ -402,6 +407,16 @@ class FakeRequestStore:
             (r for r in self.requests.values() if r.requester_id == user_id), key=lambda r: r.request_id
         )
         return sorted(mine, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    async def offer_picks(self, offer: PickOffer, picks: Sequence[str]) -> None:
+        await _checkpoint()
+        for pick in picks:
+            self.offers[(offer.user_id, offer.channel_id, pick)] = offer
+
+    async def offered(self, user_id: str, channel_id: str, pick: str, *, since: datetime) -> PickOffer | None:
+        await _checkpoint()
+        offer = self.offers.get((user_id, channel_id, pick))
+        return offer if offer is not None and offer.offered_at >= since else None
 
 
 class FakeSubmissionClaims:

@@ -12,6 +12,7 @@ from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestSt
 from bot.core.rules.home import HomeSnapshot
 from bot.core.rules.instances import BackupFormat, BackupPage, Instance, InstancePage
 from bot.core.rules.messages import Notice, PlannedCall, Reply
+from bot.core.rules.pick_offer import PickOffer
 
 
 class DcsApi(Protocol):
@@ -122,7 +123,8 @@ class RequestStore(Protocol):
         ...
 
     async def prune(self, before: datetime) -> int:
-        """Deletes the requests in a final state that reached it before ``before``; returns how many."""
+        """Deletes the requests in a final state that reached it before ``before``, and the pick offers
+        made before it; returns how many requests."""
         ...
 
     async def owing_notices(self) -> list[BackupRequest]:
@@ -131,6 +133,16 @@ class RequestStore(Protocol):
 
     async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
         """The requests ``user_id`` made, in any state, newest first, at most ``limit``."""
+        ...
+
+    async def offer_picks(self, offer: PickOffer, picks: Sequence[str]) -> None:
+        """Keeps ``offer`` for each of ``picks`` (the values of its ``backup_pick`` buttons), replacing an
+        earlier offer of the same pick to the same person in the same channel. ``prune`` deletes the
+        offers made before its ``before``."""
+        ...
+
+    async def offered(self, user_id: str, channel_id: str, pick: str, *, since: datetime) -> PickOffer | None:
+        """The newest offer of ``pick`` to ``user_id`` in ``channel_id`` made at ``since`` or later."""
         ...
 
 

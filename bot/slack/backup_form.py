@@ -28,6 +28,8 @@ from bot.core.rules.grammar import REMARK_MAX_CHARS
 from bot.core.rules.instances import BackupFormat
 
 FORM_CALLBACK_ID = "backup_form"
+#: The app's global shortcut (both manifests), which opens the form from anywhere in Slack.
+SHORTCUT_CALLBACK_ID = "backup_shortcut"
 #: Slack's limit on ``private_metadata``; the channel and a response_url fit well within it.
 PRIVATE_METADATA_LIMIT = 3000
 

@@ -215,6 +215,23 @@ MIGRATIONS: list[Migration] = [
     );
     CREATE INDEX home_viewers_by_opening ON home_viewers (opened_at);
     """),
+    # 10: the picks a "did you mean" answer offered, with the rest of the command typed (format, remark,
+    # --dry-run, or list), so that the click on one finishes that command on any replica.
+    Migration.both("""
+    CREATE TABLE pick_offers (
+        user_id TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        pick TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        backup_format TEXT,
+        remark TEXT,
+        dry_run INTEGER NOT NULL,
+        offered_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, channel_id, pick)
+    );
+    CREATE INDEX pick_offers_by_time ON pick_offers (offered_at);
+    """),
 ]
 
 _VERSION_TABLE = """

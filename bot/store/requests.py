@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -19,10 +20,12 @@ from bot.core.rules.backup_request import (
     sources_of,
 )
 from bot.core.rules.instances import BackupFormat
+from bot.core.rules.pick_offer import PickOffer
 from bot.store.claims import orphaned_condition
 from bot.store.database import maybe_time, to_db_time
 from bot.store.db_clock import db_now_plus
 from bot.store.engine import UNIQUE_VIOLATIONS, Database, Row
+from bot.store.pick_offers import SqlPickOffers
 
 _COLUMNS = [f.name for f in fields(BackupRequest)]
 _WAITING = (RequestState.PENDING, RequestState.AWAITING_APPROVAL)
@@ -72,6 +75,7 @@ class SqlRequestStore:
         """With a ``claimant``, the move into ``submitting`` records its claim (see bot.store.claims)."""
         self._db = database
         self._claimant = claimant
+        self._offers = SqlPickOffers(database)
 
     async def add(self, request: BackupRequest) -> None:
         row = _to_row(request)
@@ -202,7 +206,9 @@ class SqlRequestStore:
             count = await self._db.execute(query, parameters)
             deleted += count
             if count < _PRUNE_BATCH:
-                return deleted
+                break
+        await self._offers.prune(before)
+        return deleted
 
     async def owing_notices(self) -> list[BackupRequest]:
         rows = await self._db.fetch_all(
@@ -217,3 +223,9 @@ class SqlRequestStore:
             {"user_id": user_id, "limit": limit},
         )
         return [_from_row(row) for row in rows]
+
+    async def offer_picks(self, offer: PickOffer, picks: Sequence[str]) -> None:
+        await self._offers.offer(offer, picks)
+
+    async def offered(self, user_id: str, channel_id: str, pick: str, *, since: datetime) -> PickOffer | None:
+        return await self._offers.offered(user_id, channel_id, pick, since=since)

@@ -168,7 +168,7 @@ async def test_a_pick_among_clouds_gives_the_card_for_that_cloud_and_backs_up_th
 ) -> None:
     clouds = await two_clouds()
     world = clouds.world
-    await world.command("redis-prod rdb")
+    await world.command('redis-prod aof "nl only"')
     choice = await world.reply_to(ALICE)
     picks = world.slack.buttons(choice)
     # Each pick names its instance by cloud and ID (the name is what is ambiguous).
@@ -189,6 +189,8 @@ async def test_a_pick_among_clouds_gives_the_card_for_that_cloud_and_backs_up_th
     await world.channel_message(OPS)
 
     assert len(clouds.nl.calls_to("create_backup")) == 1 and clouds.de.calls_to("create_backup") == []
+    [backup] = clouds.nl.backups_of(clouds.nl_prod.instance_id)
+    assert (backup.backup_format, backup.remark) == ("aof", "nl only"), "what was typed, kept"
 
 
 async def test_qualified_names_and_ids_address_one_cloud(two_clouds: Start) -> None:

@@ -88,6 +88,66 @@ async def test_pick_on_a_suggestion_gives_the_card_for_that_instance(world: Worl
     assert "Back up *redis-prod*?" in suggestions.shown
 
 
+async def test_pick_keeps_the_format_and_remark_typed(world: World) -> None:
+    await world.command('redis-prd aof "before the migration"')
+    suggestions = await world.reply_to(ALICE)
+    [pick] = world.slack.buttons(suggestions)
+    assert pick.value == world.prod.instance_id, "the button names the instance, nothing more"
+
+    versions = len(suggestions.history)
+    await world.click(suggestions, "backup_pick")
+    await world.slack.wait_until(lambda: len(suggestions.history) > versions, what="the card")
+
+    assert "Back up *redis-prod*?" in suggestions.shown
+    assert "AOF" in suggestions.shown and "before the migration" in suggestions.shown
+    await world.click(suggestions, "backup_confirm")
+    await world.channel_message(OPS)
+    [backup] = world.dcs.backups_of(world.prod.instance_id)
+    assert (backup.backup_format, backup.remark) == ("aof", "before the migration")
+
+
+async def test_pick_under_a_dry_run_gives_the_dry_run_of_the_instance_picked(world: World) -> None:
+    await world.command('redis-prd aof "only looking" --dry-run')
+    suggestions = await world.reply_to(ALICE)
+
+    versions = len(suggestions.history)
+    await world.click(suggestions, "backup_pick")
+    await world.slack.wait_until(lambda: len(suggestions.history) > versions, what="the dry run")
+
+    assert [b.action_id for b in world.slack.buttons(suggestions)] == ["backup_run"]
+    assert "only looking" in suggestions.shown and "aof" in suggestions.shown.lower()
+    assert {r.state for r in await world.requests()} == {RequestState.DRY_RUN}
+    assert world.backups_created() == 0
+
+
+async def test_pick_on_list_suggestions_lists_the_instance_picked(world: World) -> None:
+    await world.command("list redis-prd")
+    suggestions = await world.reply_to(ALICE)
+
+    versions = len(suggestions.history)
+    await world.click(suggestions, "backup_pick")
+    await world.slack.wait_until(lambda: len(suggestions.history) > versions, what="the list")
+
+    assert "redis-prod" in suggestions.shown and not world.slack.buttons(suggestions)
+    assert await world.requests() == []
+
+
+async def test_a_pick_offered_to_someone_else_is_refused_and_changes_nothing(world: World) -> None:
+    await world.command('redis-prd rdb "alice\'s remark"')
+    suggestions = await world.reply_to(ALICE)
+
+    # Carol (who may back up redis-prod herself) presses the button of the answer alice was given.
+    await world.slack.click(
+        world.bot_url, user_id=CAROL, message=suggestions, action_id="backup_pick", force=True
+    )
+    refusal = await world.reply_to(CAROL)
+
+    assert "not one the bot offered you" in refusal.shown and "alice" not in refusal.shown
+    assert not world.slack.buttons(refusal)
+    assert [b.action_id for b in world.slack.buttons(suggestions)] == ["backup_pick"], "alice's is left as is"
+    assert await world.requests() == [] and world.backups_created() == 0
+
+
 async def test_a_pick_that_names_no_instance_is_refused_and_changes_nothing(world: World) -> None:
     await world.command("redis-prd")
     suggestions = await world.reply_to(ALICE)

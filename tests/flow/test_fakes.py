@@ -10,6 +10,9 @@ import pytest
 
 from bot.core.ports import RequestStore, WatchStore
 from bot.core.rules.backup_request import RequestEvent, RequestState
+from bot.core.rules.grammar import BackupCommand, ListCommand
+from bot.core.rules.instances import BackupFormat
+from bot.core.rules.pick_offer import PickOffer
 from tests.factories import NOW, make_request
 
 
@@ -109,3 +112,36 @@ async def test_a_final_backup_is_remembered_once_per_channel(watch: WatchStore) 
 
     assert await watch.seen("C1", ["b1", "b2"]) == {"b1"}
     assert await watch.seen("C1", []) == set()
+
+
+async def test_a_pick_offer_is_found_by_its_person_channel_and_pick_only(requests: RequestStore) -> None:
+    typed = BackupCommand("redis-prd", BackupFormat.AOF, "before the migration", dry_run=True)
+    await requests.offer_picks(PickOffer("U1", "C1", typed, NOW), ["id-1", "eu-nl/id-2", "id-1"])
+    since = NOW - timedelta(minutes=1)
+
+    found = await requests.offered("U1", "C1", "eu-nl/id-2", since=since)
+
+    assert found == PickOffer("U1", "C1", typed, NOW)
+    assert found.picked("eu-nl/id-2") == BackupCommand(
+        "eu-nl/id-2", BackupFormat.AOF, "before the migration", dry_run=True
+    )
+    assert await requests.offered("U2", "C1", "id-1", since=since) is None, "another person"
+    assert await requests.offered("U1", "C2", "id-1", since=since) is None, "another channel"
+    assert await requests.offered("U1", "C1", "id-3", since=since) is None, "not offered"
+    assert await requests.offered("U1", "C1", "id-1", since=NOW + timedelta(seconds=1)) is None, "too old"
+
+
+async def test_the_newest_offer_of_a_pick_wins_and_pruning_forgets_old_offers(requests: RequestStore) -> None:
+    later = NOW + timedelta(minutes=5)
+    await requests.offer_picks(PickOffer("U1", "C1", BackupCommand("redis-prd", None, None), NOW), ["id-1"])
+    await requests.offer_picks(PickOffer("U1", "C1", ListCommand("redis-prd"), later), ["id-1", "id-2"])
+    await requests.offer_picks(PickOffer("U1", "C1", ListCommand("x"), later), [])
+
+    assert await requests.offered("U1", "C1", "id-1", since=NOW) == PickOffer(
+        "U1", "C1", ListCommand("redis-prd"), later
+    )
+    await requests.offer_picks(PickOffer("U1", "C9", ListCommand("redis-prd"), NOW), ["id-1"])
+    await requests.prune(NOW + timedelta(minutes=1))
+
+    assert await requests.offered("U1", "C9", "id-1", since=NOW) is None
+    assert await requests.offered("U1", "C1", "id-2", since=NOW) is not None

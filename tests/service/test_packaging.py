@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.slack.backup_form import SHORTCUT_CALLBACK_ID
+
 ROOT = Path(__file__).resolve().parents[2]
 SCOPES = {"commands", "chat:write", "chat:write.public", "usergroups:read"}
 
@@ -79,3 +81,18 @@ def test_a_manifest_enables_the_home_tab_and_subscribes_to_its_event(manifest: s
     assert re.findall(r"^\s*-\s*([a-z_.]+)", events.split("bot_events:", 1)[1], re.MULTILINE) == [
         "app_home_opened"
     ]
+
+
+@pytest.mark.parametrize("manifest", ["manifest.yml", "manifest.socket-mode.yml"])
+def test_a_manifest_declares_the_global_shortcut_that_opens_the_backup_form(manifest: str) -> None:
+    text = (ROOT / manifest).read_text(encoding="utf-8")
+
+    # From `shortcuts:` to the next key at its level.
+    section = re.split(r"\n {0,2}\w", text.split("\n  shortcuts:\n", 1)[1], maxsplit=1)[0]
+    entries = re.findall(r"^    - (.+(?:\n      .+)*)", section, re.MULTILINE)
+    shortcuts = [dict(re.findall(r"(\w+): (.+)", entry)) for entry in entries]
+    assert [(s["type"], s["callback_id"]) for s in shortcuts] == [("global", SHORTCUT_CALLBACK_ID)]
+    [shortcut] = shortcuts
+    # Slack's manifest limits: a name of at most 24 characters, a description of at most 150.
+    assert 0 < len(shortcut["name"]) <= 24 and 0 < len(shortcut["description"]) <= 150, shortcut
+    assert bot_scopes(text) == SCOPES, "a shortcut needs no scope beyond commands"

@@ -55,6 +55,7 @@ from bot.core.rules.messages import (
     Usage,
     pick_value,
 )
+from bot.core.rules.pick_offer import OfferedCommand, PickOffer
 from bot.core.rules.policy import (
     Action,
     Decision,
@@ -140,10 +141,24 @@ class CommandAnswers:
             return Refusal(decision, ref)
         return resolution, decision
 
+    async def _offer_picks(self, command: OfferedCommand, invocation: Invocation, reply: Reply) -> Reply:
+        """``reply``; when it offers picks, the command typed is kept for them first (the buttons name
+        only the instance: :mod:`bot.core.rules.pick_offer`)."""
+        match reply:
+            case InstanceNotFound(picks=picks):
+                pass
+            case InstanceAmbiguous():
+                picks = reply.picks()
+            case _:
+                return reply
+        offer = PickOffer(invocation.user_id, invocation.channel_id, command, self._w.clock.now())
+        await self._w.requests.offer_picks(offer, picks)
+        return reply
+
     async def _prepare_backup(self, command: BackupCommand, invocation: Invocation) -> Reply:
         authorized = await self._authorize(invocation, Action.BACKUP, command.instance)
         if not isinstance(authorized, tuple):
-            return authorized
+            return await self._offer_picks(command, invocation, authorized)
         resolved, decision = authorized
         instance, unasked = resolved.instance, resolved.unasked
         options = self._w.options
@@ -207,7 +222,7 @@ class CommandAnswers:
     async def _list(self, command: ListCommand, invocation: Invocation) -> Reply:
         authorized = await self._authorize(invocation, Action.LIST, command.instance)
         if not isinstance(authorized, tuple):
-            return authorized
+            return await self._offer_picks(command, invocation, authorized)
         resolved, _ = authorized
         instance = resolved.instance
         try:

@@ -2,9 +2,12 @@
 
 ``backup_retry`` (a refused or failed backup, an expired card: "Start over") and ``backup_run`` (a dry run)
 carry a stored request's id; ``backup_pick`` (a "did you mean" suggestion, one of several instances with a
-name) carries an instance id, with its cloud when several are served. Nothing else in the click is used:
-the card is made exactly as for a typed command — the instance resolved afresh, the policy decided for the
-*clicker*, in the request's channel — so a button grants nothing the person could not type.
+name) carries an instance id, with its cloud when several are served; the rest of the command the person
+typed (format, remark, ``--dry-run``, or ``list``) was kept for them in that channel when the picks were
+offered (:mod:`bot.core.rules.pick_offer`), and a pick offered to nobody else is refused. Nothing else in
+the click is used: the card is made exactly as for a typed command — the instance resolved afresh, the
+policy decided for the *clicker*, in the request's channel — so a button grants nothing the person could
+not type.
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ from bot.core.flow.context import Workflow
 from bot.core.flow.inputs import Click, Invocation
 from bot.core.rules.audit import AuditEntry, AuditKind
 from bot.core.rules.backup_request import default_remark
-from bot.core.rules.grammar import BackupCommand, is_instance_id, split_instance
+from bot.core.rules.grammar import BackupCommand, format_command_for_display, is_instance_id, split_instance
 from bot.core.rules.messages import ClickRefused
+from bot.core.rules.pick_offer import OfferedCommand, usable_since
 
 _UNKNOWN = "This backup request is unknown to the bot (it may have been cleaned up). Nothing was changed."
 _BAD_PICK = "That choice is not one the bot offered. Nothing was changed."
+_NOT_OFFERED = (
+    "That choice is not one the bot offered you in this channel, or it was offered too long ago. "
+    "Please type the command again. Nothing was changed."
+)
 # The Home tab offers none of these buttons; a click from it has no message to put a card in.
 _NOT_HOME = "That button works only on a message. Nothing was changed."
 
@@ -60,14 +68,20 @@ class FreshCards:
         if not is_instance_id(address.target) or not known_cloud or click.channel_id is None:
             await self._refuse(click, _BAD_PICK, None)
             return
-        command = BackupCommand(click.request_id, None, None)
-        await self._card(click, click.response_url, command, click.channel_id, replace_original=True)
+        # What else was typed is kept for the person and channel it was offered in, never read from the click.
+        since = usable_since(self._w.clock.now())
+        offer = await self._w.requests.offered(click.user_id, click.channel_id, click.request_id, since=since)
+        if offer is None:
+            await self._refuse(click, _NOT_OFFERED, None)
+            return
+        command = offer.picked(click.request_id)
+        await self._card(click, click.response_url, command, offer.channel_id, replace_original=True)
 
     async def _card(
         self,
         click: Click,
         response_url: str,
-        command: BackupCommand,
+        command: OfferedCommand,
         channel_id: str,
         *,
         replace_original: bool,
@@ -77,7 +91,7 @@ class FreshCards:
             user_name=click.user_name or click.user_id,
             channel_id=channel_id,
             response_url=response_url,
-            text=command.instance,
+            text=_as_typed(command),
         )
         reply = await self._answers.handle(command, invocation)
         await self._w.notifier.reply(response_url, reply, replace_original=replace_original)
@@ -110,3 +124,11 @@ class FreshCards:
             self._w.home.answer(click.user_id, ClickRefused(message))
         else:
             await self._w.notifier.reply(click.response_url, ClickRefused(message))
+
+
+def _as_typed(command: OfferedCommand) -> str:
+    """The command a click stands for, as it would be typed (for the audit trail)."""
+    try:
+        return format_command_for_display(command)
+    except ValueError:  # a remark the grammar cannot quote
+        return command.instance

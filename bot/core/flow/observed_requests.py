@@ -7,10 +7,12 @@ to poll and no step of the flow needs to remember to tell.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 
 from bot.core.ports import RequestObserver, RequestStore
 from bot.core.rules.backup_request import BackupRequest, RequestEvent, RequestState
+from bot.core.rules.pick_offer import PickOffer
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +73,9 @@ class ObservedRequests:
 
     async def requested_by(self, user_id: str, *, limit: int = 10) -> list[BackupRequest]:
         return await self._store.requested_by(user_id, limit=limit)
+
+    async def offer_picks(self, offer: PickOffer, picks: Sequence[str]) -> None:
+        await self._store.offer_picks(offer, picks)
+
+    async def offered(self, user_id: str, channel_id: str, pick: str, *, since: datetime) -> PickOffer | None:
+        return await self._store.offered(user_id, channel_id, pick, since=since)

@@ -1,8 +1,8 @@
-"""The backup form (INTERFACE §11): opening the modal (for ``/dcs-backup`` with no text, and for the Home
-tab's ``backup_new``), serving its instance picker's options (``block_suggestion``), and taking its
-submission (``view_submission``), which runs the typed command's path — the same card, as the answer to
-the command that opened the form, or posted to the person alone in the form's channel (from the Home
-tab: the channel chosen in the form).
+"""The backup form (INTERFACE §11): opening the modal (for ``/dcs-backup`` with no text, for the Home
+tab's ``backup_new`` and for the global shortcut ``backup_shortcut``), serving its instance picker's
+options (``block_suggestion``), and taking its submission (``view_submission``), which runs the typed
+command's path — the same card, as the answer to the command that opened the form, or posted to the person
+alone in the form's channel (from the Home tab or the shortcut: the channel chosen in the form).
 
 Each answers within Slack's 3 s: the options within the flow's bound; a submission is acked first (errors
 on its fields, or closing the modal) and its card follows from the command worker pool.
@@ -20,7 +20,14 @@ from bot.core.flow.inputs import Invocation
 from bot.core.rules.backup_form import CHANNEL_FIELD, INSTANCE_FIELD, FormErrors
 from bot.core.rules.grammar import BackupCommand, format_command_for_display
 from bot.core.rules.messages import Usage
-from bot.slack.backup_form import FORM_CALLBACK_ID, FormPlace, form_input, form_view, options_answer
+from bot.slack.backup_form import (
+    FORM_CALLBACK_ID,
+    SHORTCUT_CALLBACK_ID,
+    FormPlace,
+    form_input,
+    form_view,
+    options_answer,
+)
 from bot.slack.errors import SlackCallError, call_slack
 from bot.slack.home_view import NEW_BACKUP_ACTION
 from bot.slack.listeners.runner import BUSY, Runner
@@ -44,13 +51,13 @@ def register(app: AsyncApp, runner: Runner) -> None:
     async def on_form_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
         await handle_submission(ack, body, runner)
 
-    async def on_new_backup(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_open_from_nowhere(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         who = _user(body)
         trigger_id = body.get("trigger_id")
         if who is None or not isinstance(trigger_id, str) or not trigger_id:
             return
-        # The Home tab is in no channel: the form asks for one.
+        # The Home tab and a global shortcut are in no channel: the form asks for one.
         runner.supervisor.spawn(
             open_form(client, runner, trigger_id, FormPlace(None), user_id=who[0]),
             name="open the backup form",
@@ -58,7 +65,8 @@ def register(app: AsyncApp, runner: Runner) -> None:
 
     app.options({"action_id": INSTANCE_FIELD, "block_id": INSTANCE_FIELD})(on_instance_options)
     app.view_submission(FORM_CALLBACK_ID)(on_form_submitted)
-    app.action(NEW_BACKUP_ACTION)(on_new_backup)
+    app.action(NEW_BACKUP_ACTION)(on_open_from_nowhere)
+    app.global_shortcut(SHORTCUT_CALLBACK_ID)(on_open_from_nowhere)
 
 
 async def open_form(
