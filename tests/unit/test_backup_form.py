@@ -134,8 +134,9 @@ def test_the_remark_is_counted_in_code_points_as_dcs_counts() -> None:
 
     assert isinstance(refused, FormErrors) and "130 characters" in refused.errors["remark"]
     # On the form's field, not the typed command's usage line: the form is not typed.
-    expected = "The remark is 130 characters long; the limit is 128. Please shorten it."
-    assert refused.errors["remark"] == expected
+    assert (
+        refused.errors["remark"] == "The remark is 130 characters long; the limit is 128. Please shorten it."
+    )
 
 
 def test_the_place_travels_in_private_metadata() -> None:
